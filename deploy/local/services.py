@@ -1,0 +1,378 @@
+"""The three local services: PostgreSQL, Apache Kafka (KRaft) and Kafka Connect with Debezium.
+
+Each service knows how to prepare its state (initdb, storage format, config files), the command
+that runs it in the foreground, how to stop it, and how to tell that it is ready.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import subprocess
+import uuid
+from pathlib import Path
+
+import httpx
+
+from deploy.local.jars import kafka_classpath, plugin_path
+from deploy.local.process import ManagedProcess, PidRecord
+from deploy.local.settings import StackSettings, run_as_user
+
+LOG4J2 = """\
+Configuration:
+  status: warn
+  Appenders:
+    Console:
+      name: STDOUT
+      PatternLayout:
+        pattern: "[%d] %p %m (%c)%n"
+  Loggers:
+    Root:
+      level: INFO
+      AppenderRef:
+        - ref: STDOUT
+    Logger:
+      - name: org.apache.kafka.connect.runtime.isolation
+        level: ERROR
+      - name: org.reflections
+        level: ERROR
+"""
+
+
+class Service:
+    name: str = ""
+    stop_signal: int = signal.SIGTERM
+
+    def __init__(self, settings: StackSettings) -> None:
+        self.s = settings
+        run = settings.state_dir / "run"
+        self.proc = ManagedProcess(
+            self.name, run / f"{self.name}.pid", settings.state_dir / "logs" / f"{self.name}.log"
+        )
+
+    # overridden per service
+    @property
+    def port(self) -> int:
+        raise NotImplementedError
+
+    def prepare(self) -> None:
+        raise NotImplementedError
+
+    def argv(self) -> list[str]:
+        raise NotImplementedError
+
+    def healthy(self) -> bool:
+        raise NotImplementedError
+
+    def user(self) -> str | None:
+        return None
+
+    def env(self) -> dict[str, str] | None:
+        return None
+
+    def start(self) -> PidRecord:
+        running = self.proc.running()
+        if running is not None:
+            return running
+        self.prepare()
+        return self.proc.start(self.argv(), env=self.env(), user=self.user())
+
+    def stop(self) -> bool:
+        return self.proc.stop(self.stop_signal)
+
+
+def _java() -> str:
+    java = shutil.which("java")
+    if java is None:
+        raise RuntimeError("java is not installed: Kafka and Connect need Java 17 (apt-get install openjdk-17-jre)")
+    return java
+
+
+class Postgres(Service):
+    name = "postgres"
+    stop_signal = signal.SIGINT  # "fast" shutdown: rolls back clients instead of waiting for them
+
+    @property
+    def port(self) -> int:
+        return self.s.pg_port
+
+    @property
+    def data_dir(self) -> Path:
+        return self.s.state_dir / "postgres" / "data"
+
+    def user(self) -> str | None:
+        return run_as_user(self.s)
+
+    def _bin(self, tool: str) -> str:
+        path = self.s.pg_bin_dir / tool
+        if not path.exists():
+            raise RuntimeError(f"{path} not found: run `make setup` (installs postgresql-15) or set STIR_PG_BIN_DIR")
+        return str(path)
+
+    def _chown(self, path: Path) -> None:
+        user = self.user()
+        if user is None:
+            return
+        pw = pwd.getpwnam(user)
+        os.chown(path, pw.pw_uid, pw.pw_gid)
+
+    def prepare(self) -> None:
+        if (self.data_dir / "PG_VERSION").exists():
+            return
+        user = self.user()
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(mode=0o700, exist_ok=True)
+        self._chown(self.data_dir.parent)
+        self._chown(self.data_dir)
+        if user is not None:
+            # the non-root user must reach the data dir through every parent directory
+            probe = subprocess.run(["test", "-w", str(self.data_dir)], user=user, capture_output=True)
+            if probe.returncode != 0:
+                raise RuntimeError(
+                    f"OS user {user!r} cannot write {self.data_dir}: a parent directory is closed to it; "
+                    "set STIR_STATE_DIR to a path it can reach (e.g. under /var/tmp)"
+                )
+        self.s.secrets_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        password = secrets.token_urlsafe(24)
+        pwfile = self.data_dir.parent / "initdb.pw"
+        pwfile.write_text(password + "\n")
+        pwfile.chmod(0o600)
+        self._chown(pwfile)
+        try:
+            res = subprocess.run(
+                [
+                    self._bin("initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    self.s.pg_superuser,
+                    f"--pwfile={pwfile}",
+                    "--auth-host=scram-sha-256",
+                    "--auth-local=peer",
+                    "--encoding=UTF8",
+                    "--locale=C.UTF-8",
+                ],
+                user=user,
+                capture_output=True,
+                text=True,
+            )
+        finally:
+            pwfile.unlink(missing_ok=True)
+        if res.returncode != 0:
+            raise RuntimeError(f"initdb failed ({self.data_dir}): {res.stderr.strip()}")
+        self.s.pg_password_file.write_text(password + "\n")
+        self.s.pg_password_file.chmod(0o600)
+        self.s.connect_secrets_file.write_text(f"pg.password={password}\npg.user={self.s.pg_superuser}\n")
+        self.s.connect_secrets_file.chmod(0o600)
+
+    def argv(self) -> list[str]:
+        conf = {
+            "listen_addresses": self.s.bind_host,
+            "port": str(self.s.pg_port),
+            "unix_socket_directories": "",
+            "wal_level": "logical",
+            "max_replication_slots": "32",
+            "max_wal_senders": "32",
+            "max_slot_wal_keep_size": "4GB",
+            "max_connections": "200",
+            "shared_buffers": "256MB",
+            "synchronous_commit": "on",
+            "fsync": "on",
+            "logging_collector": "off",
+            "log_min_messages": "warning",
+        }
+        args = [self._bin("postgres"), "-D", str(self.data_dir)]
+        for k, v in conf.items():
+            args += ["-c", f"{k}={v}"]
+        return args
+
+    def healthy(self) -> bool:
+        if self.s.pg_dsn is not None:  # external server
+            import psycopg
+
+            try:
+                with psycopg.connect(self.s.pg_dsn.get_secret_value(), connect_timeout=2):
+                    return True
+            except psycopg.Error:
+                return False
+        res = subprocess.run(
+            [self._bin("pg_isready"), "-q", "-h", self.s.bind_host, "-p", str(self.s.pg_port), "-t", "2"],
+            capture_output=True,
+        )
+        return res.returncode == 0
+
+    def ensure_database(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.s.dsn("postgres"), autocommit=True) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.s.pg_database,)).fetchone()
+            if not exists:
+                conn.execute(f'CREATE DATABASE "{self.s.pg_database}"')
+
+
+class Kafka(Service):
+    name = "kafka"
+
+    @property
+    def port(self) -> int:
+        return self.s.kafka_port
+
+    @property
+    def home(self) -> Path:
+        return self.s.state_dir / "kafka"
+
+    def _properties(self) -> str:
+        h, p, c = self.s.bind_host, self.s.kafka_port, self.s.kafka_controller_port
+        return "\n".join(
+            [
+                "process.roles=broker,controller",
+                "node.id=1",
+                f"controller.quorum.voters=1@{h}:{c}",
+                f"listeners=PLAINTEXT://{h}:{p},CONTROLLER://{h}:{c}",
+                f"advertised.listeners=PLAINTEXT://{h}:{p}",
+                "controller.listener.names=CONTROLLER",
+                "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+                "inter.broker.listener.name=PLAINTEXT",
+                f"log.dirs={self.home / 'data'}",
+                "num.partitions=4",
+                "auto.create.topics.enable=true",
+                "offsets.topic.replication.factor=1",
+                "offsets.topic.num.partitions=8",
+                "transaction.state.log.replication.factor=1",
+                "transaction.state.log.min.isr=1",
+                "share.coordinator.state.topic.replication.factor=1",
+                "share.coordinator.state.topic.min.isr=1",
+                "group.initial.rebalance.delay.ms=0",
+                "log.retention.hours=168",
+                "log.segment.bytes=268435456",
+                "",
+            ]
+        )
+
+    def _java_args(self, main: str, *args: str) -> list[str]:
+        return [
+            _java(),
+            "-Xms256m",
+            f"-Xmx{self.s.kafka_heap}",
+            "-XX:+UseG1GC",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={self.home / 'log4j2.yaml'}",
+            f"-Dstir.service={self.name}",
+            "-cp",
+            kafka_classpath(self.s.jar_dir),
+            main,
+            *args,
+        ]
+
+    def prepare(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        (self.home / "server.properties").write_text(self._properties())
+        (self.home / "log4j2.yaml").write_text(LOG4J2)
+        if (self.home / "data" / "meta.properties").exists():
+            return
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        res = subprocess.run(
+            self._java_args(
+                "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.home / "server.properties")
+            ),
+            capture_output=True,
+            text=True,
+        )
+        if res.returncode != 0:
+            raise RuntimeError(f"kafka storage format failed: {res.stdout[-2000:]}{res.stderr[-2000:]}")
+
+    def argv(self) -> list[str]:
+        return self._java_args("kafka.Kafka", str(self.home / "server.properties"))
+
+    def healthy(self) -> bool:
+        return broker_ready(self.s.bootstrap)
+
+
+def broker_ready(bootstrap: str, timeout_s: float = 2.0) -> bool:
+    """A metadata request answered by a broker."""
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap, "socket.connection.setup.timeout.ms": 2000, "log_level": 0})
+    try:
+        md = admin.list_topics(timeout=timeout_s)
+    except Exception:
+        return False
+    return len(md.brokers) > 0
+
+
+class Connect(Service):
+    name = "connect"
+    plugin_class = "io.debezium.connector.postgresql.PostgresConnector"
+
+    @property
+    def port(self) -> int:
+        return self.s.connect_port
+
+    @property
+    def home(self) -> Path:
+        return self.s.state_dir / "connect"
+
+    def _properties(self) -> str:
+        h = self.s.bind_host
+        return "\n".join(
+            [
+                f"bootstrap.servers={self.s.bootstrap}",
+                "group.id=stir-connect",
+                "key.converter=org.apache.kafka.connect.storage.StringConverter",
+                "value.converter=org.apache.kafka.connect.json.JsonConverter",
+                "value.converter.schemas.enable=false",
+                "config.storage.topic=_stir_connect_configs",
+                "offset.storage.topic=_stir_connect_offsets",
+                "status.storage.topic=_stir_connect_status",
+                "config.storage.replication.factor=1",
+                "offset.storage.replication.factor=1",
+                "status.storage.replication.factor=1",
+                "offset.storage.partitions=5",
+                "status.storage.partitions=1",
+                "offset.flush.interval.ms=1000",
+                f"listeners=http://{h}:{self.s.connect_port}",
+                f"rest.advertised.host.name={h}",
+                f"rest.advertised.port={self.s.connect_port}",
+                f"plugin.path={plugin_path(self.s.jar_dir)}",
+                "plugin.discovery=hybrid_warn",
+                "config.providers=file",
+                "config.providers.file.class=org.apache.kafka.common.config.provider.FileConfigProvider",
+                "scheduled.rebalance.max.delay.ms=0",
+                "",
+            ]
+        )
+
+    def prepare(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        (self.home / "connect-distributed.properties").write_text(self._properties())
+        (self.home / "log4j2.yaml").write_text(LOG4J2)
+
+    def argv(self) -> list[str]:
+        return [
+            _java(),
+            "-Xms256m",
+            f"-Xmx{self.s.connect_heap}",
+            "-XX:+UseG1GC",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={self.home / 'log4j2.yaml'}",
+            f"-Dstir.service={self.name}",
+            "-cp",
+            kafka_classpath(self.s.jar_dir),
+            "org.apache.kafka.connect.cli.ConnectDistributed",
+            str(self.home / "connect-distributed.properties"),
+        ]
+
+    def healthy(self) -> bool:
+        try:
+            r = httpx.get(f"{self.s.connect_rest}/connector-plugins", timeout=2.0)
+        except httpx.HTTPError:
+            return False
+        return r.status_code == 200 and any(p.get("class") == self.plugin_class for p in r.json())
+
+
+def all_services(settings: StackSettings) -> list[Service]:
+    return [Postgres(settings), Kafka(settings), Connect(settings)]

@@ -1,0 +1,29 @@
+"""Shared fixtures. Integration fixtures start the local stack once per test session."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+
+@pytest.fixture
+def uid() -> str:
+    """A short unique suffix for topic, group, table and slot names of one test."""
+    return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[object]:
+    """The local stack: reuses running services, starts the missing ones, stops only those it started."""
+    from deploy.local.settings import StackSettings
+    from deploy.local.stack import down, up
+
+    settings = StackSettings()
+    started = up(settings)
+    try:
+        yield settings
+    finally:
+        if started:
+            down(settings, only=started)

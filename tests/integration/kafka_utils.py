@@ -1,0 +1,55 @@
+"""Test helpers for a real Kafka broker: topics and bounded consumption."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message
+from confluent_kafka.admin import AdminClient, NewTopic
+
+_NOT_YET = {KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC, KafkaError._UNKNOWN_PARTITION}
+
+
+def create_topic(bootstrap: str, name: str, partitions: int = 1) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    fut = admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])[name]
+    fut.result(timeout=30)
+
+
+def delete_topics(bootstrap: str, names: list[str]) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for fut in admin.delete_topics(names, operation_timeout=30).values():
+        with contextlib.suppress(KafkaException):
+            fut.result(timeout=30)
+
+
+def consume(bootstrap: str, topic: str, group: str, count: int, timeout_s: float = 60.0) -> list[Message]:
+    """Read from the earliest offset until ``count`` messages arrived (tombstones included) or time is up."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": group,
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "topic.metadata.refresh.interval.ms": 500,
+            "fetch.queue.backoff.ms": 10,
+        }
+    )
+    consumer.subscribe([topic])
+    out: list[Message] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(out) < count and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is None:
+                continue
+            error = msg.error()
+            if error is not None:
+                if error.code() in _NOT_YET:  # topic not created yet
+                    continue
+                raise KafkaException(error)
+            out.append(msg)
+    finally:
+        consumer.close()
+    return out
