@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
+    from connectors.debezium import ConnectorSettings
     from deploy.local.settings import StackSettings
 
 app = typer.Typer(help="Stir Stream: real-time creator analytics pipeline.", no_args_is_help=True)
@@ -124,6 +125,103 @@ def _tail(path: Path, lines: int, follow: bool) -> None:
                 sys.stdout.flush()
             else:
                 time.sleep(0.25)
+
+
+db_app = typer.Typer(help="The OLTP source schema in PostgreSQL.", no_args_is_help=True)
+connectors_app = typer.Typer(help="Debezium connectors on Kafka Connect.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(connectors_app, name="connectors")
+
+
+@db_app.command("migrate")
+def db_migrate() -> None:
+    """Apply pending migrations (one transaction each); refuses edited applied ones."""
+    from schemas.migrations import MigrationError
+    from schemas.oltp_migrate import migrate
+
+    s = stack_settings()
+    try:
+        done = migrate(
+            s.dsn(), on_applied=lambda m, sec: out.print(f"  applied {m.version:04d}_{m.name} ({sec * 1000:.0f} ms)")
+        )
+    except (MigrationError, OSError) as e:
+        raise fail(str(e)) from None
+    out.print(f"{len(done)} migration(s) applied" if done else "schema is up to date")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Each migration: applied, pending, modified (file edited after apply) or missing."""
+    from schemas.oltp_migrate import migration_status
+
+    rows = migration_status(stack_settings().dsn())
+    table = Table("version", "name", "state")
+    colors = {"applied": "green", "pending": "yellow", "modified": "red", "missing": "red"}
+    for r in rows:
+        table.add_row(f"{r.version:04d}", r.name, f"[{colors[r.state]}]{r.state}[/]")
+    out.print(table)
+    if any(r.state in ("modified", "missing") for r in rows):
+        raise typer.Exit(1)
+
+
+def _connector_settings() -> ConnectorSettings:
+    from connectors.debezium import ConnectorSettings
+
+    try:
+        return ConnectorSettings()
+    except ValidationError as e:
+        fields = ", ".join(f"STIR_CDC_{'_'.join(str(p) for p in x['loc']).upper()}: {x['msg']}" for x in e.errors())
+        raise fail(f"bad configuration: {fields}", 2) from None
+
+
+@connectors_app.command("apply")
+def connectors_apply(timeout: float = typer.Option(90, help="seconds to wait for RUNNING")) -> None:
+    """Publication + `PUT /connectors/<name>/config` (idempotent), then wait until RUNNING."""
+    from connectors.connect_client import ConnectClient, ConnectError
+    from connectors.debezium import apply, config_for
+
+    s, cfg = stack_settings(), _connector_settings()
+    with ConnectClient(s.connect_rest) as client:
+        try:
+            state = apply(client, cfg, s.dsn(), config_for(s, cfg), timeout)
+        except ConnectError as e:
+            raise fail(str(e)) from None
+    out.print(f"{cfg.name}: {state['connector']['state']} ({len(state['tasks'])} task(s))")
+
+
+@connectors_app.command("status")
+def connectors_status() -> None:
+    """State of every connector and task."""
+    from connectors.connect_client import ConnectClient
+
+    s = stack_settings()
+    table = Table("connector", "state", "tasks")
+    ok = True
+    with ConnectClient(s.connect_rest) as client:
+        for name in client.list():
+            st = client.status(name) or {}
+            tasks = ", ".join(f"{t['id']}:{t['state']}" for t in st.get("tasks", []))
+            state = st.get("connector", {}).get("state", "?")
+            ok &= state == "RUNNING" and "FAILED" not in tasks
+            table.add_row(name, state, tasks)
+    out.print(table)
+    if not ok:
+        raise typer.Exit(1)
+
+
+@connectors_app.command("restart")
+def connectors_restart(name: str = typer.Argument(None, help="connector (default: the CDC connector)")) -> None:
+    """Restart a connector and its tasks, then wait until RUNNING."""
+    from connectors.connect_client import ConnectClient, ConnectError
+
+    s, cfg = stack_settings(), _connector_settings()
+    with ConnectClient(s.connect_rest) as client:
+        try:
+            client.restart(name or cfg.name)
+            client.wait_running(name or cfg.name)
+        except ConnectError as e:
+            raise fail(str(e)) from None
+    out.print(f"{name or cfg.name}: RUNNING")
 
 
 @app.command()

@@ -27,3 +27,18 @@ def stack() -> Iterator[object]:
     finally:
         if started:
             down(settings, only=started)
+
+
+@pytest.fixture
+def fresh_db(stack, uid):
+    """A new, empty database on the stack's PostgreSQL; dropped afterwards. Yields its DSN."""
+    import psycopg
+
+    name = f"t_{uid}"
+    with psycopg.connect(stack.dsn("postgres"), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield stack.dsn(name)
+    finally:
+        with psycopg.connect(stack.dsn("postgres"), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import types
@@ -57,7 +58,7 @@ def model_sig(info: FieldInfo) -> tuple[str, bool]:
     if ann is int:
         if le == MILLIS_MAX and ge == 0:
             return "long/timestamp-millis", nullable
-        return {INT32_MAX: "int", INT64_MAX: "long"}[le], nullable
+        return {INT32_MAX: "int", INT64_MAX: "long"}[int(le)], nullable  # type: ignore[call-overload]
     if ann is str:
         return ("string/uuid" if pattern and "[0-9a-fA-F]{8}" in pattern else "string"), nullable
     return {float: "double", bool: "boolean"}[ann], nullable
@@ -180,7 +181,7 @@ def test_committed_history_of_every_schema_evolves_compatibly():
         committed += bool(commits)
         versions = [json.loads(_git("show", f"{c}:{rel}")) for c in reversed(commits)]
         versions.append(json.loads(path.read_text()))
-        for old, new in zip(versions, versions[1:], strict=False):
+        for old, new in itertools.pairwise(versions):
             assert check_evolution(old, new) == [], f"{rel}: incompatible change"
         compared += len(versions) > 1
     assert compared == committed  # no committed schema escaped the comparison

@@ -1,0 +1,179 @@
+"""The Debezium PostgreSQL connector of the OLTP database: its config, publication and registration.
+
+One connector (one replication slot) captures every source table. Keys are the entity id as text
+(``message.key.columns`` picks the entity column, ``ExtractField$Key`` unwraps it per key column, the
+string key converter writes it), so a profile's CDC rows land on the same partition number as its events.
+The outbox table is routed by Debezium's EventRouter to one topic per aggregate type. The publication
+lists exactly the source tables: serving tables can never enter it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from connectors.connect_client import ConnectClient
+from deploy.local.settings import StackSettings
+
+# source table -> the column that is the Kafka key (the entity whose events must stay ordered)
+SOURCE_TABLES: dict[str, str] = {
+    "profiles": "id",
+    "posts": "id",
+    "collections": "id",
+    "collection_items": "collection_id",
+    "scrape_requests": "post_id",
+    "companies": "id",
+    "job_positions": "id",
+    "processes": "id",
+    "interviews": "process_id",
+    "outcomes": "process_id",
+    "tenants": "id",
+    "users": "id",
+}
+OUTBOX_TABLE = "outbox"
+HEARTBEAT_TABLE = "debezium_heartbeat"
+
+
+class ConnectorSettings(BaseSettings):
+    """Settings of the CDC connector (env prefix ``STIR_CDC_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="STIR_CDC_", extra="ignore")
+
+    name: str = "stir-oltp"
+    topic_prefix: str = Field("cdc", pattern=r"^[a-zA-Z0-9_.-]+$")
+    slot_name: str = Field("stir_cdc", pattern=r"^[a-z0-9_]+$")
+    publication: str = Field("stir_cdc", pattern=r"^[a-z0-9_]+$")
+    schema_name: str = Field("public", pattern=r"^[a-z_][a-z0-9_]*$")
+    snapshot_mode: str = Field("initial", pattern=r"^(initial|no_data|always|when_needed|initial_only)$")
+    heartbeat_interval_ms: int = Field(10_000, ge=1000)
+    partitions: int = Field(4, ge=1, description="partitions of the CDC topics (equal to the event topics)")
+    replication_factor: int = Field(1, ge=1)
+    outbox_topic: str = Field("outbox.${routedByValue}.events", description="EventRouter route.topic.replacement")
+    secrets_file: str | None = Field(None, description="path of connect-secrets.properties as Connect sees it")
+
+
+def connector_config(
+    cfg: ConnectorSettings, *, host: str, port: int, dbname: str, user: str, secrets_file: str
+) -> dict[str, Any]:
+    schema = cfg.schema_name
+    tables = [*SOURCE_TABLES, OUTBOX_TABLE]
+    by_key: dict[str, list[str]] = {}
+    for table, key in SOURCE_TABLES.items():
+        by_key.setdefault(key, []).append(table)
+    prefix_re = cfg.topic_prefix.replace(".", r"\.")
+
+    config: dict[str, Any] = {
+        "connector.class": "io.debezium.connector.postgresql.PostgresConnector",
+        "tasks.max": 1,
+        "plugin.name": "pgoutput",
+        "database.hostname": host,
+        "database.port": port,
+        "database.user": user,
+        "database.password": f"${{file:{secrets_file}:pg.password}}",
+        "database.dbname": dbname,
+        "topic.prefix": cfg.topic_prefix,
+        "slot.name": cfg.slot_name,
+        "publication.name": cfg.publication,
+        "publication.autocreate.mode": "disabled",
+        "table.include.list": ",".join(f"{schema}.{t}" for t in tables),
+        "message.key.columns": ";".join(f"{schema}.{t}:{k}" for t, k in SOURCE_TABLES.items() if k != "id"),
+        "snapshot.mode": cfg.snapshot_mode,
+        "heartbeat.interval.ms": cfg.heartbeat_interval_ms,
+        "heartbeat.action.query": (
+            f"INSERT INTO {schema}.{HEARTBEAT_TABLE} (id, ts) VALUES (1, now()) "
+            "ON CONFLICT (id) DO UPDATE SET ts = EXCLUDED.ts"
+        ),
+        "decimal.handling.mode": "string",
+        "time.precision.mode": "adaptive_time_microseconds",
+        "tombstones.on.delete": "false",
+        "key.converter": "org.apache.kafka.connect.storage.StringConverter",
+        "value.converter": "org.apache.kafka.connect.json.JsonConverter",
+        "value.converter.schemas.enable": "false",
+        "topic.creation.default.partitions": cfg.partitions,
+        "topic.creation.default.replication.factor": cfg.replication_factor,
+        "topic.creation.default.cleanup.policy": "delete",
+    }
+    transforms = []
+    for key, key_tables in by_key.items():
+        t = f"key_{key}"
+        transforms.append(t)
+        config[f"transforms.{t}.type"] = "org.apache.kafka.connect.transforms.ExtractField$Key"
+        config[f"transforms.{t}.field"] = key
+        config[f"transforms.{t}.predicate"] = f"is_{key}"
+        config[f"predicates.is_{key}.type"] = "org.apache.kafka.connect.transforms.predicates.TopicNameMatches"
+        config[f"predicates.is_{key}.pattern"] = rf"{prefix_re}\.{schema}\.({'|'.join(key_tables)})"
+    transforms.append("outbox")
+    config["transforms.outbox.type"] = "io.debezium.transforms.outbox.EventRouter"
+    config["transforms.outbox.predicate"] = "is_outbox"
+    config["transforms.outbox.route.topic.replacement"] = cfg.outbox_topic
+    config["transforms.outbox.table.expand.json.payload"] = "true"
+    config["transforms.outbox.table.fields.additional.placement"] = "type:header:eventType"
+    config["predicates.is_outbox.type"] = "org.apache.kafka.connect.transforms.predicates.TopicNameMatches"
+    config["predicates.is_outbox.pattern"] = rf"{prefix_re}\.{schema}\.{OUTBOX_TABLE}"
+    config["transforms"] = ",".join(transforms)
+    config["predicates"] = ",".join([f"is_{k}" for k in by_key] + ["is_outbox"])
+    return config
+
+
+def ensure_publication(dsn: str, cfg: ConnectorSettings) -> list[str]:
+    """Create or reset the publication to exactly the source tables (+ outbox, heartbeat). Idempotent."""
+    tables = [*SOURCE_TABLES, OUTBOX_TABLE, HEARTBEAT_TABLE]
+    idents = sql.SQL(", ").join(sql.Identifier(cfg.schema_name, t) for t in tables)
+    pub = sql.Identifier(cfg.publication)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_publication WHERE pubname = %s", (cfg.publication,)).fetchone()
+        if exists:
+            conn.execute(sql.SQL("ALTER PUBLICATION {} SET TABLE {}").format(pub, idents))
+        else:
+            conn.execute(sql.SQL("CREATE PUBLICATION {} FOR TABLE {}").format(pub, idents))
+        rows = conn.execute(
+            "SELECT schemaname || '.' || tablename FROM pg_publication_tables WHERE pubname = %s ORDER BY 1",
+            (cfg.publication,),
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
+def apply(
+    client: ConnectClient, cfg: ConnectorSettings, dsn: str, config: dict[str, Any], timeout_s: float = 90
+) -> dict[str, Any]:
+    """Publication, then ``PUT /connectors/<name>/config``, then wait until it and its task are RUNNING."""
+    ensure_publication(dsn, cfg)
+    client.apply(cfg.name, config)
+    return client.wait_running(cfg.name, timeout_s)
+
+
+def drop(client: ConnectClient, cfg: ConnectorSettings, dsn: str) -> None:
+    """Delete the connector, then its slot and publication (for tests and teardown)."""
+    client.delete(cfg.name)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            row = conn.execute(
+                "SELECT active FROM pg_replication_slots WHERE slot_name = %s", (cfg.slot_name,)
+            ).fetchone()
+            if row is None:
+                break
+            if not row[0]:
+                conn.execute("SELECT pg_drop_replication_slot(%s)", (cfg.slot_name,))
+                break
+            time.sleep(0.2)
+        conn.execute(sql.SQL("DROP PUBLICATION IF EXISTS {}").format(sql.Identifier(cfg.publication)))
+
+
+def config_for(stack: StackSettings, cfg: ConnectorSettings, dbname: str | None = None) -> dict[str, Any]:
+    """The connector config for the database the stack settings point at."""
+    if stack.pg_dsn is not None:
+        from psycopg.conninfo import conninfo_to_dict
+
+        info = conninfo_to_dict(stack.pg_dsn.get_secret_value())
+        host, port = str(info.get("host", "localhost")), int(str(info.get("port", 5432)))
+        user, db = str(info.get("user", stack.pg_superuser)), str(info.get("dbname", stack.pg_database))
+    else:
+        host, port, user, db = stack.bind_host, stack.pg_port, stack.pg_superuser, stack.pg_database
+    secrets_file = cfg.secrets_file or str(stack.connect_secrets_file)
+    return connector_config(cfg, host=host, port=port, dbname=dbname or db, user=user, secrets_file=secrets_file)
