@@ -15,6 +15,7 @@ from rich.table import Table
 
 if TYPE_CHECKING:
     from connectors.debezium import ConnectorSettings
+    from connectors.ingest.settings import IngestSettings
     from deploy.local.settings import StackSettings
 
 app = typer.Typer(help="Stir Stream: real-time creator analytics pipeline.", no_args_is_help=True)
@@ -222,6 +223,46 @@ def connectors_restart(name: str = typer.Argument(None, help="connector (default
         except ConnectError as e:
             raise fail(str(e)) from None
     out.print(f"{name or cfg.name}: RUNNING")
+
+
+ingest_app = typer.Typer(help="The HTTP ingest API for producers.", no_args_is_help=True)
+app.add_typer(ingest_app, name="ingest")
+
+
+def _ingest_settings() -> IngestSettings:
+    from connectors.ingest.settings import IngestSettings
+
+    try:
+        return IngestSettings()
+    except ValidationError as e:
+        fields = ", ".join(f"STIR_INGEST_{'_'.join(str(p) for p in x['loc']).upper()}: {x['msg']}" for x in e.errors())
+        raise fail(f"bad configuration: {fields}", 2) from None
+
+
+@ingest_app.command("serve")
+def ingest_serve() -> None:
+    """Run the ingest API (POST /v1/events, /healthz, /metrics)."""
+    from connectors.ingest.app import serve
+
+    s, cfg = stack_settings(), _ingest_settings()
+    err.print(f"ingest API on http://{cfg.host}:{cfg.port} -> Kafka {s.bootstrap}")
+    serve(cfg, s.bootstrap)
+
+
+@ingest_app.command("token")
+def ingest_token(
+    name: str = typer.Argument(..., help="who the token is for, e.g. scraper-eu"),
+    scope: list[str] = typer.Option(["*"], "--scope", help="event-type pattern it may write (repeatable)"),
+    revoke: bool = typer.Option(False, "--revoke", help="revoke the tokens of this name instead"),
+) -> None:
+    """Create a bearer token (printed once; stored hashed) or revoke one."""
+    from connectors.ingest.tokens import TokenStore
+
+    store = TokenStore(_ingest_settings().tokens_file)
+    if revoke:
+        out.print(f"revoked {store.revoke(name)} token(s) named {name}")
+        return
+    print(store.create(name, scope))
 
 
 @app.command()

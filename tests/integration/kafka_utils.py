@@ -24,8 +24,11 @@ def delete_topics(bootstrap: str, names: list[str]) -> None:
             fut.result(timeout=30)
 
 
-def consume(bootstrap: str, topic: str, group: str, count: int, timeout_s: float = 60.0) -> list[Message]:
-    """Read from the earliest offset until ``count`` messages arrived (tombstones included) or time is up."""
+def consume(
+    bootstrap: str, topic: str, group: str, count: int, timeout_s: float = 60.0, rows: int | None = None
+) -> list[Message]:
+    """Read from the earliest offset until ``count`` messages (tombstones included) or, with ``rows``, that
+    many JSON lines across messages arrived, or time is up."""
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -38,9 +41,14 @@ def consume(bootstrap: str, topic: str, group: str, count: int, timeout_s: float
     )
     consumer.subscribe([topic])
     out: list[Message] = []
+    seen_rows = 0
     deadline = time.monotonic() + timeout_s
+
+    def done() -> bool:
+        return seen_rows >= rows if rows is not None else len(out) >= count
+
     try:
-        while len(out) < count and time.monotonic() < deadline:
+        while not done() and time.monotonic() < deadline:
             msg = consumer.poll(0.5)
             if msg is None:
                 continue
@@ -50,6 +58,7 @@ def consume(bootstrap: str, topic: str, group: str, count: int, timeout_s: float
                     continue
                 raise KafkaException(error)
             out.append(msg)
+            seen_rows += len((msg.value() or b"").split(b"\n"))
     finally:
         consumer.close()
     return out

@@ -1,0 +1,240 @@
+"""The HTTP ingest API (aiohttp): ``POST /v1/events``, ``/healthz``, ``/metrics``.
+
+Status codes: 200 (at least one item accepted; the body answers per item), 401 (missing/invalid bearer
+token), 403 (the token may write none of the items' types), 413 (body or batch too large), 422 (nothing
+valid), 429 (producer queue full: retry after a second), 503 (Kafka did not acknowledge in time).
+Accepted means acknowledged by the broker (acks=all). Every rejected item, and every rejected body, goes
+to the dead-letter topic with its original bytes (the record value) and its reason (headers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from aiohttp import web
+from confluent_kafka import KafkaException
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from connectors.ingest import metrics as m
+from connectors.ingest.producer import AsyncProducer, ensure_topics
+from connectors.ingest.settings import IngestSettings
+from connectors.ingest.tokens import Principal, TokenStore
+from connectors.ingest.transform import BodyError, Rejected, group_messages, split_body, transform_batch
+from schemas.registry import INGEST_TYPES
+
+DLQ_HEAD_BYTES = 64 * 1024
+STATE: web.AppKey[dict[str, Any]] = web.AppKey("state", dict)
+
+
+def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> web.Response:
+    m.REQUESTS.labels(str(status)).inc()
+    return web.json_response(body, status=status, headers=headers)
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Ingest:
+    def __init__(self, settings: IngestSettings, producer: AsyncProducer, tokens: TokenStore) -> None:
+        self.s = settings
+        self.producer = producer
+        self.tokens = tokens
+
+    def _dlq(
+        self, original: bytes, code: str, reason: str, principal: Principal | None, **extra: str
+    ) -> asyncio.Future[Any]:
+        headers = [
+            ("dlq.reason", reason.encode()[:4000]),
+            ("dlq.code", code.encode()),
+            ("dlq.source", b"ingest"),
+            ("dlq.received_at", str(_now_ms()).encode()),
+        ]
+        if principal is not None:
+            headers.append(("dlq.principal", principal.name.encode()))
+        headers += [(f"dlq.{k}", v.encode()) for k, v in extra.items()]
+        m.DLQ.inc()
+        return self.producer.produce(self.s.topic_prefix + self.s.dlq_topic, original, None, None, headers)
+
+    async def _read_limited(self, request: web.Request) -> tuple[bytes, bool]:
+        """The body, or its first bytes and True when it is over the limit."""
+        limit = self.s.max_body_bytes
+        if request.content_length is not None and request.content_length > limit:
+            return await request.content.read(DLQ_HEAD_BYTES), True
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            chunk = await request.content.readany()
+            if not chunk:
+                return b"".join(chunks), False
+            size += len(chunk)
+            chunks.append(chunk)
+            if size > limit:
+                return b"".join(chunks)[:DLQ_HEAD_BYTES], True
+
+    async def events(self, request: web.Request) -> web.Response:
+        principal = self.tokens.authenticate(request.headers.get("Authorization"))
+        if principal is None:
+            return _json(401, {"error": "missing or invalid bearer token"}, {"WWW-Authenticate": "Bearer"})
+        queued = self.producer.queue_len()
+        m.QUEUE_DEPTH.set(queued)
+        if queued > self.s.queue_high_watermark:
+            return _json(429, {"error": "ingest is saturated; retry later"}, {"Retry-After": "1"})
+
+        body, oversized = await self._read_limited(request)
+        if oversized:
+            await self._dlq(body, "oversized", f"body over {self.s.max_body_bytes} bytes (first bytes kept)", principal)
+            m.REJECTIONS.labels("oversized").inc()
+            return _json(413, {"error": f"body larger than {self.s.max_body_bytes} bytes"}, {"Connection": "close"})
+        try:
+            items = split_body(body, request.content_type or "application/json")
+        except BodyError as e:
+            await self._dlq(body, "invalid_json", str(e), principal)
+            m.REJECTIONS.labels("invalid_json").inc()
+            return _json(422, {"error": str(e), "accepted": 0, "rejected": 1})
+        if len(items) > self.s.max_batch_items:
+            reason = f"{len(items)} items; a batch holds at most {self.s.max_batch_items}"
+            await self._dlq(body, "too_many_items", reason, principal)
+            m.REJECTIONS.labels("too_many_items").inc()
+            return _json(413, {"error": reason})
+        return await self._produce_batch(items, principal)
+
+    async def _produce_batch(self, items: list[bytes], principal: Principal) -> web.Response:
+        outcome = transform_batch(items, principal, _now_ms(), self.s.max_event_bytes)
+        results: list[dict[str, Any]] = [{} for _ in items]
+        try:
+            messages = group_messages(
+                outcome.accepted,
+                lambda t: self.producer.partitions(self.s.topic_prefix + t),
+                self.s.max_rows_per_message,
+                self.s.max_message_bytes,
+            )
+        except KafkaException as e:
+            return _json(503, {"error": f"kafka metadata unavailable: {e}"}, {"Retry-After": "1"})
+        pending: list[tuple[asyncio.Future[Any], tuple[int, ...], float]] = []
+        retry: set[int] = set()
+        for msg in messages:
+            headers = [("content-type", b"application/x-ndjson"), ("rows", str(len(msg.indexes)).encode())]
+            try:
+                fut = self.producer.produce(self.s.topic_prefix + msg.topic, msg.value, msg.key, msg.partition, headers)
+            except BufferError:
+                retry.update(msg.indexes)
+                continue
+            pending.append((fut, msg.indexes, time.perf_counter()))
+            m.MESSAGE_ROWS.observe(len(msg.indexes))
+        dlq_futs = []
+        for r in outcome.rejected:
+            try:
+                dlq_futs.append(
+                    self._dlq(r.original, r.code, r.reason, principal, index=str(r.index), type=r.event_type or "")
+                )
+            except BufferError:
+                retry.add(r.index)
+        failed: set[int] = set()
+        for fut, indexes, t0 in pending:
+            try:
+                await asyncio.wait_for(fut, self.s.delivery_timeout_s)
+                m.PRODUCE_SECONDS.observe(time.perf_counter() - t0)
+            except (KafkaException, TimeoutError):
+                failed.update(indexes)
+        dlq_results = await asyncio.gather(*dlq_futs, return_exceptions=True)
+        dlq_failed = {
+            r.index for r, res in zip(outcome.rejected, dlq_results, strict=False) if isinstance(res, BaseException)
+        }
+
+        accepted = 0
+        for a in outcome.accepted:
+            if a.index in retry or a.index in failed:
+                results[a.index] = {"index": a.index, "status": "retry", "reason": "not acknowledged by Kafka; retry"}
+            else:
+                results[a.index] = {"index": a.index, "status": "accepted", "event_id": a.event_id}
+                m.EVENTS.labels(a.topic, "accepted").inc()
+                accepted += 1
+        for r in outcome.rejected:
+            results[r.index] = _rejected(r, dlq_ok=r.index not in dlq_failed and r.index not in retry)
+            m.EVENTS.labels(r.event_type or "unknown", "rejected").inc()
+            m.REJECTIONS.labels(r.code).inc()
+        m.QUEUE_DEPTH.set(self.producer.queue_len())
+        body = {"accepted": accepted, "rejected": len(outcome.rejected), "results": results}
+        if retry:
+            return _json(429, body, {"Retry-After": "1"})
+        if failed or dlq_failed:
+            return _json(503, body, {"Retry-After": "1"})
+        if accepted:
+            return _json(200, body)
+        if outcome.rejected and all(r.code == "forbidden" for r in outcome.rejected):
+            return _json(403, body)
+        return _json(422, body)
+
+    async def healthz(self, _request: web.Request) -> web.Response:
+        try:
+            topic = self.s.topic_prefix + self.s.dlq_topic
+            await asyncio.get_running_loop().run_in_executor(None, self.producer.partitions, topic)
+        except KafkaException as e:
+            return web.json_response({"status": "unhealthy", "kafka": str(e)}, status=503)
+        return web.json_response({"status": "ok", "queue": self.producer.queue_len()})
+
+
+def _rejected(r: Rejected, dlq_ok: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {"index": r.index, "status": "rejected", "code": r.code, "reason": r.reason}
+    if not dlq_ok:
+        out["dead_lettered"] = False
+    return out
+
+
+async def metrics_view(_request: web.Request) -> web.Response:
+    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def build_app(settings: IngestSettings, bootstrap: str) -> web.Application:
+    app = web.Application(client_max_size=settings.max_body_bytes + 1)
+    state: dict[str, Any] = {}
+    app[STATE] = state
+
+    async def on_startup(app: web.Application) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(
+            None,
+            ensure_topics,
+            bootstrap,
+            [settings.topic_prefix + t for t in (*INGEST_TYPES, settings.dlq_topic)],
+            settings.partitions,
+        )
+        producer = AsyncProducer(
+            {
+                "bootstrap.servers": bootstrap,
+                "acks": "all",
+                "enable.idempotence": True,
+                "linger.ms": settings.linger_ms,
+                "compression.type": "lz4",
+                "partitioner": "murmur2_random",
+                "message.max.bytes": max(settings.max_message_bytes, settings.max_event_bytes) + 64 * 1024,
+                "queue.buffering.max.messages": settings.queue_high_watermark * 2,
+            },
+            loop,
+        )
+        state["ingest"] = Ingest(settings, producer, TokenStore(settings.tokens_file))
+
+    async def on_cleanup(app: web.Application) -> None:
+        ingest = state.get("ingest")
+        if ingest is not None:
+            await asyncio.get_running_loop().run_in_executor(None, ingest.producer.close)
+
+    async def events(request: web.Request) -> web.Response:
+        return await state["ingest"].events(request)
+
+    async def healthz(request: web.Request) -> web.Response:
+        return await state["ingest"].healthz(request)
+
+    app.on_startup.append(on_startup)
+    app.on_cleanup.append(on_cleanup)
+    app.router.add_post("/v1/events", events)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics_view)
+    return app
+
+
+def serve(settings: IngestSettings, bootstrap: str) -> None:
+    web.run_app(build_app(settings, bootstrap), host=settings.host, port=settings.port, access_log=None, print=None)

@@ -1,0 +1,82 @@
+"""Bearer tokens of the ingest API, stored hashed (SHA-256) in a JSON file with their scopes.
+
+A scope is an event-type pattern (``social.*``, ``activity.auth.attempt`` or ``*``). The plaintext token
+is shown once, when created.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import hmac
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Principal:
+    name: str
+    scopes: tuple[str, ...]
+
+    def may_write(self, event_type: str) -> bool:
+        return any(fnmatch.fnmatchcase(event_type, s) for s in self.scopes)
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class TokenStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._by_hash: dict[str, Principal] = {}
+        self.reload()
+
+    def reload(self) -> None:
+        if not self.path.exists():
+            self._by_hash = {}
+            return
+        data = json.loads(self.path.read_text())
+        self._by_hash = {
+            t["sha256"]: Principal(t["name"], tuple(t["scopes"]))
+            for t in data.get("tokens", [])
+            if not t.get("revoked")
+        }
+
+    def authenticate(self, authorization: str | None) -> Principal | None:
+        if not authorization or not authorization.startswith("Bearer "):
+            return None
+        digest = _hash(authorization[7:].strip())
+        for known, principal in self._by_hash.items():
+            if hmac.compare_digest(known, digest):
+                return principal
+        return None
+
+    def create(self, name: str, scopes: list[str]) -> str:
+        """Add a token; returns its plaintext (not stored)."""
+        token = "stir_" + secrets.token_urlsafe(32)
+        data = json.loads(self.path.read_text()) if self.path.exists() else {"tokens": []}
+        data["tokens"].append({"name": name, "sha256": _hash(token), "scopes": scopes, "revoked": False})
+        self._write(data)
+        return token
+
+    def revoke(self, name: str) -> int:
+        data = json.loads(self.path.read_text()) if self.path.exists() else {"tokens": []}
+        n = 0
+        for t in data["tokens"]:
+            if t["name"] == name and not t.get("revoked"):
+                t["revoked"] = True
+                n += 1
+        self._write(data)
+        return n
+
+    def _write(self, data: dict[str, object]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=2))
+        os.chmod(tmp, 0o600)
+        tmp.replace(self.path)
+        self.reload()
