@@ -50,7 +50,7 @@ lint: $(STAMP)
 
 ## bench: benchmarks against the real local stack; results in tests/benchmarks/results/
 bench: setup
-	@set +e; $(BIN)/python -m pytest tests/benchmarks -q -p no:cacheprovider; rc=$$?; \
+	@set +e; $(BIN)/python -m pytest tests/benchmarks -q -p no:cacheprovider -o python_files='bench_*.py' -s; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "no benchmarks yet"; rc=0; fi; exit $$rc
 
 ## clean-state: stop the stack and delete its data (.stir/); keeps the jar cache

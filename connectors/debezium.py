@@ -51,6 +51,7 @@ class ConnectorSettings(BaseSettings):
     schema_name: str = Field("public", pattern=r"^[a-z_][a-z0-9_]*$")
     snapshot_mode: str = Field("initial", pattern=r"^(initial|no_data|always|when_needed|initial_only)$")
     heartbeat_interval_ms: int = Field(10_000, ge=1000)
+    poll_interval_ms: int = Field(50, ge=1, description="how long Debezium waits for a batch (latency floor)")
     partitions: int = Field(4, ge=1, description="partitions of the CDC topics (equal to the event topics)")
     replication_factor: int = Field(1, ge=1)
     outbox_topic: str = Field("outbox.${routedByValue}.events", description="EventRouter route.topic.replacement")
@@ -88,6 +89,8 @@ def connector_config(
             f"INSERT INTO {schema}.{HEARTBEAT_TABLE} (id, ts) VALUES (1, now()) "
             "ON CONFLICT (id) DO UPDATE SET ts = EXCLUDED.ts"
         ),
+        "poll.interval.ms": cfg.poll_interval_ms,
+        "producer.override.linger.ms": 5,
         "decimal.handling.mode": "string",
         "time.precision.mode": "adaptive_time_microseconds",
         "tombstones.on.delete": "false",
