@@ -265,6 +265,25 @@ def ingest_token(
     print(store.create(name, scope))
 
 
+streams_app = typer.Typer(help="The stream processors (Faust agents).", no_args_is_help=True)
+app.add_typer(streams_app, name="streams")
+
+
+@streams_app.command("worker")
+def streams_worker() -> None:
+    """Run one Faust worker (all agents) in the foreground."""
+    from streams.app import run_worker
+    from streams.settings import StreamsSettings
+
+    s = stack_settings()
+    try:
+        cfg = StreamsSettings()
+    except ValidationError as e:
+        fields = ", ".join(f"STIR_STREAMS_{'_'.join(str(p) for p in x['loc']).upper()}: {x['msg']}" for x in e.errors())
+        raise fail(f"bad configuration: {fields}", 2) from None
+    run_worker(cfg, s.bootstrap)
+
+
 @app.command()
 def demo() -> None:
     """Run the main job end to end on the embedded default (arrives with the warehouse issue)."""

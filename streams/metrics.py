@@ -1,0 +1,21 @@
+"""Prometheus metrics of the stream processors."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+EVENTS_IN = Counter("stir_streams_events_in_total", "Rows read by an agent", ["agent", "topic"])
+EVENTS_OUT = Counter("stir_streams_events_out_total", "Rows written by an agent", ["agent", "topic"])
+DLQ = Counter("stir_streams_dlq_total", "Rows sent to dlq.streams", ["agent"])
+DUPLICATES = Counter("stir_streams_duplicates_total", "Rows skipped as already applied", ["agent"])
+LATE = Counter("stir_streams_late_dropped_total", "Rows dropped beyond the allowed lateness", ["agent"])
+LATENCY = Histogram(
+    "stir_streams_processing_latency_seconds",
+    "Event time of the newest applied row to the emit of its output",
+    ["agent"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600, 86400),
+)
+TABLE_KEYS = Gauge("stir_streams_table_keys", "Keys held in an agent's table", ["table"])
+LAG = Gauge("stir_streams_consumer_lag", "Messages between the committed position and the high-water mark",
+            ["topic", "partition"])  # fmt: skip
+REFRESH_REQUESTS = Counter("stir_streams_refresh_requests_total", "Refresh requests emitted for stale posts")
