@@ -16,58 +16,27 @@ Agents:
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import faust
 from prometheus_client import start_http_server
-from pydantic import BaseModel
 
 from connectors.ingest.partitioner import partition_for
-from schemas.models import (
-    PostMetrics,
-    PostSnapshot,
-    ProfileRollingMetrics,
-    ProfileSnapshot,
-    RefreshRequest,
-    ScrapePostStatus,
-    ScrapeRequestStatus,
-)
+from schemas.models import RefreshRequest
+from streams import batch
 from streams import metrics as m
 from streams import transform_post as tpost
-from streams import transform_profile as tprof
-from streams.records import BadRecord, decode_lines, envelope, model_parser
+from streams.batch import INTERNAL_POSTS
+from streams.records import BadRecord
 from streams.settings import StreamsSettings
 
 log = logging.getLogger("stir.streams")
 REFRESH_NS = uuid.UUID("0d6e9f0a-2b1c-4c7e-8a55-6f2f3b9c1d42")
-INTERNAL_POSTS = "internal.post.by_profile"
-
-
-def _json_row(line: bytes) -> dict[str, Any]:
-    obj = json.loads(line)
-    if not isinstance(obj, dict):
-        raise ValueError("a row must be a JSON object")
-    return obj
-
-
-def _cdc_row(line: bytes) -> dict[str, Any]:
-    row = _json_row(line)
-    if "source" not in row or "op" not in row:
-        raise ValueError("not a Debezium change event (no source/op)")
-    return row
-
-
-def _internal_post(line: bytes) -> dict[str, Any]:
-    row = _json_row(line)
-    for k in ("post_id", "profile_id", "pv", "published_at", "likes", "comments"):
-        if k not in row:
-            raise KeyError(k)
-    return row
 
 
 class Pipeline:
@@ -180,128 +149,33 @@ class Pipeline:
         for fut in futures:
             await fut
 
-    @staticmethod
-    def _line(model: type[BaseModel], topic: str, row: dict[str, Any], key: str, event_time: int, agent: str) -> bytes:
-        full = {**envelope(topic, key, row["version"], event_time, f"streams.{agent}"), **row}
-        return model.model_validate(full).model_dump_json().encode()
-
-    # --- posts -------------------------------------------------------------------------------------
+    # --- agents' message handlers: decode, transform (pure), send, then persist -------------------
     async def handle_post_message(self, event: Any) -> None:
         msg = event.message
-        name = self._name(msg.topic)
-        snaps: list[PostSnapshot] = []
-        facts: list[tpost.ScrapeFact] = []
-        if name == "social.post.snapshot":
-            snaps, bad = decode_lines(event.value, model_parser(PostSnapshot))
-            keys = [s.post_id for s in snaps]
-        elif name == "social.scrape.status":
-            evs, bad = decode_lines(event.value, model_parser(ScrapeRequestStatus))
-            facts = [tpost.scrape_fact_from_event(e) for e in evs]
-            keys = [e.post_id for e in evs]
-        else:  # scrape_requests CDC: one change per message, keyed by post_id
-            rows, bad = decode_lines(event.value, _cdc_row)
-            keys, facts = [], []
-            for r in rows:
-                fact = tpost.scrape_fact_from_cdc(r)
-                if fact is not None:
-                    facts.append(fact)
-                    keys.append(str(r["after"]["post_id"]))
-        m.EVENTS_IN.labels("posts", name).inc(len(keys) + len(bad))
-        await self._dead_letter("posts", bad, msg)
-        by_key: dict[str, tuple[list[PostSnapshot], list[tpost.ScrapeFact]]] = defaultdict(lambda: ([], []))
-        for i, key in enumerate(keys):
-            if snaps:
-                by_key[key][0].append(snaps[i])
-            else:
-                by_key[key][1].append(facts[i])
-        now = self.now_ms()
-        out: dict[str, list[tuple[str, bytes]]] = defaultdict(list)
-        new_states: dict[str, tpost.PostState] = {}
-        for key, (key_snaps, key_facts) in by_key.items():
-            stored = self.post_table.get(key.encode())
-            state = json.loads(json.dumps(stored)) if stored is not None else tpost.new_state()
-            res = tpost.PostOutcome()
-            tpost.apply_snapshots(state, key_snaps, self.s.allowed_lateness_ms, res)
-            tpost.apply_scrapes(state, key_facts, self.s.allowed_lateness_ms, res)
-            m.DUPLICATES.labels("posts").inc(res.duplicates)
-            m.LATE.labels("posts").inc(res.late_dropped)
-            if not (res.changed_counters or res.changed_scrape) and state == stored:
-                continue
-            new_states[key] = state
-            if res.changed_counters:
-                counters = tpost.counters_row(key, state)
-                if counters is not None:
-                    out[INTERNAL_POSTS].append((counters["profile_id"], json.dumps(counters).encode()))
-            status = tpost.status_row(key, state, now)
-            if status is not None:
-                event_time = max(state["smax"] or 0, state["max_t"] or 0)
-                out["status.scrape.post"].append(
-                    (key, self._line(ScrapePostStatus, "status.scrape.post", status, key, event_time, "posts"))
-                )
-                m.LATENCY.labels("posts").observe(max(now - event_time, 0) / 1000)
-        await self._send("posts", out)
-        for key, state in new_states.items():
-            self.post_table[key.encode()] = state
+        res = batch.post_batch(self._name(msg.topic), event.value, self._get(self.post_table), self.s, self.now_ms())
+        await self._finish("posts", msg, res, self.post_table)
 
-    # --- profiles ----------------------------------------------------------------------------------
     async def handle_profile_message(self, event: Any) -> None:
         msg = event.message
-        name = self._name(msg.topic)
-        by_key: dict[str, tuple[list[ProfileSnapshot], list[dict[str, Any]], list[dict[str, Any]]]] = defaultdict(
-            lambda: ([], [], [])
+        res = batch.profile_batch(
+            self._name(msg.topic), event.value, self._get(self.profile_table), self.s, self.now_ms()
         )
-        if name == "social.profile.snapshot":
-            snaps, bad = decode_lines(event.value, model_parser(ProfileSnapshot))
-            for s in snaps:
-                by_key[s.profile_id][0].append(s)
-            n = len(snaps)
-        elif name == INTERNAL_POSTS:
-            rows, bad = decode_lines(event.value, _internal_post)
-            for r in rows:
-                by_key[str(r["profile_id"])][2].append(r)
-            n = len(rows)
-        else:  # profiles CDC
-            rows, bad = decode_lines(event.value, _cdc_row)
-            for r in rows:
-                image = r.get("after") or r.get("before") or {}
-                by_key[str(image["id"])][1].append(r)
-            n = len(rows)
-        m.EVENTS_IN.labels("profiles", name).inc(n + len(bad))
-        await self._dead_letter("profiles", bad, msg)
-        now = self.now_ms()
-        out: dict[str, list[tuple[str, bytes]]] = defaultdict(list)
-        new_states: dict[str, tprof.ProfileState] = {}
-        for key, (key_snaps, key_cdc, key_posts) in by_key.items():
-            stored = self.profile_table.get(key.encode())
-            state = json.loads(json.dumps(stored)) if stored is not None else tprof.new_state()
-            res = tprof.ProfileOutcome()
-            tprof.apply_snapshots(state, key_snaps, self.s.allowed_lateness_ms, res)
-            tprof.apply_cdc(state, key_cdc, res)
-            tprof.apply_posts(state, key_posts, res)
-            m.DUPLICATES.labels("profiles").inc(res.duplicates)
-            m.LATE.labels("profiles").inc(res.late_dropped)
-            if not res.changed:
-                continue
-            new_states[key] = state
-            row = tprof.profile_row(key, state)
-            if row is None:
-                as_of = 0
-            else:
-                as_of = row["as_of"]
-                out["metrics.profile.rolling"].append(
-                    (key, self._line(ProfileRollingMetrics, "metrics.profile.rolling", row, key, as_of, "profiles"))
-                )
-                m.LATENCY.labels("profiles").observe(max(now - as_of, 0) / 1000)
-            changed_posts = None if res.followers_changed else res.posts_changed
-            for prow in tprof.post_rows(key, state, changed_posts):
-                pid = prow["post_id"]
-                t = max(as_of, state["posts"][pid][1])
-                out["metrics.post.rolling"].append(
-                    (pid, self._line(PostMetrics, "metrics.post.rolling", prow, pid, t, "profiles"))
-                )
-        await self._send("profiles", out)
-        for key, state in new_states.items():
-            self.profile_table[key.encode()] = state
+        await self._finish("profiles", msg, res, self.profile_table)
+
+    @staticmethod
+    def _get(table: Any) -> Callable[[str], Any]:
+        return lambda key: table.get(key.encode())
+
+    async def _finish(self, agent: str, msg: Any, res: batch.BatchResult, table: Any) -> None:
+        m.EVENTS_IN.labels(agent, self._name(msg.topic)).inc(res.rows_in)
+        m.DUPLICATES.labels(agent).inc(res.duplicates)
+        m.LATE.labels(agent).inc(res.late_dropped)
+        for seconds in res.latencies_s:
+            m.LATENCY.labels(agent).observe(seconds)
+        await self._dead_letter(agent, res.bad, msg)
+        await self._send(agent, res.out)
+        for key, state in res.states.items():
+            table[key.encode()] = state
 
     # --- refresh requests --------------------------------------------------------------------------
     async def emit_refresh_requests(self) -> None:

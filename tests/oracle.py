@@ -1,0 +1,172 @@
+"""The independent oracle: the final social metrics and statuses computed in plain Python from the raw
+events, straight from the definitions (``../shared/DESIGN.md``), with no code shared with ``streams/``.
+
+Rules it applies, as the product defines them: per key and stream, in arrival order, an event whose
+event_time is older than the newest seen by more than the allowed lateness is dropped; duplicates (same
+event_id; for scrape facts the same request, attempt and status) count once; ties on event time go to the
+greater event id.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+from tests.workload import DAY, HOUR, Workload
+
+
+def _accept(arrivals: list[tuple[int, str, dict[str, Any]]], lateness: int) -> list[dict[str, Any]]:
+    """(event_time, identity, row) in arrival order -> accepted rows."""
+    seen: set[str] = set()
+    newest = None
+    out = []
+    for t, ident, row in arrivals:
+        if ident in seen:
+            continue
+        if newest is not None and t < newest - lateness:
+            continue
+        seen.add(ident)
+        newest = t if newest is None else max(newest, t)
+        out.append(row)
+    return out
+
+
+def _ms(iso: str) -> int:
+    return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def compute(w: Workload, now_ms: int) -> dict[str, dict[str, dict[str, Any]]]:
+    L = w.lateness_ms
+    prof_in: dict[str, list[Any]] = defaultdict(list)
+    post_in: dict[str, list[Any]] = defaultdict(list)
+    scrape_in: dict[str, list[Any]] = defaultdict(list)
+    cdc_in: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for topic, key, row in w.arrival:
+        if topic == "social.profile.snapshot":
+            prof_in[key].append((row["event_time"], row["event_id"], row))
+        elif topic == "social.post.snapshot":
+            post_in[key].append((row["event_time"], row["event_id"], row))
+        elif topic == "social.scrape.status":
+            fact = (row["event_time"], row["request_id"], row["attempt"], row["status"])
+            scrape_in[key].append((row["event_time"], f"{fact[1]}:{fact[2]}:{fact[3]}", fact))
+        elif topic == "cdc.scrape_requests":
+            a = row["after"]
+            fact = (_ms(a["updated_at"]), str(a["id"]), a["attempt"], a["status"])
+            scrape_in[key].append((fact[0], f"{fact[1]}:{fact[2]}:{fact[3]}", fact))
+        elif topic == "cdc.profiles":
+            cdc_in[key].append(row)
+
+    # posts: latest counters
+    latest_post: dict[str, dict[str, Any]] = {}
+    for post_id, arr in post_in.items():
+        acc = _accept(arr, L)
+        if acc:
+            latest_post[post_id] = max(acc, key=lambda r: (r["event_time"], r["event_id"]))
+
+    # scrape status per post
+    status: dict[str, dict[str, Any]] = {}
+    for post_id, arr in scrape_in.items():
+        facts = _accept(arr, L)
+        if not facts:
+            continue
+        smax = max(f[0] for f in facts)
+        last = max(facts, key=lambda f: (f[0], f"{f[1]}:{f[2]}:{f[3]}"))
+        in30 = [f for f in facts if f[0] > smax - 30 * DAY]
+        failed = sum(1 for f in in30 if f[3] == "FAILED")
+        complete = sum(1 for f in in30 if f[3] == "COMPLETE")
+        oks = [f[0] for f in facts if f[3] == "COMPLETE"]
+        last_ok = max(oks) if oks else None
+        snap_t = latest_post[post_id]["event_time"] if post_id in latest_post else None
+        scraped = max([x for x in (snap_t, last_ok) if x is not None], default=None)
+        status[post_id] = {
+            "post_id": post_id, "last_status": last[3], "last_attempt_at": smax, "last_success_at": last_ok,
+            "failed_30d": failed, "complete_30d": complete, "persistently_failing": failed >= 2 and complete == 0,
+            "stale": scraped is None or now_ms - scraped > HOUR,
+        }  # fmt: skip
+
+    # profiles
+    posts_of: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in latest_post.values():
+        posts_of[r["profile_id"]].append(r)
+    profiles: dict[str, dict[str, Any]] = {}
+    post_metrics: dict[str, dict[str, Any]] = {}
+    for pid, arr in prof_in.items():
+        acc = _accept(arr, L)
+        if not acc:
+            continue
+        latest = max(acc, key=lambda r: (r["event_time"], r["event_id"]))
+        followers, as_of = latest["followers"], latest["event_time"]
+        row: dict[str, Any] = {
+            "profile_id": pid,
+            "as_of": as_of,
+            "platform": latest["platform"],
+            "followers": followers,
+        }
+        for days in (7, 30, 90):
+            older = [r for r in acc if r["event_time"] <= as_of - days * DAY]
+            if older:
+                earlier = max(older, key=lambda r: (r["event_time"], r["event_id"]))["followers"]
+                row[f"followers_growth_{days}d"] = followers - earlier
+                row[f"growth_rate_{days}d"] = (followers - earlier) / earlier * 100 if earlier else None
+            else:
+                row[f"followers_growth_{days}d"] = None
+                row[f"growth_rate_{days}d"] = None
+        posts = sorted(posts_of.get(pid, []), key=lambda r: (r["published_at"], r["post_id"]), reverse=True)
+        recent = posts[:12]
+        if recent:
+            likes = [r["likes"] for r in recent]
+            avg_l = statistics.fmean(likes)
+            avg_c = statistics.fmean(r["comments"] for r in recent)
+            views = [r["views"] for r in recent if r["views"] is not None]
+            row["avg_likes"], row["avg_comments"] = avg_l, avg_c
+            row["avg_views"] = statistics.fmean(views) if views else None
+            row["engagement_rate"] = (avg_l + avg_c) / followers * 100 if followers else None
+            row["likes_to_comment_ratio"] = avg_l / avg_c if avg_c else None
+            row["likes_spread"] = statistics.pstdev(likes)
+            newest = posts[0]["published_at"]
+            row["avg_posts_per_week"] = sum(1 for r in posts if r["published_at"] > newest - 30 * DAY) / 30 * 7
+        else:
+            for k in ("avg_likes", "avg_comments", "avg_views", "engagement_rate", "likes_to_comment_ratio",
+                      "likes_spread", "avg_posts_per_week"):  # fmt: skip
+                row[k] = None
+        row["posts_counted"] = len(recent)
+        bounds = [(5_000, "0-5k"), (10_000, "5k-10k"), (50_000, "10k-50k"), (100_000, "50k-100k"),
+                  (500_000, "100k-500k"), (1_000_000, "500k-1M")]  # fmt: skip
+        row["follower_group"] = next((name for b, name in bounds if followers < b), "1M+")
+        cdc = cdc_in.get(pid, [])
+        newest_cdc = max(cdc, key=lambda r: r["source"]["lsn"]) if cdc else None
+        image = (newest_cdc or {}).get("after") or {}
+        row["category"] = image.get("category") or latest["category"]
+        row["language"] = image.get("language") or latest["language"]
+        profiles[pid] = row
+        for r in posts:
+            engagement = r["likes"] + r["comments"]
+            post_metrics[r["post_id"]] = {
+                "post_id": r["post_id"], "profile_id": pid, "platform": r["platform"], "post_type": r["post_type"],
+                "published_at": r["published_at"], "likes": r["likes"], "comments": r["comments"],
+                "views": r["views"], "plays": r["plays"], "engagement": engagement,
+                "engagement_rate": engagement / followers * 100 if followers else None,
+                "post_class": "video" if r["post_type"] in ("reel", "video", "short") else "image",
+            }  # fmt: skip
+    return {"metrics.profile.rolling": profiles, "metrics.post.rolling": post_metrics, "status.scrape.post": status,
+            "latest_post_snapshot": latest_post}  # fmt: skip
+
+
+def refresh_eligible(final: dict[str, dict[str, dict[str, Any]]], now_ms: int) -> list[str]:
+    """Posts a refresh request may name at ``now_ms``: published in the last 61 days, stale (last snapshot
+    or successful scrape over an hour ago), not attempted in the last 12 h, not persistently failing;
+    oldest publish time first."""
+    picked = []
+    for post_id, snap in final["latest_post_snapshot"].items():
+        if snap["published_at"] < now_ms - 61 * DAY:
+            continue
+        st = final["status.scrape.post"].get(post_id)
+        if st is None:
+            if now_ms - snap["event_time"] <= HOUR:
+                continue
+        elif not st["stale"] or st["persistently_failing"] or now_ms - st["last_attempt_at"] < 12 * HOUR:
+            continue
+        picked.append((snap["published_at"], post_id))
+    return [p for _, p in sorted(picked)]

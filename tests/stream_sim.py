@@ -1,0 +1,84 @@
+"""Drive the agents' batch functions over a workload without Kafka (for fast oracle tests), and reduce
+output rows the way a ReplacingMergeTree(version) does: the newest version per key wins."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Any
+
+from connectors.ingest.partitioner import partition_for
+from streams import batch
+from streams.settings import StreamsSettings
+from tests.workload import Workload
+
+INPUT_NAMES = {"cdc.profiles": "cdc.public.profiles", "cdc.scrape_requests": "cdc.public.scrape_requests"}
+POST_TOPICS = {"social.post.snapshot", "social.scrape.status", "cdc.public.scrape_requests"}
+
+
+def messages(w: Workload, partitions: int, max_rows: int) -> list[tuple[str, int, bytes]]:
+    """The workload as Kafka messages: consecutive rows of one topic and partition share a message (CDC:
+    one change per message, as Debezium writes)."""
+    out: list[tuple[str, int, list[bytes]]] = []
+    for topic, key, row in w.arrival:
+        name = INPUT_NAMES.get(topic, topic)
+        part = partition_for(key.encode(), partitions)
+        line = json.dumps(row, separators=(",", ":")).encode()
+        last = out[-1] if out else None
+        if last and last[0] == name and last[1] == part and len(last[2]) < max_rows and not name.startswith("cdc."):
+            last[2].append(line)
+        else:
+            out.append((name, part, [line]))
+    return [(n, p, b"\n".join(lines)) for n, p, lines in out]
+
+
+class Reduced:
+    """Newest row per key by version; two different rows with one version are a conflict."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+        self.conflicts: list[tuple[str, str]] = []
+
+    def add(self, topic: str, key_field: str, line: bytes) -> None:
+        row = json.loads(line)
+        key = row[key_field]
+        cur = self.rows[topic].get(key)
+        if cur is None or row["version"] > cur["version"]:
+            self.rows[topic][key] = row
+        elif row["version"] == cur["version"] and row != cur:
+            self.conflicts.append((topic, key))
+
+
+KEY_FIELDS = {
+    "metrics.profile.rolling": "profile_id",
+    "metrics.post.rolling": "post_id",
+    "status.scrape.post": "post_id",
+}
+
+
+def simulate(w: Workload, settings: StreamsSettings, now_ms: int, max_rows: int = 200) -> Reduced:
+    post_states: dict[str, Any] = {}
+    profile_states: dict[str, Any] = {}
+    internal: list[tuple[str, int, bytes]] = []
+    reduced = Reduced()
+
+    def take(res: batch.BatchResult, states: dict[str, Any]) -> None:
+        for name, rows in res.out.items():
+            if name == batch.INTERNAL_POSTS:
+                for key, line in rows:
+                    internal.append((name, partition_for(key.encode(), settings.partitions), line))
+            else:
+                for _key, line in rows:
+                    reduced.add(name, KEY_FIELDS[name], line)
+        states.update(res.states)
+
+    for name, _part, value in messages(w, settings.partitions, max_rows):
+        if name in POST_TOPICS:
+            take(batch.post_batch(name, value, post_states.get, settings, now_ms), post_states)
+        else:
+            take(batch.profile_batch(name, value, profile_states.get, settings, now_ms), profile_states)
+        while internal:  # the internal topic is read as it fills
+            n, _p, line = internal.pop(0)
+            take(batch.profile_batch(n, line, profile_states.get, settings, now_ms), profile_states)
+    reduced.post_states = post_states  # type: ignore[attr-defined]
+    return reduced

@@ -1,0 +1,132 @@
+"""A deterministic creator workload for oracle tests: profile and post snapshots, scrape facts (as status
+events and as scrape_requests CDC rows) and profile CDC rows, with duplicates, disorder and late events.
+
+Each input record is ``(topic_name, key, row_dict)``; ``arrival`` lists them in the order they are produced
+(per key, Kafka keeps that order). Lateness is relative to the newest event time seen for the same key.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+DAY = 86_400_000
+HOUR = 3_600_000
+
+
+@dataclass
+class Workload:
+    start_ms: int
+    end_ms: int
+    lateness_ms: int
+    arrival: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+
+    def count(self, topic: str) -> int:
+        return sum(1 for t, _, _ in self.arrival if t == topic)
+
+
+def _env(rng: random.Random, t: int) -> dict[str, Any]:
+    return {"event_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)), "event_time": t, "ingested_at": None,
+            "source": "workload", "schema_version": 1}  # fmt: skip
+
+
+def generate(
+    *,
+    seed: int = 7,
+    profiles: int = 200,
+    days: int = 120,
+    posts_per_profile: int = 25,
+    end_ms: int = 1_790_000_000_000,
+    lateness_ms: int = 2 * DAY,
+    dup_rate: float = 0.05,
+    late_inside_rate: float = 0.03,
+    late_beyond_rate: float = 0.01,
+) -> Workload:
+    rng = random.Random(seed)
+    start = end_ms - days * DAY
+    events: list[tuple[int, str, str, dict[str, Any]]] = []  # (arrival time, topic, key, row)
+    lsn = [10_000_000]
+
+    def add(topic: str, key: str, row: dict[str, Any], t: int) -> None:
+        r = rng.random()
+        if r < late_beyond_rate:
+            delay = lateness_ms + rng.randint(HOUR, 3 * DAY)
+        elif r < late_beyond_rate + late_inside_rate:
+            delay = rng.randint(HOUR, max(lateness_ms - 6 * HOUR, HOUR + 1))
+        else:
+            delay = rng.randint(0, 3 * HOUR)  # ordinary disorder
+        events.append((t + delay, topic, key, row))
+        if rng.random() < dup_rate:
+            events.append((t + delay + rng.randint(1, 2 * DAY), topic, key, dict(row)))
+
+    platforms = ["instagram", "youtube"]
+    categories = ["food", "music", "travel", "tech", None]
+    languages = ["en", "es", "pt", None]
+    for p in range(profiles):
+        pid = str(1000 + p)
+        platform = platforms[p % 2]
+        followers = rng.randint(500, 2_000_000)
+        growth = rng.uniform(-0.01, 0.03)
+        for d in range(days):
+            t = start + d * DAY + rng.randint(0, DAY - 1)
+            followers = max(0, int(followers * (1 + growth + rng.uniform(-0.01, 0.01))))
+            row = {**_env(rng, t), "profile_id": pid, "platform": platform, "handle": f"creator{p}",
+                   "followers": followers, "following": rng.randint(0, 500), "posts_count": None,
+                   "category": categories[p % 5], "language": languages[p % 4], "country": None}  # fmt: skip
+            add("social.profile.snapshot", pid, row, t)
+        for c in range(rng.randint(0, 3)):  # CDC rows of the profile (attributes edited in the OLTP database)
+            lsn[0] += rng.randint(1, 1000)
+            t = start + rng.randint(0, days * DAY - 1)
+            image = {"id": int(pid), "handle": f"creator{p}", "category": rng.choice(categories[:-1]),
+                     "language": rng.choice(languages[:-1])}  # fmt: skip
+            row = {"before": None if c == 0 else image, "after": image, "op": "c" if c == 0 else "u",
+                   "source": {"lsn": lsn[0], "ts_ms": t, "table": "profiles"}, "ts_ms": t}  # fmt: skip
+            events.append((t, "cdc.profiles", pid, row))  # CDC arrives in commit order, never late
+            if rng.random() < dup_rate:  # a connector restart re-delivers
+                events.append((t + rng.randint(1, HOUR), "cdc.profiles", pid, dict(row)))
+        for k in range(posts_per_profile):
+            post_id = f"{pid}-{k}"
+            published = start + rng.randint(0, days * DAY - 3 * DAY)
+            post_type = rng.choice(["image", "carousel", "reel", "video", "short"])
+            likes, comments = rng.randint(10, 5000), rng.randint(0, 300)
+            views = rng.randint(100, 100_000) if post_type in ("reel", "video", "short") else None
+            for s in range(rng.randint(1, 4)):
+                t = published + s * rng.randint(HOUR, 3 * DAY)
+                if t >= end_ms:
+                    break
+                likes += rng.randint(0, 500)
+                comments += rng.randint(0, 40)
+                row = {**_env(rng, t), "post_id": post_id, "profile_id": pid, "platform": platform,
+                       "post_type": post_type, "published_at": published, "likes": likes, "comments": comments,
+                       "views": views, "plays": None if views is None else views // 2}  # fmt: skip
+                add("social.post.snapshot", post_id, row, t)
+            t = published
+            for r in range(rng.randint(0, 4)):  # scrape requests of the post
+                t = min(t + rng.randint(HOUR, 10 * DAY), end_ms - HOUR)
+                req = f"req-{post_id}-{r}"
+                flow = f"{platform}_post"
+                status = rng.choice(["FAILED", "FAILED", "COMPLETE"])
+                if rng.random() < 0.6:
+                    row = {**_env(rng, t), "request_id": req, "post_id": post_id, "flow": flow, "status": status,
+                           "attempt": 1, "error": "timeout" if status == "FAILED" else None}  # fmt: skip
+                    add("social.scrape.status", post_id, row, t)
+                if rng.random() < 0.6:  # the same fact seen through the scrape_requests CDC
+                    lsn[0] += rng.randint(1, 1000)
+                    iso = _iso(t)
+                    after = {"id": req, "post_id": post_id, "flow": flow, "status": status, "attempt": 1,
+                             "updated_at": iso}  # fmt: skip
+                    row = {"before": None, "after": after, "op": "u", "source": {"lsn": lsn[0], "ts_ms": t,
+                           "table": "scrape_requests"}, "ts_ms": t}  # fmt: skip
+                    events.append((t + rng.randint(0, HOUR), "cdc.scrape_requests", post_id, row))
+    events.sort(key=lambda e: e[0])
+    w = Workload(start, end_ms, lateness_ms)
+    w.arrival = [(topic, key, row) for _, topic, key, row in events]
+    return w
+
+
+def _iso(ms: int) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
