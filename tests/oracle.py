@@ -12,24 +12,26 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from tests.workload import DAY, HOUR, Workload
 
+T = TypeVar("T")
 
-def _accept(arrivals: list[tuple[int, str, dict[str, Any]]], lateness: int) -> list[dict[str, Any]]:
+
+def _accept(arrivals: list[tuple[int, str, T]], lateness: int) -> list[T]:
     """(event_time, identity, row) in arrival order -> accepted rows."""
     seen: set[str] = set()
     newest = None
-    out = []
-    for t, ident, row in arrivals:
+    out: list[T] = []
+    for t, ident, item in arrivals:
         if ident in seen:
             continue
         if newest is not None and t < newest - lateness:
             continue
         seen.add(ident)
         newest = t if newest is None else max(newest, t)
-        out.append(row)
+        out.append(item)
     return out
 
 
@@ -43,6 +45,7 @@ def compute(w: Workload, now_ms: int) -> dict[str, dict[str, dict[str, Any]]]:
     post_in: dict[str, list[Any]] = defaultdict(list)
     scrape_in: dict[str, list[Any]] = defaultdict(list)
     cdc_in: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    row: dict[str, Any]
     for topic, key, row in w.arrival:
         if topic == "social.profile.snapshot":
             prof_in[key].append((row["event_time"], row["event_id"], row))
@@ -98,7 +101,7 @@ def compute(w: Workload, now_ms: int) -> dict[str, dict[str, dict[str, Any]]]:
             continue
         latest = max(acc, key=lambda r: (r["event_time"], r["event_id"]))
         followers, as_of = latest["followers"], latest["event_time"]
-        row: dict[str, Any] = {
+        row = {
             "profile_id": pid,
             "as_of": as_of,
             "platform": latest["platform"],

@@ -38,6 +38,7 @@ class Reduced:
     def __init__(self) -> None:
         self.rows: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
         self.conflicts: list[tuple[str, str]] = []
+        self.post_states: dict[str, Any] = {}
 
     def add(self, topic: str, key_field: str, line: bytes) -> None:
         row = json.loads(line)
@@ -80,5 +81,5 @@ def simulate(w: Workload, settings: StreamsSettings, now_ms: int, max_rows: int 
         while internal:  # the internal topic is read as it fills
             n, _p, line = internal.pop(0)
             take(batch.profile_batch(n, line, profile_states.get, settings, now_ms), profile_states)
-    reduced.post_states = post_states  # type: ignore[attr-defined]
+    reduced.post_states = post_states
     return reduced
