@@ -78,6 +78,7 @@ def post_batch(
 ) -> BatchResult:
     res = BatchResult()
     by_key: dict[str, tuple[list[PostSnapshot], list[tpost.ScrapeFact]]] = defaultdict(lambda: ([], []))
+    from_events = name == "social.scrape.status"
     if name == "social.post.snapshot":
         snaps, res.bad = decode_lines(value, model_parser(PostSnapshot))
         for s in snaps:
@@ -102,7 +103,7 @@ def post_batch(
         state = _copy(stored) if stored is not None else tpost.new_state()
         outcome = tpost.PostOutcome()
         tpost.apply_snapshots(state, snaps_k, lateness, outcome)
-        tpost.apply_scrapes(state, facts_k, lateness, outcome)
+        tpost.apply_scrapes(state, facts_k, lateness, outcome, from_events=from_events)
         res.duplicates += outcome.duplicates
         res.late_dropped += outcome.late_dropped
         if state == stored:

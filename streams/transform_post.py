@@ -49,8 +49,8 @@ class PostOutcome:
 
 
 def new_state() -> PostState:
-    return {"pv": 0, "sv": 0, "max_t": None, "ids": {}, "snap": None, "smax": None, "scr": {}, "last_ok": None,
-            "last": None, "flow": None}  # fmt: skip
+    return {"pv": 0, "sv": 0, "max_t": None, "ids": {}, "snap": None, "smax": None, "emax": None, "scr": {},
+            "last_ok": None, "last": None, "flow": None}  # fmt: skip
 
 
 def scrape_fact_from_event(ev: ScrapeRequestStatus) -> ScrapeFact:
@@ -97,16 +97,24 @@ def apply_snapshots(state: PostState, events: list[PostSnapshot], lateness_ms: i
     state["ids"] = {k: t for k, t in state["ids"].items() if t >= horizon}
 
 
-def apply_scrapes(state: PostState, facts: list[ScrapeFact], lateness_ms: int, out: PostOutcome) -> None:
+def apply_scrapes(
+    state: PostState, facts: list[ScrapeFact], lateness_ms: int, out: PostOutcome, *, from_events: bool
+) -> None:
+    """Scrape facts from the status events (``from_events``: subject to the lateness rule, measured against
+    the newest status event of the post) or from the CDC (a commit log: never late). Either source may
+    report a fact first; it counts once."""
     scr: dict[str, list[Any]] = state["scr"]
     for f in facts:
+        if from_events:
+            emax = state["emax"]
+            if emax is not None and f.t < emax - lateness_ms:
+                out.late_dropped += 1
+                continue
+            state["emax"] = f.t if emax is None else max(emax, f.t)
         if f.sem_key in scr:
             out.duplicates += 1
             continue
         smax = state["smax"]
-        if smax is not None and f.t < smax - lateness_ms:
-            out.late_dropped += 1
-            continue
         scr[f.sem_key] = [f.t, f.status]
         state["sv"] += 1
         out.changed_scrape = True
@@ -119,7 +127,7 @@ def apply_scrapes(state: PostState, facts: list[ScrapeFact], lateness_ms: int, o
             state["last"] = [f.t, f.status, f.sem_key]
             state["flow"] = f.flow
     if state["smax"] is not None:
-        # facts at or before (newest - 30 days) never count again, and their duplicates are late
+        # facts at or before (newest - 30 days) never count again; a re-delivered one changes no figure
         floor = state["smax"] - max(SCRAPE_WINDOW_MS, lateness_ms)
         state["scr"] = {k: v for k, v in scr.items() if v[0] > floor}
 

@@ -53,11 +53,11 @@ def compute(w: Workload, now_ms: int) -> dict[str, dict[str, dict[str, Any]]]:
             post_in[key].append((row["event_time"], row["event_id"], row))
         elif topic == "social.scrape.status":
             fact = (row["event_time"], row["request_id"], row["attempt"], row["status"])
-            scrape_in[key].append((row["event_time"], f"{fact[1]}:{fact[2]}:{fact[3]}", fact))
+            scrape_in[key].append((row["event_time"], f"{fact[1]}:{fact[2]}:{fact[3]}", fact, True))
         elif topic == "cdc.scrape_requests":
             a = row["after"]
             fact = (_ms(a["updated_at"]), str(a["id"]), a["attempt"], a["status"])
-            scrape_in[key].append((fact[0], f"{fact[1]}:{fact[2]}:{fact[3]}", fact))
+            scrape_in[key].append((fact[0], f"{fact[1]}:{fact[2]}:{fact[3]}", fact, False))
         elif topic == "cdc.profiles":
             cdc_in[key].append(row)
 
@@ -68,10 +68,19 @@ def compute(w: Workload, now_ms: int) -> dict[str, dict[str, dict[str, Any]]]:
         if acc:
             latest_post[post_id] = max(acc, key=lambda r: (r["event_time"], r["event_id"]))
 
-    # scrape status per post
+    # scrape status per post: status events obey the lateness rule among themselves; CDC facts are never
+    # late; a fact reported by both counts once (in whichever order the two topics interleave)
     status: dict[str, dict[str, Any]] = {}
     for post_id, arr in scrape_in.items():
-        facts = _accept(arr, L)
+        newest_ev = None
+        kept: dict[str, tuple[int, str, int, str]] = {}
+        for t, ident, fact, from_events in arr:
+            if from_events:
+                if newest_ev is not None and t < newest_ev - L:
+                    continue
+                newest_ev = t if newest_ev is None else max(newest_ev, t)
+            kept.setdefault(ident, fact)
+        facts = list(kept.values())
         if not facts:
             continue
         smax = max(f[0] for f in facts)

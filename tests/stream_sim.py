@@ -57,7 +57,27 @@ KEY_FIELDS = {
 }
 
 
-def simulate(w: Workload, settings: StreamsSettings, now_ms: int, max_rows: int = 200) -> Reduced:
+def interleave(msgs: list[tuple[str, int, bytes]], seed: int) -> list[tuple[str, int, bytes]]:
+    """Another order a consumer may see: each topic-partition keeps its order, the queues merge at random."""
+    import random
+
+    queues: dict[tuple[str, int], list[tuple[str, int, bytes]]] = defaultdict(list)
+    for m in msgs:
+        queues[(m[0], m[1])].append(m)
+    rng = random.Random(seed)
+    pending = [q[::-1] for q in queues.values()]
+    out = []
+    while pending:
+        q = rng.choice(pending)
+        out.append(q.pop())
+        if not q:
+            pending.remove(q)
+    return out
+
+
+def simulate(
+    w: Workload, settings: StreamsSettings, now_ms: int, max_rows: int = 200, seed: int | None = None
+) -> Reduced:
     post_states: dict[str, Any] = {}
     profile_states: dict[str, Any] = {}
     internal: list[tuple[str, int, bytes]] = []
@@ -73,7 +93,8 @@ def simulate(w: Workload, settings: StreamsSettings, now_ms: int, max_rows: int 
                     reduced.add(name, KEY_FIELDS[name], line)
         states.update(res.states)
 
-    for name, _part, value in messages(w, settings.partitions, max_rows):
+    msgs = messages(w, settings.partitions, max_rows)
+    for name, _part, value in msgs if seed is None else interleave(msgs, seed):
         if name in POST_TOPICS:
             take(batch.post_batch(name, value, post_states.get, settings, now_ms), post_states)
         else:

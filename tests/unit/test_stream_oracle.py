@@ -38,11 +38,12 @@ def workload():
     return generate(profiles=40, days=120, posts_per_profile=10, seed=11)
 
 
-@pytest.mark.parametrize("max_rows", [1, 200])
-def test_batch_logic_matches_oracle(workload, max_rows):
+@pytest.mark.parametrize(("max_rows", "seed"), [(1, None), (200, None), (200, 1), (50, 2)])
+def test_batch_logic_matches_oracle(workload, max_rows, seed):
+    """In arrival order and in other interleavings of the topics (each partition keeps its order)."""
     now = workload.end_ms + 2 * HOUR
     settings = StreamsSettings(allowed_lateness_ms=workload.lateness_ms)
-    reduced = simulate(workload, settings, now, max_rows=max_rows)
+    reduced = simulate(workload, settings, now, max_rows=max_rows, seed=seed)
     expected = oracle.compute(workload, now)
     assert not reduced.conflicts
     for topic in ("metrics.profile.rolling", "metrics.post.rolling", "status.scrape.post"):

@@ -1,0 +1,72 @@
+"""Run the real Faust worker (`stir streams worker`) as a subprocess, and read its progress from Kafka."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from confluent_kafka import Consumer, TopicPartition
+
+from tests.integration.ingest_server import free_port
+
+
+class Worker:
+    def __init__(self, workdir: Path, env: dict[str, str]) -> None:
+        self.workdir = workdir
+        self.env = {**os.environ, **env, "STIR_STREAMS_WEB_PORT": str(free_port()),
+                    "STIR_STREAMS_DATA_DIR": str(workdir / "data")}  # fmt: skip
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    @property
+    def log(self) -> Path:
+        return self.workdir / f"worker-{self.starts}.log"
+
+    def start(self) -> None:
+        self.starts += 1
+        with open(self.log, "wb") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "streams.cli", "streams", "worker"], env=self.env, stdout=out,
+                stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+
+def group_lag(bootstrap: str, group: str, topics: list[str]) -> int | None:
+    """Messages not yet committed by ``group`` across ``topics`` (None until it committed everywhere)."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        md = c.list_topics(timeout=10)
+        tps = [TopicPartition(t, p) for t in topics for p in md.topics[t].partitions]
+        committed = c.committed(tps, timeout=10)
+        lag = 0
+        for tp in committed:
+            low, high = c.get_watermark_offsets(tp, timeout=10)
+            if high == low:
+                continue
+            if tp.offset < 0:
+                return None
+            lag += high - tp.offset
+        return lag
+    finally:
+        c.close()

@@ -1,0 +1,122 @@
+"""Oracle tests on a real broker and a real Faust worker: the final output rows (newest version per key,
+as ReplacingMergeTree keeps them) equal the independent oracle, also with the worker SIGKILLed and
+restarted mid-stream."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from confluent_kafka import Producer
+
+from connectors.ingest.producer import ensure_topics
+from deploy.local.process import wait_until
+from streams.app import topics as stream_topics
+from streams.batch import INTERNAL_POSTS
+from streams.settings import StreamsSettings
+from tests import oracle
+from tests.integration.kafka_utils import delete_topics
+from tests.integration.streams_worker import Worker, group_lag
+from tests.stream_sim import KEY_FIELDS, Reduced, messages
+from tests.unit.test_stream_oracle import assert_rows_equal
+from tests.workload import HOUR, generate
+
+pytestmark = pytest.mark.integration
+
+OUTPUTS = list(KEY_FIELDS)
+
+
+@pytest.fixture(scope="module")
+def workload():
+    # the issue's scale: 200 profiles x 120 days of snapshots, 5,000 posts, scrape requests, CDC rows
+    return generate(profiles=200, days=120, posts_per_profile=25, seed=23)
+
+
+def _produce(bootstrap: str, prefix: str, msgs: list[tuple[str, int, bytes]]) -> None:
+    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "acks": "all", "enable.idempotence": True})
+    for name, part, value in msgs:
+        p.produce(prefix + name, value=value, partition=part)
+        p.poll(0)
+    assert p.flush(60) == 0
+
+
+def _read_outputs(bootstrap: str, prefix: str, group: str) -> Reduced:
+    from confluent_kafka import Consumer, TopicPartition
+
+    reduced = Reduced()
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
+                  "fetch.queue.backoff.ms": 10})  # fmt: skip
+    md = c.list_topics(timeout=10)
+    for name in OUTPUTS:
+        topic = prefix + name
+        for p in md.topics[topic].partitions:
+            low, high = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            if high <= low:
+                continue
+            c.assign([TopicPartition(topic, p, low)])
+            pos = low
+            while pos < high:
+                msg = c.poll(5)
+                assert msg is not None, f"stalled reading {topic}[{p}] at {pos}/{high}"
+                value = msg.value()
+                if msg.error() or value is None:
+                    continue
+                pos = (msg.offset() or 0) + 1
+                for line in value.split(b"\n"):
+                    reduced.add(name, KEY_FIELDS[name], line)
+    c.close()
+    return reduced
+
+
+def _run(stack, tmp_path, uid, workload, kill_midway: bool) -> None:
+    prefix, app_id = f"so{uid}.", f"so-{uid}"
+    now = workload.end_ms + 2 * HOUR
+    settings = StreamsSettings(topic_prefix=prefix, app_id=app_id, allowed_lateness_ms=workload.lateness_ms)
+    ensure_topics(stack.bootstrap, stream_topics(settings), settings.partitions)
+    msgs = messages(workload, settings.partitions, max_rows=500)
+    inputs = [prefix + t for t in ("social.profile.snapshot", "social.post.snapshot", "social.scrape.status",
+                                   "cdc.public.profiles", "cdc.public.scrape_requests", INTERNAL_POSTS)]  # fmt: skip
+    worker = Worker(tmp_path, {
+        "STIR_STREAMS_TOPIC_PREFIX": prefix, "STIR_STREAMS_APP_ID": app_id, "STIR_STREAMS_CLOCK_MS": str(now),
+        "STIR_STREAMS_ALLOWED_LATENESS_MS": str(workload.lateness_ms), "STIR_STREAMS_REFRESH_INTERVAL_S": "3600",
+        "STIR_STREAMS_COMMIT_INTERVAL_S": "0.5",
+    })  # fmt: skip
+    try:
+        half = len(msgs) // 2
+        _produce(stack.bootstrap, prefix, msgs[:half])
+        worker.start()
+        if kill_midway:
+            # kill -9 once it has committed part of the first half, while the second half is arriving
+            def progressed() -> bool:
+                lag = group_lag(stack.bootstrap, app_id, inputs[:5])
+                return lag is not None and 0 < lag < half * 0.8
+
+            assert wait_until(lambda: not worker.alive() or progressed(), 120, 0.5), "worker made no progress"
+            assert worker.alive(), worker.log.read_text()[-3000:]
+            _produce(stack.bootstrap, prefix, msgs[half : half + half // 2])
+            worker.kill9()
+            _produce(stack.bootstrap, prefix, msgs[half + half // 2 :])
+            worker.start()
+        else:
+            _produce(stack.bootstrap, prefix, msgs[half:])
+        t0 = time.monotonic()
+        done = wait_until(lambda: worker.alive() and group_lag(stack.bootstrap, app_id, inputs) == 0, 300, 1.0)
+        assert done, f"worker did not catch up: {worker.log.read_text()[-3000:]}"
+        elapsed = time.monotonic() - t0
+        reduced = _read_outputs(stack.bootstrap, prefix, f"read-{uid}")
+        expected = oracle.compute(workload, now)
+        assert not reduced.conflicts, reduced.conflicts[:5]
+        for topic in OUTPUTS:
+            assert_rows_equal(expected[topic], reduced.rows[topic], topic)
+        print(f"caught up in {elapsed:.1f}s after the last produce; restarts={worker.starts - 1}")
+    finally:
+        worker.stop()
+        delete_topics(stack.bootstrap, [*stream_topics(settings)])
+
+
+def test_worker_output_equals_oracle(stack, tmp_path, uid, workload):
+    _run(stack, tmp_path, uid, workload, kill_midway=False)
+
+
+def test_worker_sigkill_mid_stream_still_equals_oracle(stack, tmp_path, uid, workload):
+    _run(stack, tmp_path, uid, workload, kill_midway=True)
