@@ -17,6 +17,7 @@ Agents:
 from __future__ import annotations
 
 import logging
+import os
 import time
 import uuid
 from collections import defaultdict
@@ -55,6 +56,8 @@ class Pipeline:
             web_bind="127.0.0.1",
             datadir=str(settings.data_dir / settings.app_id),
             broker_commit_interval=settings.commit_interval_s,
+            broker_session_timeout=settings.session_timeout_s,
+            broker_heartbeat_interval=max(settings.session_timeout_s / 4, 1.0),
             consumer_auto_offset_reset="earliest",
             producer_acks=-1,
             producer_linger_ms=5,
@@ -81,8 +84,12 @@ class Pipeline:
             )
         }
         # bytes keys travel raw; values (JSON-able dicts) as JSON
-        self.post_table = self.app.Table("posts", default=None, partitions=settings.partitions, key_type=bytes)
-        self.profile_table = self.app.Table("profiles", default=None, partitions=settings.partitions, key_type=bytes)
+        # keys are the entity ids (raw bytes), values JSON; the changelog partition of a key is the one Kafka's
+        # default partitioner gives it, which is the partition of its input rows (topics are co-partitioned)
+        opts: dict[str, Any] = {"default": None, "partitions": settings.partitions, "key_type": bytes,
+                                "use_partitioner": True}  # fmt: skip
+        self.post_table = self.app.Table("posts", **opts)
+        self.profile_table = self.app.Table("profiles", **opts)
         self.requested: dict[str, int] = {}
         self._register()
 
@@ -91,14 +98,14 @@ class Pipeline:
         app = self.app
 
         @app.agent(self.post_in, concurrency=1, name="posts")
-        async def posts(stream: faust.StreamT) -> None:
-            async for event in stream.events():
-                await self.handle_post_message(event)
+        async def posts(stream: Any) -> None:
+            async for events in stream.take_events(self.s.take_max_messages, within=self.s.take_within_s):
+                await self.handle_or_die(events, "posts", batch.post_batch, self.post_table)
 
         @app.agent(self.profile_in, concurrency=1, name="profiles")
-        async def profiles(stream: faust.StreamT) -> None:
-            async for event in stream.events():
-                await self.handle_profile_message(event)
+        async def profiles(stream: Any) -> None:
+            async for events in stream.take_events(self.s.take_max_messages, within=self.s.take_within_s):
+                await self.handle_or_die(events, "profiles", batch.profile_batch, self.profile_table)
 
         @app.timer(interval=self.s.refresh_interval_s)
         async def refresh() -> None:
@@ -142,39 +149,53 @@ class Pipeline:
             for key, line in keyed:
                 by_part[partition_for(key.encode(), self.s.partitions)].append((key, line))
             for part, items in by_part.items():
-                value = b"\n".join(line for _, line in items)
-                fut = await self.outputs[name].send(key=items[0][0].encode(), value=value, partition=part)
-                futures.append(fut)
-                m.EVENTS_OUT.labels(agent, name).inc(len(items))
+                for chunk in _chunks(items, self.s.max_rows_per_message, self.s.max_message_bytes):
+                    value = b"\n".join(line for _, line in chunk)
+                    fut = await self.outputs[name].send(key=chunk[0][0].encode(), value=value, partition=part)
+                    futures.append(fut)
+                    m.EVENTS_OUT.labels(agent, name).inc(len(chunk))
         for fut in futures:
             await fut
 
     # --- agents' message handlers: decode, transform (pure), send, then persist -------------------
-    async def handle_post_message(self, event: Any) -> None:
-        msg = event.message
-        res = batch.post_batch(self._name(msg.topic), event.value, self._get(self.post_table), self.s, self.now_ms())
-        await self._finish("posts", msg, res, self.post_table)
+    async def handle_or_die(
+        self, events: list[Any], agent: str, fn: Callable[..., batch.BatchResult], table: Any
+    ) -> None:
+        """Crash-only: faust acknowledges a run's messages even when its handler raised, so an error exits
+        the process at once (exit code 70) before any offset moves past work that was not done; the
+        supervisor restarts the worker, which re-reads from the last committed offsets."""
+        try:
+            await self.handle(events, agent, fn, table)
+        except Exception:
+            log.exception("agent %s failed; exiting so that no offset is committed past unfinished work", agent)
+            logging.shutdown()
+            os._exit(70)
 
-    async def handle_profile_message(self, event: Any) -> None:
-        msg = event.message
-        res = batch.profile_batch(
-            self._name(msg.topic), event.value, self._get(self.profile_table), self.s, self.now_ms()
-        )
-        await self._finish("profiles", msg, res, self.profile_table)
+    async def handle(self, events: list[Any], agent: str, fn: Callable[..., batch.BatchResult], table: Any) -> None:
+        """A run of messages: transform each (later ones see the earlier ones' states), send all outputs and
+        wait for their acknowledgement, then write the states. One broker round trip per run."""
+        overlay: dict[str, Any] = {}
 
-    @staticmethod
-    def _get(table: Any) -> Callable[[str], Any]:
-        return lambda key: table.get(key.encode())
+        def get_state(key: str) -> Any:
+            return overlay[key] if key in overlay else table.get(key.encode())
 
-    async def _finish(self, agent: str, msg: Any, res: batch.BatchResult, table: Any) -> None:
-        m.EVENTS_IN.labels(agent, self._name(msg.topic)).inc(res.rows_in)
-        m.DUPLICATES.labels(agent).inc(res.duplicates)
-        m.LATE.labels(agent).inc(res.late_dropped)
-        for seconds in res.latencies_s:
-            m.LATENCY.labels(agent).observe(seconds)
-        await self._dead_letter(agent, res.bad, msg)
-        await self._send(agent, res.out)
-        for key, state in res.states.items():
+        out: dict[str, list[tuple[str, bytes]]] = defaultdict(list)
+        now = self.now_ms()
+        for event in events:
+            msg = event.message
+            name = self._name(msg.topic)
+            res = fn(name, event.value, get_state, self.s, now)
+            m.EVENTS_IN.labels(agent, name).inc(res.rows_in)
+            m.DUPLICATES.labels(agent).inc(res.duplicates)
+            m.LATE.labels(agent).inc(res.late_dropped)
+            for seconds in res.latencies_s:
+                m.LATENCY.labels(agent).observe(seconds)
+            await self._dead_letter(agent, res.bad, msg)
+            overlay.update(res.states)
+            for topic, rows in res.out.items():
+                out[topic].extend(rows)
+        await self._send(agent, out)
+        for key, state in overlay.items():
             table[key.encode()] = state
 
     # --- refresh requests --------------------------------------------------------------------------
@@ -199,6 +220,18 @@ class Pipeline:
         if out:
             await self._send("refresh", out)
             m.REFRESH_REQUESTS.inc(len(picked))
+
+
+def _chunks(items: list[tuple[str, bytes]], max_rows: int, max_bytes: int) -> list[list[tuple[str, bytes]]]:
+    out: list[list[tuple[str, bytes]]] = [[]]
+    size = 0
+    for item in items:
+        if out[-1] and (len(out[-1]) >= max_rows or size + len(item[1]) + 1 > max_bytes):
+            out.append([])
+            size = 0
+        out[-1].append(item)
+        size += len(item[1]) + 1
+    return out
 
 
 def topics(settings: StreamsSettings) -> list[str]:

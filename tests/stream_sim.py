@@ -17,27 +17,31 @@ POST_TOPICS = {"social.post.snapshot", "social.scrape.status", "cdc.public.scrap
 
 
 def messages(w: Workload, partitions: int, max_rows: int) -> list[tuple[str, int, bytes]]:
-    """The workload as Kafka messages: consecutive rows of one topic and partition share a message (CDC:
-    one change per message, as Debezium writes)."""
-    out: list[tuple[str, int, list[bytes]]] = []
-    for topic, key, row in w.arrival:
-        name = INPUT_NAMES.get(topic, topic)
-        part = partition_for(key.encode(), partitions)
-        line = json.dumps(row, separators=(",", ":")).encode()
-        last = out[-1] if out else None
-        if last and last[0] == name and last[1] == part and len(last[2]) < max_rows and not name.startswith("cdc."):
-            last[2].append(line)
-        else:
-            out.append((name, part, [line]))
-    return [(n, p, b"\n".join(lines)) for n, p, lines in out]
+    """The workload as Kafka messages, the way the ingest API writes producer batches: each run of
+    ``max_rows`` events is grouped by topic and partition, order kept within each group (CDC: one change
+    per message, as Debezium writes)."""
+    out: list[tuple[str, int, bytes]] = []
+    for i in range(0, len(w.arrival), max_rows):
+        groups: dict[tuple[str, int], list[bytes]] = defaultdict(list)
+        for topic, key, row in w.arrival[i : i + max_rows]:
+            name = INPUT_NAMES.get(topic, topic)
+            line = json.dumps(row, separators=(",", ":")).encode()
+            if name.startswith("cdc."):
+                out.append((name, partition_for(key.encode(), partitions), line))
+            else:
+                groups[(name, partition_for(key.encode(), partitions))].append(line)
+        out += [(n, p, b"\n".join(lines)) for (n, p), lines in groups.items()]
+    return out
 
 
 class Reduced:
-    """Newest row per key by version; two different rows with one version are a conflict."""
+    """Newest row per key by version. Two different rows with the newest version of a key are a conflict
+    (ReplacingMergeTree would keep either); an intermediate version may repeat with other content after
+    a restart re-processes topics in another interleaving, and is superseded anyway."""
 
     def __init__(self) -> None:
         self.rows: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
-        self.conflicts: list[tuple[str, str]] = []
+        self._clashes: list[tuple[str, str, int]] = []
         self.post_states: dict[str, Any] = {}
 
     def add(self, topic: str, key_field: str, line: bytes) -> None:
@@ -47,7 +51,11 @@ class Reduced:
         if cur is None or row["version"] > cur["version"]:
             self.rows[topic][key] = row
         elif row["version"] == cur["version"] and row != cur:
-            self.conflicts.append((topic, key))
+            self._clashes.append((topic, key, row["version"]))
+
+    @property
+    def conflicts(self) -> list[tuple[str, str]]:
+        return [(t, k) for t, k, v in self._clashes if self.rows[t][k]["version"] == v]
 
 
 KEY_FIELDS = {
