@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STIR := $(BIN)/stir
 STAMP := $(VENV)/.installed
 
-.PHONY: setup up down status demo test test-unit test-integration lint bench clean-state
+.PHONY: setup up down status demo test test-unit test-integration test-faults lint bench clean-state
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,14 +34,18 @@ demo: setup
 
 ## test: lint, unit and integration tests; starts the stack once and stops what it started
 test: setup lint
-	@set +e; $(BIN)/python -m pytest tests/unit tests/integration; rc=$$?; \
+	@set +e; $(BIN)/python -m pytest tests/unit tests/integration -m "not faults"; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; rc=0; fi; exit $$rc
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
 
 test-integration: setup
-	$(BIN)/python -m pytest tests/integration
+	$(BIN)/python -m pytest tests/integration -m "not faults"
+
+## test-faults: fault-injection tests (kill -9 of components); not yet part of `make test`
+test-faults: setup
+	$(BIN)/python -m pytest tests/integration -m faults -s
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -44,6 +44,7 @@ class ScrapeFact:
 class PostOutcome:
     changed_counters: bool = False
     changed_scrape: bool = False
+    applied: int = 0
     late_dropped: int = 0
     duplicates: int = 0
 
@@ -51,6 +52,13 @@ class PostOutcome:
 def new_state() -> PostState:
     return {"pv": 0, "sv": 0, "max_t": None, "ids": {}, "snap": None, "smax": None, "emax": None, "scr": {},
             "last_ok": None, "last": None, "flow": None}  # fmt: skip
+
+
+def copy_state(state: PostState) -> PostState:
+    """A copy that the apply functions may change without touching ``state``: they replace ``snap`` and
+    ``last`` and assign into ``ids`` and ``scr`` (faust serializes a table value only when its changelog
+    record is sent, so a stored value must never change after it was written)."""
+    return {**state, "ids": dict(state["ids"]), "scr": dict(state["scr"])}
 
 
 def scrape_fact_from_event(ev: ScrapeRequestStatus) -> ScrapeFact:
@@ -86,6 +94,7 @@ def apply_snapshots(state: PostState, events: list[PostSnapshot], lateness_ms: i
             continue
         ids[ev.event_id] = ev.event_time
         state["pv"] += 1
+        out.applied += 1
         if max_t is None or ev.event_time > max_t:
             state["max_t"] = ev.event_time
         snap = state["snap"]
@@ -117,6 +126,7 @@ def apply_scrapes(
         smax = state["smax"]
         scr[f.sem_key] = [f.t, f.status]
         state["sv"] += 1
+        out.applied += 1
         out.changed_scrape = True
         if smax is None or f.t > smax:
             state["smax"] = f.t

@@ -40,6 +40,12 @@ def new_state() -> ProfileState:
     return {"v": 0, "max_t": None, "ids": {}, "hist": [], "attrs": None, "posts": {}, "cdc": None}
 
 
+def copy_state(state: ProfileState) -> ProfileState:
+    """A copy the apply functions may change without touching ``state`` (they assign into ``ids`` and
+    ``posts``, insert into and cut ``hist``, and replace ``attrs``/``cdc`` and the history points)."""
+    return {**state, "ids": dict(state["ids"]), "hist": list(state["hist"]), "posts": dict(state["posts"])}
+
+
 def follower_group(followers: int) -> str:
     for bound, name in GROUPS:
         if followers < bound:

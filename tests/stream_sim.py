@@ -8,6 +8,7 @@ from collections import defaultdict
 from typing import Any
 
 from connectors.ingest.partitioner import partition_for
+from schemas.models import MODELS
 from streams import batch
 from streams.settings import StreamsSettings
 from tests.workload import Workload
@@ -98,6 +99,8 @@ def simulate(
                     internal.append((name, partition_for(key.encode(), settings.partitions), line))
             else:
                 for _key, line in rows:
+                    row = MODELS[name].model_validate_json(line)  # every output row honours its contract
+                    assert list(json.loads(line)) == list(type(row).model_fields)
                     reduced.add(name, KEY_FIELDS[name], line)
         states.update(res.states)
 

@@ -36,6 +36,13 @@ class Worker:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def supervise(self) -> bool:
+        """What a supervisor does: restart a worker that exited by design (code 70, crash-only). True while
+        a worker is running."""
+        if self.proc is not None and self.proc.poll() == 70 and self.starts < 10:
+            self.start()
+        return self.alive()
+
     def kill9(self) -> None:
         assert self.proc is not None
         os.killpg(self.proc.pid, signal.SIGKILL)

@@ -68,3 +68,28 @@ def test_refresh_candidates_match_oracle(workload):
     assert [p for p, _ in tpost.refresh_candidates(states, now, limit=25)] == expected[:25]
     requested = {p: now - HOUR for p in expected[:5]}  # requested an hour ago: skipped for 12 h
     assert [p for p, _ in tpost.refresh_candidates(states, now, limit=10_000, requested=requested)] == expected[5:]
+
+
+def test_batch_functions_never_change_a_stored_state(workload):
+    """Faust serializes a table value only when its changelog record is sent: a stored state that a later
+    batch changed in place would reach the changelog ahead of its committed offsets."""
+    import json
+
+    from streams import batch
+    from tests.stream_sim import messages
+
+    settings = StreamsSettings(allowed_lateness_ms=workload.lateness_ms)
+    posts: dict[str, Any] = {}
+    profiles: dict[str, Any] = {}
+    frozen: dict[str, str] = {}
+    for name, _p, value in messages(workload, settings.partitions, 100)[:400]:
+        if name in ("social.post.snapshot", "social.scrape.status", "cdc.public.scrape_requests"):
+            res, states = batch.post_batch(name, value, posts.get, settings, 0), posts
+        else:
+            res, states = batch.profile_batch(name, value, profiles.get, settings, 0), profiles
+        for key in res.states:
+            if key in states:
+                assert json.dumps(states[key], sort_keys=True) == frozen[f"{id(states)}:{key}"], key
+        states.update(res.states)
+        for key, state in res.states.items():
+            frozen[f"{id(states)}:{key}"] = json.dumps(state, sort_keys=True)
