@@ -6,10 +6,11 @@ import sys
 import time
 from collections import deque
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 from pydantic import ValidationError
+from pydantic_settings import BaseSettings
 from rich.console import Console
 from rich.table import Table
 
@@ -28,14 +29,23 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+S = TypeVar("S", bound=BaseSettings)
+
+
+def load_settings(cls: type[S]) -> S:
+    """Build a component's settings; a bad value exits 2 naming its environment variable."""
+    try:
+        return cls()
+    except ValidationError as e:
+        prefix = str(cls.model_config.get("env_prefix", ""))
+        fields = ", ".join(f"{prefix}{'_'.join(str(p) for p in x['loc']).upper()}: {x['msg']}" for x in e.errors())
+        raise fail(f"bad configuration: {fields}", 2) from None
+
+
 def stack_settings() -> StackSettings:
     from deploy.local.settings import StackSettings
 
-    try:
-        return StackSettings()
-    except ValidationError as e:
-        fields = ", ".join(f"STIR_{'_'.join(str(p) for p in x['loc']).upper()}: {x['msg']}" for x in e.errors())
-        raise fail(f"bad configuration: {fields}", 2) from None
+    return load_settings(StackSettings)
 
 
 @app.command()
@@ -168,11 +178,7 @@ def db_status() -> None:
 def _connector_settings() -> ConnectorSettings:
     from connectors.debezium import ConnectorSettings
 
-    try:
-        return ConnectorSettings()
-    except ValidationError as e:
-        fields = ", ".join(f"STIR_CDC_{'_'.join(str(p) for p in x['loc']).upper()}: {x['msg']}" for x in e.errors())
-        raise fail(f"bad configuration: {fields}", 2) from None
+    return load_settings(ConnectorSettings)
 
 
 @connectors_app.command("apply")
@@ -232,11 +238,7 @@ app.add_typer(ingest_app, name="ingest")
 def _ingest_settings() -> IngestSettings:
     from connectors.ingest.settings import IngestSettings
 
-    try:
-        return IngestSettings()
-    except ValidationError as e:
-        fields = ", ".join(f"STIR_INGEST_{'_'.join(str(p) for p in x['loc']).upper()}: {x['msg']}" for x in e.errors())
-        raise fail(f"bad configuration: {fields}", 2) from None
+    return load_settings(IngestSettings)
 
 
 @ingest_app.command("serve")
@@ -276,12 +278,7 @@ def streams_worker() -> None:
     from streams.settings import StreamsSettings
 
     s = stack_settings()
-    try:
-        cfg = StreamsSettings()
-    except ValidationError as e:
-        fields = ", ".join(f"STIR_STREAMS_{'_'.join(str(p) for p in x['loc']).upper()}: {x['msg']}" for x in e.errors())
-        raise fail(f"bad configuration: {fields}", 2) from None
-    run_worker(cfg, s.bootstrap)
+    run_worker(load_settings(StreamsSettings), s.bootstrap)
 
 
 @app.command()
