@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from schemas.models import PostSnapshot, ScrapeRequestStatus
+from streams.admission import admit, prune_ids
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
@@ -84,26 +85,16 @@ def scrape_fact_from_cdc(row: dict[str, Any]) -> ScrapeFact | None:
 
 def apply_snapshots(state: PostState, events: list[PostSnapshot], lateness_ms: int, out: PostOutcome) -> None:
     for ev in events:
-        ids: dict[str, int] = state["ids"]
-        if ev.event_id in ids:
-            out.duplicates += 1
+        if not admit(state, ev.event_id, ev.event_time, lateness_ms, out):
             continue
-        max_t = state["max_t"]
-        if max_t is not None and ev.event_time < max_t - lateness_ms:
-            out.late_dropped += 1
-            continue
-        ids[ev.event_id] = ev.event_time
         state["pv"] += 1
         out.applied += 1
-        if max_t is None or ev.event_time > max_t:
-            state["max_t"] = ev.event_time
         snap = state["snap"]
         if snap is None or (ev.event_time, ev.event_id) > (snap[0], snap[1]):
             state["snap"] = [ev.event_time, ev.event_id, ev.profile_id, ev.platform, ev.post_type, ev.published_at,
                              ev.likes, ev.comments, ev.views, ev.plays]  # fmt: skip
             out.changed_counters = True
-    horizon = (state["max_t"] or 0) - lateness_ms
-    state["ids"] = {k: t for k, t in state["ids"].items() if t >= horizon}
+    prune_ids(state, lateness_ms)
 
 
 def apply_scrapes(

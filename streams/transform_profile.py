@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from schemas.models import ProfileSnapshot
+from streams.admission import admit, prune_ids
 
 DAY_MS = 86_400_000
 GROWTH_DAYS = (7, 30, 90)
@@ -62,20 +63,12 @@ def apply_snapshots(state: ProfileState, events: list[ProfileSnapshot], lateness
     hist: list[list[Any]] = state["hist"]
     before = _latest(state)
     for ev in events:
-        if ev.event_id in state["ids"]:
-            out.duplicates += 1
+        if not admit(state, ev.event_id, ev.event_time, lateness_ms, out):
             continue
-        max_t = state["max_t"]
-        if max_t is not None and ev.event_time < max_t - lateness_ms:
-            out.late_dropped += 1
-            continue
-        state["ids"][ev.event_id] = ev.event_time
         state["v"] += 1
         out.changed = True
         point = [ev.event_time, ev.event_id, ev.followers]
         bisect.insort(hist, point)
-        if max_t is None or ev.event_time > max_t:
-            state["max_t"] = ev.event_time
         if hist[-1] is point:
             state["attrs"] = {"platform": ev.platform, "handle": ev.handle, "category": ev.category,
                               "language": ev.language, "country": ev.country}  # fmt: skip
@@ -87,8 +80,7 @@ def apply_snapshots(state: ProfileState, events: list[ProfileSnapshot], lateness
     i = bisect.bisect_left(hist, [cut])
     if i > 1:
         del hist[: i - 1]
-    horizon = state["max_t"] - lateness_ms
-    state["ids"] = {k: t for k, t in state["ids"].items() if t >= horizon}
+    prune_ids(state, lateness_ms)
     if before is None or before[2] != latest[2]:
         out.followers_changed = True
 
