@@ -15,6 +15,9 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
+    from clickhouse_ddl.backends import ConnectBackend
+    from clickhouse_ddl.render import KafkaSource
+    from clickhouse_ddl.settings import WarehouseSettings
     from connectors.debezium import ConnectorSettings
     from connectors.ingest.settings import IngestSettings
     from deploy.local.settings import StackSettings
@@ -279,6 +282,95 @@ def streams_worker() -> None:
 
     s = stack_settings()
     run_worker(load_settings(StreamsSettings), s.bootstrap)
+
+
+ch_app = typer.Typer(help="The warehouse schema (ClickHouse migrations).", no_args_is_help=True)
+app.add_typer(ch_app, name="ch")
+warehouse_app = typer.Typer(help="The embedded warehouse (chdb + bridge + HTTP endpoint).", no_args_is_help=True)
+app.add_typer(warehouse_app, name="warehouse")
+
+
+def warehouse_settings() -> WarehouseSettings:
+    from clickhouse_ddl.settings import WarehouseSettings
+
+    ws = load_settings(WarehouseSettings)
+    if ws.kafka_bootstrap is None:
+        ws = ws.model_copy(update={"kafka_bootstrap": stack_settings().bootstrap})
+    return ws
+
+
+def _kafka_source(ws: WarehouseSettings) -> KafkaSource:
+    from clickhouse_ddl.render import KafkaSource
+
+    return KafkaSource(str(ws.kafka_bootstrap), ws.topic_prefix, ws.kafka_group, ws.kafka_num_consumers,
+                       ws.kafka_flush_interval_ms)  # fmt: skip
+
+
+def _ch_backend(ws: WarehouseSettings) -> ConnectBackend:
+    from clickhouse_ddl.backends import ConnectBackend, connect
+
+    try:
+        return ConnectBackend(connect(ws))
+    except Exception as exc:
+        hint = "" if ws.url else " (is `stir warehouse run` running?)"
+        raise fail(f"cannot reach ClickHouse at {ws.http_url}{hint}: {exc}") from None
+
+
+@ch_app.command("migrate")
+def ch_migrate() -> None:
+    """Apply pending warehouse migrations (server: Kafka engine sources; embedded: the running warehouse)."""
+    from clickhouse_ddl.runner import migrate
+
+    ws = warehouse_settings()
+    try:
+        done = migrate(_ch_backend(ws), ws.rendering, _kafka_source(ws))
+    except Exception as exc:
+        raise fail(str(exc)) from None
+    out.print(f"applied {len(done)} migration(s) ({ws.rendering}): " + ", ".join(m.path.name for m in done))
+
+
+@ch_app.command("status")
+def ch_status() -> None:
+    """Show applied, pending, modified and missing warehouse migrations."""
+    from clickhouse_ddl.runner import migration_status
+
+    rows = migration_status(_ch_backend(warehouse_settings()))
+    table = Table("version", "name", "state")
+    for r in rows:
+        table.add_row(f"{r.version:04d}", r.name, r.state)
+    out.print(table)
+    if any(r.state in ("modified", "missing") for r in rows):
+        raise typer.Exit(1)
+
+
+@ch_app.command("render")
+def ch_render(
+    rendering: str = typer.Option("server", help="server | embedded"),
+) -> None:
+    """Print every migration rendered for a server or for the embedded warehouse."""
+    from clickhouse_ddl.render import render
+    from clickhouse_ddl.runner import available
+
+    if rendering not in ("server", "embedded"):
+        raise fail("--rendering must be server or embedded", 2)
+    ws = warehouse_settings()
+    for m in available():
+        out.print(f"-- {m.path.name}", highlight=False)
+        out.print(render(m.sql, rendering, _kafka_source(ws)), highlight=False, markup=False)  # type: ignore[arg-type]
+
+
+@warehouse_app.command("run")
+def warehouse_run() -> None:
+    """Run the embedded warehouse in the foreground: chdb, migrations, bridge from Kafka, HTTP endpoint."""
+    import logging
+
+    from clickhouse_ddl.warehouse import run
+
+    ws = warehouse_settings()
+    if ws.rendering == "server":
+        raise fail("STIR_CH_URL points at a ClickHouse server: its Kafka engine reads the topics, no bridge", 2)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run(ws, str(ws.kafka_bootstrap))
 
 
 @app.command()

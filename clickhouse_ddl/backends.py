@@ -1,0 +1,64 @@
+"""The two ways to reach ClickHouse: chdb in this process, or clickhouse-connect over HTTP (a server, or the
+embedded warehouse's endpoint)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+from clickhouse_ddl.settings import WarehouseSettings
+
+
+class ChdbBackend:
+    """chdb session bound to one database. One process can hold one chdb path, and a session runs one
+    statement at a time, so every call takes the lock."""
+
+    def __init__(self, path: Path, database: str) -> None:
+        import chdb.session
+
+        path.mkdir(parents=True, exist_ok=True)
+        self.session = chdb.session.Session(str(path))
+        self.lock = threading.RLock()
+        self.database = database
+        self.session.query(f"CREATE DATABASE IF NOT EXISTS {database}")
+        self.session.query(f"USE {database}")
+
+    def command(self, sql: str) -> None:
+        with self.lock:
+            self.session.query(sql)
+
+    def rows(self, sql: str) -> list[list[Any]]:
+        with self.lock:
+            out = self.session.query(sql, "JSONCompact").bytes()
+        return list(json.loads(out)["data"]) if out else []
+
+    def close(self) -> None:
+        self.session.close()
+
+
+class ConnectBackend:
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def command(self, sql: str) -> None:
+        self.client.command(sql)
+
+    def rows(self, sql: str) -> list[list[Any]]:
+        return [list(r) for r in self.client.query(sql).result_rows]
+
+
+def connect(settings: WarehouseSettings, database: str | None = None) -> Any:
+    """A clickhouse-connect client for the configured server or the running embedded warehouse; creates
+    the database when it does not exist yet."""
+    import clickhouse_connect
+
+    url = settings.http_url
+    kw: dict[str, Any] = {"dsn": url, "username": settings.user, "password": settings.password.get_secret_value(),
+                          "compress": False, "autogenerate_session_id": False}  # fmt: skip
+    db = database or settings.database
+    bootstrap = clickhouse_connect.get_client(**kw)
+    bootstrap.command(f"CREATE DATABASE IF NOT EXISTS {db}")
+    bootstrap.close()
+    return clickhouse_connect.get_client(**kw, database=db)

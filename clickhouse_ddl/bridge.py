@@ -1,0 +1,183 @@
+"""The embedded rendering's Kafka reader: what the ``Kafka`` engine does on a server, done with confluent-kafka.
+
+Poll a batch of messages, append each JSON line's Kafka coordinates (the engine's virtual columns), insert one
+``JSONEachRow`` block per source table, then commit the offsets: at-least-once, and the targets make the
+redelivered rows harmless (ReplacingMergeTree by version, idempotent aggregate states). A block that does not
+parse is retried line by line; the lines that still fail become error rows (``_error``, ``_raw_message``),
+which the source's error view moves to ``ingest_errors`` — the server's ``kafka_handle_error_mode='stream'``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from prometheus_client import Counter, Gauge, Histogram
+
+from clickhouse_ddl.render import Source
+
+log = logging.getLogger("stir.bridge")
+
+ROWS = Counter("stir_bridge_rows_total", "Rows inserted into the warehouse", ["table"])
+ERRORS = Counter("stir_bridge_error_rows_total", "Rows that did not parse (sent to ingest_errors)", ["table"])
+BATCH_SECONDS = Histogram("stir_bridge_batch_seconds", "Poll-to-commit time of one bridge batch",
+                          buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))  # fmt: skip
+LAG = Gauge("stir_bridge_lag_messages", "Messages not yet read by the bridge", ["topic", "partition"])
+LAST_INSERT = Gauge("stir_bridge_last_insert_timestamp_seconds", "When the bridge last inserted rows")
+
+# insert(table, jsonl) -> None; raises when ClickHouse rejects the block
+Insert = Callable[[str, bytes], None]
+
+
+@dataclass
+class BatchStats:
+    messages: int = 0
+    rows: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    errors: int = 0
+
+
+def _meta(msg: Message) -> bytes:
+    ts_type, ts = msg.timestamp()
+    ts_text = "null" if ts_type == 0 or ts is None or ts < 0 else f'"{ts / 1000:.3f}"'
+    topic = json.dumps(msg.topic())
+    return (f'"_topic":{topic},"_partition":{msg.partition()},"_offset":{msg.offset()},'
+            f'"_timestamp_ms":{ts_text},"_raw_message":"","_error":""}}').encode()  # fmt: skip
+
+
+def with_meta(line: bytes, meta: bytes) -> bytes | None:
+    """``{...}`` + the Kafka columns, by splicing text (no JSON parse on the hot path); None when the line
+    is not a JSON object's text (it then goes through the slow path)."""
+    line = line.strip()
+    if len(line) < 2 or line[:1] != b"{" or line[-1:] != b"}":
+        return None
+    body = line[1:-1].strip()
+    return b"{" + body + (b"," if body else b"") + meta
+
+
+def error_row(msg: Message, line: bytes, reason: str) -> bytes:
+    return json.dumps({
+        "_topic": msg.topic(), "_partition": msg.partition(), "_offset": msg.offset(), "_timestamp_ms": None,
+        "_raw_message": line.decode("utf-8", "replace"), "_error": reason[:2000],
+    }).encode()  # fmt: skip
+
+
+class Bridge:
+    def __init__(
+        self,
+        bootstrap: str,
+        group: str,
+        sources: list[Source],
+        topic_prefix: str,
+        insert: Insert,
+        max_messages: int = 2000,
+        poll_s: float = 0.2,
+    ) -> None:
+        self.table_of = {topic_prefix + s.topic: s.table for s in sources}
+        self.insert = insert
+        self.max_messages = max_messages
+        self.poll_s = poll_s
+        self.consumer = Consumer({
+            "bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
+            "auto.offset.reset": "earliest", "fetch.queue.backoff.ms": 10, "enable.partition.eof": False,
+            "topic.metadata.refresh.interval.ms": 5000,
+        })  # fmt: skip
+        self.consumer.subscribe(sorted(self.table_of))
+        self.stopped = threading.Event()
+        self._last_lag = 0.0
+
+    def close(self) -> None:
+        self.consumer.close()
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            self.run_once()
+
+    def run_once(self) -> BatchStats:
+        msgs = self.consumer.consume(self.max_messages, self.poll_s)
+        stats = BatchStats()
+        t0 = time.perf_counter()
+        blocks: dict[str, list[tuple[Message, bytes | None]]] = defaultdict(list)
+        for msg in msgs:
+            err = msg.error()
+            if err is not None:
+                if err.code() != KafkaError._PARTITION_EOF:
+                    log.warning("consumer error: %s", err)
+                continue
+            table = self.table_of.get(msg.topic() or "")
+            if table is None:
+                continue
+            stats.messages += 1
+            blocks[table].append((msg, msg.value()))
+        for table, items in blocks.items():
+            self._insert_table(table, items, stats)
+        if stats.messages:
+            self.consumer.commit(asynchronous=False)
+            BATCH_SECONDS.observe(time.perf_counter() - t0)
+            LAST_INSERT.set(time.time())
+        if time.monotonic() - self._last_lag > 5:
+            self._update_lag()
+        return stats
+
+    def _insert_table(self, table: str, items: list[tuple[Message, bytes | None]], stats: BatchStats) -> None:
+        fast: list[bytes] = []
+        slow = False
+        for msg, value in items:
+            meta = _meta(msg)
+            for line in (value or b"").split(b"\n"):
+                if not line.strip():
+                    continue
+                row = with_meta(line, meta)
+                if row is None:
+                    slow = True
+                    break
+                fast.append(row)
+            if slow:
+                break
+        if not slow:
+            try:
+                if fast:
+                    self.insert(table, b"\n".join(fast) + b"\n")
+                stats.rows[table] += len(fast)
+                ROWS.labels(table).inc(len(fast))
+                return
+            except Exception as exc:
+                log.warning("%s: block of %d rows rejected (%s); retrying row by row", table, len(fast), exc)
+        self._insert_rows(table, items, stats)
+
+    def _insert_rows(self, table: str, items: list[tuple[Message, bytes | None]], stats: BatchStats) -> None:
+        for msg, value in items:
+            meta = _meta(msg)
+            for line in (value or b"").split(b"\n"):
+                if not line.strip():
+                    continue
+                row = with_meta(line, meta)
+                reason = "not a JSON object"
+                if row is not None:
+                    try:
+                        self.insert(table, row + b"\n")
+                        stats.rows[table] += 1
+                        ROWS.labels(table).inc()
+                        continue
+                    except Exception as exc:
+                        reason = str(exc)
+                self.insert(table, error_row(msg, line, reason) + b"\n")
+                stats.errors += 1
+                ERRORS.labels(table).inc()
+
+    def _update_lag(self) -> None:
+        self._last_lag = time.monotonic()
+        try:
+            assignment = self.consumer.assignment()
+            positions = self.consumer.position(assignment)
+            for tp in positions:
+                _, high = self.consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), cached=True)
+                if tp.offset >= 0 and high >= 0:
+                    LAG.labels(tp.topic, str(tp.partition)).set(max(high - tp.offset, 0))
+        except Exception as exc:  # lag is best-effort monitoring
+            log.debug("lag update failed: %s", exc)

@@ -1,0 +1,102 @@
+"""Render the migration templates for a ClickHouse server or for the embedded warehouse.
+
+A migration is SQL with three generated parts, all taken from the contracts:
+
+- ``{{source <table> <topic>}}`` the source table of a topic plus its error view into ``ingest_errors``.
+  Server: a ``Kafka`` engine table; embedded: a ``Null`` engine table with the Kafka virtual columns as
+  ordinary columns (the bridge fills them). This is the only text that differs between the renderings.
+- ``{{columns <topic>}}`` the typed column definitions of the topic's rows (for target tables);
+- ``{{select <topic>}}`` the materialized view's select list (converts the wire types).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from clickhouse_ddl.columns import META_COLUMNS, columns
+
+Rendering = Literal["server", "embedded"]
+DIRECTIVE = re.compile(r"\{\{\s*(source|columns|select)\s+([^}]*?)\s*\}\}")
+
+
+@dataclass(frozen=True)
+class KafkaSource:
+    """What a server-rendered source table needs to read its topic."""
+
+    bootstrap: str
+    topic_prefix: str
+    group: str
+    num_consumers: int
+    flush_interval_ms: int
+
+
+@dataclass(frozen=True)
+class Source:
+    table: str
+    topic: str
+
+
+def sources(sql: str) -> list[Source]:
+    """The source tables a migration declares (the bridge feeds these in the embedded rendering)."""
+    return [Source(*m.group(2).split()) for m in DIRECTIVE.finditer(sql) if m.group(1) == "source"]
+
+
+def quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def source_engine(rendering: Rendering, table: str, topic: str, kafka: KafkaSource | None) -> str:
+    if rendering == "embedded":
+        return "ENGINE = Null"
+    if kafka is None:
+        raise ValueError("the server rendering needs the Kafka source settings")
+    settings = {
+        "kafka_broker_list": quote(kafka.bootstrap),
+        "kafka_topic_list": quote(kafka.topic_prefix + topic),
+        "kafka_group_name": quote(f"{kafka.group}.{table}"),
+        "kafka_format": "'JSONEachRow'",
+        "kafka_handle_error_mode": "'stream'",
+        "kafka_num_consumers": str(kafka.num_consumers),
+        "kafka_thread_per_consumer": "1",
+        "kafka_flush_interval_ms": str(kafka.flush_interval_ms),
+    }
+    return "ENGINE = Kafka\nSETTINGS " + ",\n    ".join(f"{k} = {v}" for k, v in settings.items())
+
+
+def _source(rendering: Rendering, table: str, topic: str, kafka: KafkaSource | None) -> str:
+    cols = [f"    {c.name} {c.wire_type}" for c in columns(topic)]
+    if rendering == "embedded":
+        cols += [f"    {name} {typ}" for name, typ in META_COLUMNS]
+    body = ",\n".join(cols)
+    base = table.removesuffix("_queue")
+    return (
+        f"CREATE TABLE IF NOT EXISTS {table}\n(\n{body}\n)\n{source_engine(rendering, table, topic, kafka)};\n"
+        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {base}_errors_mv TO ingest_errors AS\n"
+        f"SELECT _topic AS topic, _partition AS partition, _offset AS offset, _raw_message AS raw_message,\n"
+        f"       _error AS error\nFROM {table}\nWHERE length(_error) > 0"
+    )
+
+
+def render(sql: str, rendering: Rendering, kafka: KafkaSource | None = None) -> str:
+    def expand(m: re.Match[str]) -> str:
+        kind, args = m.group(1), m.group(2).split()
+        if kind == "source":
+            if len(args) != 2 or not args[0].endswith("_queue"):
+                raise ValueError(f"{{{{source <table>_queue <topic>}}}} expected, got {m.group(0)!r}")
+            return _source(rendering, args[0], args[1], kafka)
+        if len(args) != 1:
+            raise ValueError(f"{{{{{kind} <topic>}}}} expected, got {m.group(0)!r}")
+        if kind == "columns":
+            return ",\n    ".join(f"{c.name} {c.type}" for c in columns(args[0]))
+        return ",\n    ".join(c.select for c in columns(args[0]))
+
+    return DIRECTIVE.sub(expand, sql)
+
+
+def statements(sql: str) -> list[str]:
+    """Split rendered SQL into statements (``;`` at the end of a line; comments dropped)."""
+    lines = [ln for ln in sql.splitlines() if not ln.strip().startswith("--")]
+    parts = re.split(r";\s*$", "\n".join(lines), flags=re.MULTILINE)
+    return [p.strip() for p in parts if p.strip()]

@@ -1,0 +1,64 @@
+"""Apply the warehouse migrations in order, once, with a history table and checksums (``stir ch migrate``).
+
+The checksum is the template's (rendering-independent), so a database migrated as a server and one migrated
+embedded have the same history. ClickHouse has no transactional DDL: every statement is written to be
+re-runnable (``IF NOT EXISTS`` / ``OR REPLACE``), so a migration that failed half-way is simply re-run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol
+
+from clickhouse_ddl.render import KafkaSource, Rendering, Source, quote, render, sources, statements
+from schemas.migrations import Applied, Migration, StatusRow, discover, pending, status
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+HISTORY = (
+    "CREATE TABLE IF NOT EXISTS stir_schema_history (version UInt32, name String, checksum String, "
+    "rendering LowCardinality(String), applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) "
+    "ENGINE = MergeTree ORDER BY version"
+)
+
+
+class Backend(Protocol):
+    """A connection to one ClickHouse database (embedded chdb or a server through clickhouse-connect)."""
+
+    def command(self, sql: str) -> None: ...
+
+    def rows(self, sql: str) -> list[list[Any]]: ...
+
+
+def available(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+    return discover(directory)
+
+
+def all_sources(directory: Path = MIGRATIONS_DIR) -> list[Source]:
+    return [s for m in available(directory) for s in sources(m.sql)]
+
+
+def applied(backend: Backend) -> list[Applied]:
+    backend.command(HISTORY)
+    rows = backend.rows("SELECT version, name, checksum FROM stir_schema_history ORDER BY version")
+    return [Applied(int(v), str(n), str(c)) for v, n, c in rows]
+
+
+def migration_status(backend: Backend, directory: Path = MIGRATIONS_DIR) -> list[StatusRow]:
+    return status(available(directory), applied(backend))
+
+
+def migrate(
+    backend: Backend, rendering: Rendering, kafka: KafkaSource | None = None, directory: Path = MIGRATIONS_DIR
+) -> list[Migration]:
+    todo = pending(available(directory), applied(backend))
+    for m in todo:
+        for stmt in statements(render(m.sql, rendering, kafka)):
+            try:
+                backend.command(stmt)
+            except Exception as exc:
+                raise RuntimeError(f"{m.path.name}: {exc}\n--- statement ---\n{stmt}") from exc
+        backend.command(
+            "INSERT INTO stir_schema_history (version, name, checksum, rendering) VALUES "
+            f"({m.version}, {quote(m.name)}, {quote(m.checksum)}, {quote(rendering)})"
+        )
+    return todo
