@@ -56,7 +56,7 @@ def connect(settings: WarehouseSettings, database: str | None = None) -> Any:
 
     url = settings.http_url
     kw: dict[str, Any] = {"dsn": url, "username": settings.user, "password": settings.password.get_secret_value(),
-                          "compress": False, "autogenerate_session_id": False}  # fmt: skip
+                          "compress": False, "autogenerate_session_id": False, "tz_mode": "aware"}  # fmt: skip
     db = database or settings.database
     bootstrap = clickhouse_connect.get_client(**kw)
     bootstrap.command(f"CREATE DATABASE IF NOT EXISTS {db}")

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from connectors.debezium import ConnectorSettings
     from connectors.ingest.settings import IngestSettings
     from deploy.local.settings import StackSettings
+    from serving_loader.scheduler import Loader
 
 app = typer.Typer(help="Stir Stream: real-time creator analytics pipeline.", no_args_is_help=True)
 out = Console()
@@ -371,6 +372,102 @@ def warehouse_run() -> None:
         raise fail("STIR_CH_URL points at a ClickHouse server: its Kafka engine reads the topics, no bridge", 2)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     run(ws, str(ws.kafka_bootstrap))
+
+
+load_app = typer.Typer(help="The serving loader (ClickHouse marts → PostgreSQL serving tables).", no_args_is_help=True)
+app.add_typer(load_app, name="load")
+
+
+def _loader() -> Loader:
+    from clickhouse_ddl.backends import connect
+    from serving_loader.scheduler import Loader
+    from serving_loader.settings import LoaderSettings
+
+    ls = load_settings(LoaderSettings)
+    ws = warehouse_settings()
+    dsn = ls.pg_dsn.get_secret_value() if ls.pg_dsn else stack_settings().dsn()
+    try:
+        ch = connect(ws)
+    except Exception as exc:
+        hint = "" if ws.url else " (is `stir warehouse run` running?)"
+        raise fail(f"cannot reach ClickHouse at {ws.http_url}{hint}: {exc}") from None
+    return Loader(ls, dsn, ch)
+
+
+@load_app.command("run")
+def load_run() -> None:
+    """Refresh every serving table at its spec's interval until SIGTERM/Ctrl-C."""
+    import logging
+    import signal
+    import threading
+
+    from prometheus_client import start_http_server
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    loader = _loader()
+    try:
+        loader.specs()
+    except ValueError as exc:
+        raise fail(str(exc), 2) from None
+    if loader.s.metrics_port:
+        start_http_server(loader.s.metrics_port, addr="127.0.0.1")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        loader.run(stop)
+    finally:
+        loader.close()
+
+
+@load_app.command("once")
+def load_once(spec: str = typer.Argument(..., help="spec name (see `stir load status`)")) -> None:
+    """Load one spec now and swap it in (or refuse the swap)."""
+    from serving_loader.specs import by_name
+
+    specs = by_name()
+    if spec not in specs:
+        raise fail(f"unknown spec {spec!r}; known: {', '.join(specs)}", 2)
+    loader = _loader()
+    try:
+        r = loader.once(specs[spec])
+    except Exception as exc:
+        raise fail(f"{spec}: {exc}") from None
+    finally:
+        loader.close()
+    out.print(f"{spec}: {r.outcome}, {r.rows} rows (live before: {r.live_rows_before}); "
+              + ", ".join(f"{k} {v:.3f}s" for k, v in r.phases.items()))  # fmt: skip
+    if r.outcome == "refused":
+        raise typer.Exit(1)
+
+
+@load_app.command("status")
+def load_status() -> None:
+    """Per spec: interval, live rows, last run and its outcome."""
+    import psycopg
+
+    from serving_loader.settings import LoaderSettings
+    from serving_loader.specs import SPECS
+
+    ls = load_settings(LoaderSettings)
+    dsn = ls.pg_dsn.get_secret_value() if ls.pg_dsn else stack_settings().dsn()
+    table = Table("spec", "interval", "live rows", "last run", "outcome", "rows", "swap s")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        has_runs = conn.execute("SELECT to_regclass(%s)", (f"{ls.schema_name}.stir_load_runs",)).fetchone()
+        for spec in SPECS:
+            live = conn.execute("SELECT to_regclass(%s)", (f"{ls.schema_name}.{spec.name}",)).fetchone()
+            n = "-"
+            if live and live[0]:
+                n = str(conn.execute(f'SELECT count(*) FROM {ls.schema_name}."{spec.name}"').fetchone()[0])  # type: ignore[index]
+            last = None
+            if has_runs and has_runs[0]:
+                last = conn.execute(
+                    f"SELECT finished_at, outcome, rows, swap_s FROM {ls.schema_name}.stir_load_runs "
+                    "WHERE spec = %s ORDER BY finished_at DESC LIMIT 1", (spec.name,)).fetchone()  # fmt: skip
+            table.add_row(spec.name, f"{spec.interval_s:g}s", n, str(last[0]) if last else "-",
+                          last[1] if last else "-", str(last[2]) if last else "-",
+                          f"{last[3]:.3f}" if last and last[3] is not None else "-")  # fmt: skip
+    out.print(table)
 
 
 @app.command()

@@ -43,7 +43,9 @@ def generate(
     dup_rate: float = 0.05,
     late_inside_rate: float = 0.03,
     late_beyond_rate: float = 0.01,
+    numeric_ids: bool = False,
 ) -> Workload:
+    """``numeric_ids``: post and scrape request ids are integers as text (they become PostgreSQL rows)."""
     rng = random.Random(seed)
     start = end_ms - days * DAY
     events: list[tuple[int, str, str, dict[str, Any]]] = []  # (arrival time, topic, key, row)
@@ -87,7 +89,7 @@ def generate(
             if rng.random() < dup_rate:  # a connector restart re-delivers
                 events.append((t + rng.randint(1, HOUR), "cdc.profiles", pid, dict(row)))
         for k in range(posts_per_profile):
-            post_id = f"{pid}-{k}"
+            post_id = str(int(pid) * 100 + k) if numeric_ids else f"{pid}-{k}"
             published = start + rng.randint(0, days * DAY - 3 * DAY)
             post_type = rng.choice(["image", "carousel", "reel", "video", "short"])
             likes, comments = rng.randint(10, 5000), rng.randint(0, 300)
@@ -105,7 +107,7 @@ def generate(
             t = published
             for r in range(rng.randint(0, 4)):  # scrape requests of the post
                 t = min(t + rng.randint(HOUR, 10 * DAY), end_ms - HOUR)
-                req = f"req-{post_id}-{r}"
+                req = str(int(post_id) * 10 + r) if numeric_ids else f"req-{post_id}-{r}"
                 flow = f"{platform}_post"
                 status = rng.choice(["FAILED", "FAILED", "COMPLETE"])
                 if rng.random() < 0.6:

@@ -35,7 +35,8 @@ WITH
         LEFT JOIN attributes AS a ON a.profile_id = g.profile_id
         ARRAY JOIN
             [('followers', toNullable(toFloat64(g.followers))), ('growth', toFloat64(g.growth)),
-             ('views', toNullable(toFloat64(p.views))), ('plays', toNullable(toFloat64(p.plays)))] AS m,
+             ('views', toNullable(toFloat64(p.views))), ('plays', toNullable(toFloat64(p.plays)))] AS m
+        ARRAY JOIN  -- a second ARRAY JOIN: every metric in every scope (arrays in one clause would be zipped)
             [('global', ''), ('category', a.category), ('language', a.language),
              ('category_language', if(a.category = '' OR a.language = '', '', concat(a.category, '|', a.language)))]
             AS sc

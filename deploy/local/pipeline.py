@@ -1,0 +1,105 @@
+"""The pipeline's own processes, started and stopped PID-safely beside the stack: the embedded warehouse
+(chdb + bridge + HTTP endpoint), the Faust worker, the ingest API and the serving loader.
+
+Every process is configured only through its environment (``STIR_*``), so a test can run a whole pipeline
+in its own namespace (topic prefix, consumer groups, ClickHouse database, serving schema, ports) beside the
+default one.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from deploy.local.process import ManagedProcess, wait_until
+
+COMPONENTS = ("warehouse", "worker", "ingest", "loader")
+ARGV = {
+    "warehouse": ["warehouse", "run"],
+    "worker": ["streams", "worker"],
+    "ingest": ["ingest", "serve"],
+    "loader": ["load", "run"],
+}
+
+
+class PipelineError(RuntimeError):
+    pass
+
+
+@dataclass
+class Pipeline:
+    run_dir: Path  # pid files and logs
+    env: dict[str, str] = field(default_factory=dict)  # STIR_* overrides on top of os.environ
+
+    def process(self, name: str) -> ManagedProcess:
+        return ManagedProcess(name, self.run_dir / f"{name}.pid", self.run_dir / f"{name}.log")
+
+    def _env(self) -> dict[str, str]:
+        return {**os.environ, **self.env}
+
+    def _get(self, key: str, default: str) -> str:
+        return self.env.get(key, os.environ.get(key, default))
+
+    @property
+    def warehouse_url(self) -> str:
+        return f"http://127.0.0.1:{self._get('STIR_CH_HTTP_PORT', '18123')}"
+
+    @property
+    def ingest_url(self) -> str:
+        return f"http://127.0.0.1:{self._get('STIR_INGEST_PORT', '18080')}"
+
+    def start(self, name: str, timeout_s: float = 120) -> None:
+        proc = self.process(name)
+        rec = proc.start([sys.executable, "-m", "streams.cli", *ARGV[name]], env=self._env())
+        ready = self._readiness(name)
+
+        def ready_or_dead() -> bool:
+            if not rec.alive():
+                return True
+            try:
+                return ready()
+            except Exception:
+                return False
+
+        if not wait_until(ready_or_dead, timeout_s, 0.2) or not rec.alive():
+            tail = proc.log_file.read_text(errors="replace")[-3000:] if proc.log_file.exists() else ""
+            proc.stop()
+            raise PipelineError(f"{name} did not become ready; log {proc.log_file}:\n{tail}")
+
+    def _readiness(self, name: str) -> Callable[[], bool]:
+        if name == "warehouse":
+            return lambda: httpx.get(f"{self.warehouse_url}/ping", timeout=1).status_code == 200
+        if name == "ingest":
+            return lambda: httpx.get(f"{self.ingest_url}/healthz", timeout=1).status_code == 200
+        if name == "worker":
+            return self._worker_joined
+        return lambda: self.process(name).running() is not None
+
+    def _worker_joined(self) -> bool:
+        from confluent_kafka.admin import AdminClient
+
+        group = self._get("STIR_STREAMS_APP_ID", "stir-streams")
+        admin = AdminClient({"bootstrap.servers": self._get("STIR_KAFKA_BOOTSTRAP", "127.0.0.1:19092")})
+        desc = admin.describe_consumer_groups([group])[group].result(timeout=5)
+        return any(m.assignment.topic_partitions for m in desc.members)
+
+    def up(self, components: tuple[str, ...] = COMPONENTS, on_event: Callable[[str], None] = lambda _m: None) -> None:
+        for name in components:
+            on_event(f"starting {name}")
+            self.start(name)
+            on_event(f"{name} ready")
+
+    def down(self, components: tuple[str, ...] = COMPONENTS) -> list[str]:
+        stopped = []
+        for name in reversed(components):
+            if self.process(name).stop():
+                stopped.append(name)
+        return stopped
+
+    def kill(self, name: str) -> None:
+        self.process(name).kill()

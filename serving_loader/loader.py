@@ -1,0 +1,187 @@
+"""One snapshot run: ClickHouse → a fresh PostgreSQL table → atomic swap with the live one.
+
+Phases: ``copy`` (stream the query's blocks out of ClickHouse into a binary ``COPY``), ``index`` (indexes +
+``ANALYZE``), ``swap`` (one short transaction: live → ``<name>_old``, new → live, dependent views recreated;
+``lock_timeout`` bounds how long it, and therefore any reader queued behind it, can wait; retried). Readers
+never see a partial table: the new one becomes visible only by the rename, at commit. The swap is refused, and
+the live table kept, when the new row count is 0 while the live one is not, or below ``min_row_ratio`` of it.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from prometheus_client import Counter, Gauge, Histogram
+from psycopg import sql
+
+from serving_loader.specs import Spec
+
+log = logging.getLogger("stir.loader")
+
+ROWS = Gauge("stir_loader_rows", "Rows in the live serving table after the last swap", ["spec"])
+PHASE = Histogram("stir_loader_phase_seconds", "Duration of a load phase", ["spec", "phase"],
+                  buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))  # fmt: skip
+LOCK_WAIT = Histogram("stir_loader_lock_wait_seconds", "Time the swap waited for its locks", ["spec"],
+                      buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2, 5))  # fmt: skip
+REFUSALS = Counter("stir_loader_refusals_total", "Swaps refused by the row-ratio guard", ["spec"])
+FAILURES = Counter("stir_loader_failures_total", "Load runs that failed", ["spec"])
+SWAPS = Counter("stir_loader_swaps_total", "Swaps done", ["spec"])
+LAST_SWAP = Gauge("stir_loader_last_swap_timestamp_seconds", "When the spec's table was last swapped", ["spec"])
+
+
+@dataclass
+class RunResult:
+    spec: str
+    outcome: str  # swapped | refused
+    rows: int
+    live_rows_before: int | None
+    phases: dict[str, float] = field(default_factory=dict)
+    lock_wait_s: float = 0.0
+    attempts: int = 0
+
+
+def ensure_schema(conn: psycopg.Connection[Any], schema: str) -> None:
+    conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+    conn.execute(
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {}.stir_load_runs (spec text NOT NULL, started_at timestamptz NOT NULL, "
+            "finished_at timestamptz NOT NULL DEFAULT now(), outcome text NOT NULL, rows bigint, "
+            "live_rows_before bigint, copy_s float8, index_s float8, swap_s float8, lock_wait_s float8, "
+            "attempts int, error text)"
+        ).format(sql.Identifier(schema))
+    )
+
+
+def _rows_of(conn: psycopg.Connection[Any], schema: str, table: str) -> int | None:
+    exists = conn.execute("SELECT to_regclass(%s)", (f"{schema}.{table}",)).fetchone()
+    if exists is None or exists[0] is None:
+        return None
+    row = conn.execute(sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(table)))
+    got = row.fetchone()
+    return int(got[0]) if got else 0
+
+
+def refuse_reason(spec: Spec, new_rows: int, live_rows: int | None) -> str | None:
+    if not live_rows:
+        return None
+    if new_rows == 0:
+        return f"upstream returned 0 rows; the live table has {live_rows}"
+    if new_rows < spec.min_row_ratio * live_rows:
+        return f"{new_rows} rows is below {spec.min_row_ratio:.0%} of the live {live_rows}"
+    return None
+
+
+def run_spec(
+    spec: Spec,
+    blocks: Iterator[Any],
+    conn: psycopg.Connection[Any],
+    schema: str,
+    lock_timeout_ms: int = 2000,
+    retries: int = 5,
+) -> RunResult:
+    """Load ``blocks`` (iterables of row tuples in the spec's column order) and swap. ``conn`` is autocommit."""
+    started = time.time()
+    schema_id, new = sql.Identifier(schema), sql.Identifier(spec.name + "_new")
+    result = RunResult(spec.name, "swapped", 0, _rows_of(conn, schema, spec.name))
+    try:
+        t0 = time.perf_counter()
+        cols = sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t)) for c, t in spec.columns)
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}.{}").format(schema_id, new))
+        conn.execute(sql.SQL("CREATE TABLE {}.{} ({})").format(schema_id, new, cols))
+        names = sql.SQL(", ").join(sql.Identifier(c) for c in spec.column_names)
+        copy_sql = sql.SQL("COPY {}.{} ({}) FROM STDIN (FORMAT BINARY)").format(schema_id, new, names)
+        with conn.transaction(), conn.cursor() as cur, cur.copy(copy_sql) as copy:
+            copy.set_types(spec.pg_types)
+            for block in blocks:
+                for row in block:
+                    copy.write_row(row)
+                    result.rows += 1
+        result.phases["copy"] = time.perf_counter() - t0
+
+        reason = refuse_reason(spec, result.rows, result.live_rows_before)
+        if reason is not None:
+            conn.execute(sql.SQL("DROP TABLE {}.{}").format(schema_id, new))
+            result.outcome = "refused"
+            REFUSALS.labels(spec.name).inc()
+            log.warning("%s: swap refused: %s; the live table stays", spec.name, reason)
+            _record(conn, schema, started, result, reason)
+            return result
+
+        t0 = time.perf_counter()
+        tag = secrets.token_hex(3)
+        for i, index_cols in enumerate(spec.indexes):
+            ix = sql.Identifier(f"{spec.name}_{tag}_{i}")
+            unique = sql.SQL("UNIQUE ") if i == 0 else sql.SQL("")
+            conn.execute(sql.SQL("CREATE {}INDEX {} ON {}.{} ({})").format(
+                unique, ix, schema_id, new, sql.SQL(", ").join(sql.Identifier(c) for c in index_cols)))  # fmt: skip
+        conn.execute(sql.SQL("ANALYZE {}.{}").format(schema_id, new))
+        result.phases["index"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        _swap(conn, spec, schema, lock_timeout_ms, retries, result)
+        result.phases["swap"] = time.perf_counter() - t0
+    except Exception as exc:
+        FAILURES.labels(spec.name).inc()
+        try:
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}.{}").format(schema_id, new))
+            _record(conn, schema, started, result, f"failed: {exc}")
+        except Exception:
+            log.exception("%s: cleanup after a failed run failed", spec.name)
+        raise
+    for phase, seconds in result.phases.items():
+        PHASE.labels(spec.name, phase).observe(seconds)
+    LOCK_WAIT.labels(spec.name).observe(result.lock_wait_s)
+    ROWS.labels(spec.name).set(result.rows)
+    SWAPS.labels(spec.name).inc()
+    LAST_SWAP.labels(spec.name).set(time.time())
+    _record(conn, schema, started, result, None)
+    return result
+
+
+def _swap(conn: psycopg.Connection[Any], spec: Spec, schema: str, lock_timeout_ms: int, retries: int,
+          result: RunResult) -> None:  # fmt: skip
+    """live → _old (the previous backup dropped), new → live, views recreated; one transaction."""
+    s = sql.Identifier(schema)
+    live, new, old = spec.name, spec.name + "_new", spec.name + "_old"
+    for attempt in range(retries + 1):
+        result.attempts = attempt + 1
+        try:
+            with conn.transaction():
+                conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(f"{lock_timeout_ms}ms")))
+                t_lock = time.perf_counter()
+                for view_name, _ in spec.views:
+                    conn.execute(sql.SQL("DROP VIEW IF EXISTS {}.{}").format(s, sql.Identifier(view_name)))
+                conn.execute(sql.SQL("DROP TABLE IF EXISTS {}.{}").format(s, sql.Identifier(old)))
+                if result.live_rows_before is not None:
+                    conn.execute(sql.SQL("ALTER TABLE {}.{} RENAME TO {}").format(
+                        s, sql.Identifier(live), sql.Identifier(old)))  # fmt: skip
+                result.lock_wait_s += time.perf_counter() - t_lock
+                conn.execute(sql.SQL("ALTER TABLE {}.{} RENAME TO {}").format(
+                    s, sql.Identifier(new), sql.Identifier(live)))  # fmt: skip
+                for view_name, select in spec.views:
+                    body = sql.SQL(select.replace("{table}", "{t}")).format(t=sql.Identifier(schema, live))
+                    conn.execute(sql.SQL("CREATE VIEW {}.{} AS {}").format(s, sql.Identifier(view_name), body))
+            return
+        except psycopg.errors.LockNotAvailable:
+            if attempt == retries:
+                raise
+            log.info("%s: swap hit lock_timeout (attempt %d); retrying", spec.name, attempt + 1)
+            time.sleep(min(0.05 * 2**attempt, 1.0))
+
+
+def _record(conn: psycopg.Connection[Any], schema: str, started: float, r: RunResult, error: str | None) -> None:
+    conn.execute(
+        sql.SQL(
+            "INSERT INTO {}.stir_load_runs (spec, started_at, outcome, rows, live_rows_before, copy_s, index_s, "
+            "swap_s, lock_wait_s, attempts, error) VALUES (%s, to_timestamp(%s), %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        ).format(sql.Identifier(schema)),
+        (r.spec, started, "failed" if error and error.startswith("failed") else r.outcome, r.rows,
+         r.live_rows_before, r.phases.get("copy"), r.phases.get("index"), r.phases.get("swap"), r.lock_wait_s,
+         r.attempts, error),
+    )  # fmt: skip

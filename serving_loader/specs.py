@@ -1,0 +1,126 @@
+"""Snapshot specs: what the app reads, where it comes from, and how often it is refreshed.
+
+Each spec names a query over the warehouse marts, the serving table it becomes, its columns with PostgreSQL
+types (the query must return exactly these, in order), its indexes (the first is the unique key), its
+refresh interval and the minimum ratio of new to live rows below which a swap is refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str  # serving table name
+    query: str  # ClickHouse SQL
+    columns: tuple[tuple[str, str], ...]  # (name, PostgreSQL type)
+    indexes: tuple[tuple[str, ...], ...]  # first one unique
+    interval_s: float
+    min_row_ratio: float = 0.5
+    views: tuple[tuple[str, str], ...] = field(default=())  # dependent views: (name, SELECT over the table)
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c for c, _ in self.columns]
+
+    @property
+    def pg_types(self) -> list[str]:
+        return [t for _, t in self.columns]
+
+
+def cols(text: str) -> tuple[tuple[str, str], ...]:
+    """``"a text, b bigint"`` -> (("a", "text"), ("b", "bigint"))."""
+    parts = [c.strip().split(None, 1) for c in text.split(",") if c.strip()]
+    return tuple((p[0], p[1]) for p in parts)
+
+
+SPECS: tuple[Spec, ...] = (
+    Spec(
+        name="profile_summary",
+        query="SELECT * FROM profile_summary",
+        columns=cols(
+            "profile_id text, platform text, category text, language text, follower_group text, "
+            "followers bigint, followers_growth_7d bigint, followers_growth_30d bigint, "
+            "followers_growth_90d bigint, growth_rate_30d float8, avg_likes float8, avg_comments float8, "
+            "avg_views float8, engagement_rate float8, likes_to_comment_ratio float8, "
+            "avg_posts_per_week float8, likes_spread float8, engagement_grade text, likes_grade text, "
+            "comments_grade text, views_grade text, growth_grade text, posts_per_week_grade text, "
+            "as_of timestamptz, version bigint"
+        ),
+        indexes=(("profile_id",), ("follower_group", "engagement_rate"), ("platform", "category")),
+        interval_s=5,
+    ),
+    Spec(
+        name="post_metrics",
+        query="SELECT post_id, profile_id, platform, post_type, published_at, likes, comments, views, plays, "
+        "engagement, engagement_rate, post_class, version FROM post_rolling FINAL",
+        columns=cols(
+            "post_id text, profile_id text, platform text, post_type text, published_at timestamptz, "
+            "likes bigint, comments bigint, views bigint, plays bigint, engagement bigint, "
+            "engagement_rate float8, post_class text, version bigint"
+        ),
+        indexes=(("post_id",), ("profile_id", "published_at")),
+        interval_s=10,
+    ),
+    Spec(
+        name="leaderboard_monthly",
+        query="SELECT month, platform, scope, scope_value, metric, profile_id, value, rank, prev_rank "
+        "FROM leaderboard_monthly",
+        columns=cols(
+            "month date, platform text, scope text, scope_value text, metric text, profile_id text, "
+            "value float8, rank bigint, prev_rank bigint"
+        ),
+        indexes=(
+            ("month", "platform", "scope", "scope_value", "metric", "profile_id"),
+            ("month", "platform", "scope", "scope_value", "metric", "rank"),
+        ),
+        interval_s=30,
+        views=(("leaderboard_current", "SELECT * FROM {table} WHERE month = (SELECT max(month) FROM {table})"),),
+    ),
+    Spec(
+        name="profile_followers_daily",
+        query="SELECT profile_id, platform, day, argMaxMerge(followers) AS followers FROM profile_daily "
+        "GROUP BY profile_id, platform, day",
+        columns=cols("profile_id text, platform text, day date, followers bigint"),
+        indexes=(("profile_id", "platform", "day"),),
+        interval_s=60,
+    ),
+    Spec(
+        name="collection_summary",
+        query="SELECT * FROM collection_summary",
+        columns=cols(
+            "collection_id text, posts integer, total_likes bigint, total_comments bigint, total_views bigint, "
+            "engagement bigint, avg_likes float8, avg_comments float8, avg_views float8, "
+            "avg_engagement_rate float8, as_of timestamptz, version bigint"
+        ),
+        indexes=(("collection_id",),),
+        interval_s=10,
+    ),
+    Spec(
+        name="scrape_health",
+        query="SELECT granularity, flow, status, window_start, requests, events FROM scrape_health "
+        "WHERE window_start >= now() - INTERVAL 2 DAY OR granularity = '1h'",
+        columns=cols(
+            "granularity text, flow text, status text, window_start timestamptz, requests bigint, events bigint"
+        ),
+        indexes=(("granularity", "flow", "status", "window_start"),),
+        interval_s=10,
+        min_row_ratio=0.0,  # windows age out: a smaller table is normal
+    ),
+    Spec(
+        name="scrape_post_status",
+        query="SELECT * FROM scrape_post_summary",
+        columns=cols(
+            "post_id text, last_status text, last_attempt_at timestamptz, last_success_at timestamptz, "
+            "failed_30d integer, complete_30d integer, persistently_failing boolean, stale boolean, "
+            "version bigint"
+        ),
+        indexes=(("post_id",), ("persistently_failing", "stale")),
+        interval_s=10,
+    ),
+)
+
+
+def by_name() -> dict[str, Spec]:
+    return {s.name: s for s in SPECS}

@@ -1,0 +1,221 @@
+"""End to end on real services: rows written to PostgreSQL and events posted to the ingest API reach the
+PostgreSQL serving tables through Debezium, Kafka, the Faust worker, the embedded ClickHouse warehouse (bridge)
+and the loader, and equal an independent oracle (``tests/oracle.py`` + ``tests/serving_oracle.py``)."""
+
+from __future__ import annotations
+
+import math
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+import pytest
+
+from connectors.connect_client import ConnectClient
+from connectors.debezium import ConnectorSettings, apply, config_for, drop
+from connectors.ingest.tokens import TokenStore
+from connectors.ingest_client import IngestClient
+from deploy.local.pipeline import Pipeline
+from deploy.local.process import wait_until
+from schemas.oltp_migrate import migrate
+from serving_loader.specs import SPECS
+from tests import oracle, serving_oracle
+from tests.integration.ingest_server import free_port
+from tests.integration.kafka_utils import delete_topics
+from tests.integration.streams_worker import group_lag
+from tests.workload import HOUR, Workload, generate
+
+pytestmark = pytest.mark.integration
+
+
+def _dt(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def _ms(v: Any) -> Any:
+    return int(v.timestamp() * 1000) if isinstance(v, datetime) else v
+
+
+def _same(want: Any, got: Any) -> bool:
+    if isinstance(want, float) and got is not None:
+        return math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-9)
+    return bool(_ms(got) == want)
+
+
+def _realize(w: Workload, dsn: str, ingest_url: str, token: str) -> Workload:
+    """Write the workload's OLTP side to PostgreSQL (profiles, posts, scrape requests) and post its events to
+    the ingest API. Returns the workload as actually produced (CDC rows as Debezium will report them)."""
+    produced = Workload(w.start_ms, w.end_ms, w.lateness_ms)
+    first_snapshot: dict[str, dict[str, Any]] = {}
+    posts: dict[str, dict[str, Any]] = {}
+    for topic, key, row in w.arrival:
+        if topic == "social.profile.snapshot":
+            first_snapshot.setdefault(key, row)
+        elif topic == "social.post.snapshot":
+            posts.setdefault(key, row)
+    lsn = 0
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for pid, snap in first_snapshot.items():
+            conn.execute("INSERT INTO profiles (id, platform, handle, category, language) VALUES (%s,%s,%s,%s,%s)",
+                         (int(pid), snap["platform"], snap["handle"], snap["category"], snap["language"]))  # fmt: skip
+            lsn += 1
+            image = {"id": int(pid), "handle": snap["handle"], "category": snap["category"],
+                     "language": snap["language"]}  # fmt: skip
+            produced.arrival.append(("cdc.profiles", pid, {"before": None, "after": image, "op": "c",
+                                                           "source": {"lsn": lsn}}))  # fmt: skip
+        for post_id, p in posts.items():
+            values = (int(post_id), int(p["profile_id"]), p["platform"], f"sc{post_id}", p["post_type"],
+                      _dt(p["published_at"]))  # fmt: skip
+            conn.execute("INSERT INTO posts (id, profile_id, platform, shortcode, post_type, published_at) "
+                         "VALUES (%s,%s,%s,%s,%s,%s)", values)  # fmt: skip
+        cdc_profiles = sorted((r for t, _, r in w.arrival if t == "cdc.profiles"), key=lambda r: r["source"]["lsn"])
+        for r in cdc_profiles:
+            a = r["after"]
+            if str(a["id"]) not in first_snapshot:
+                continue
+            conn.execute("UPDATE profiles SET category = %s, language = %s WHERE id = %s",
+                         (a["category"], a["language"], a["id"]))  # fmt: skip
+            lsn += 1
+            image = {**a, "handle": first_snapshot[str(a["id"])]["handle"]}
+            produced.arrival.append(("cdc.profiles", str(a["id"]), {"before": image, "after": image, "op": "u",
+                                                                    "source": {"lsn": lsn}}))  # fmt: skip
+        for topic, key, row in w.arrival:
+            if topic == "cdc.scrape_requests":
+                a = row["after"]
+                conn.execute("INSERT INTO scrape_requests (id, post_id, flow, status, attempt, updated_at) "
+                             "VALUES (%s,%s,%s,%s,%s,%s)", (int(a["id"]), int(a["post_id"]), a["flow"], a["status"],
+                                                            a["attempt"], a["updated_at"]))  # fmt: skip
+                produced.arrival.append((topic, key, row))
+    with IngestClient(ingest_url, token, source="e2e", batch_size=1000) as client:
+        for topic, key, row in w.arrival:
+            if topic.startswith("social."):
+                client.send(topic, {k: v for k, v in row.items() if k != "ingested_at"})
+                produced.arrival.append((topic, key, row))
+    assert not client.stats.rejected, client.stats.rejected[:3]
+    return produced
+
+
+def _topic_messages(bootstrap: str, topic: str) -> int:
+    from confluent_kafka import Consumer, TopicPartition
+
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "count"})
+    try:
+        parts = c.list_topics(topic, timeout=10).topics[topic].partitions
+        return sum(c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts)
+    finally:
+        c.close()
+
+
+def _serving(dsn: str, schema: str, table: str) -> list[dict[str, Any]]:
+    with psycopg.connect(dsn) as conn, conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        return list(cur.execute(f'SELECT * FROM {schema}."{table}"').fetchall())
+
+
+def test_writes_and_events_reach_serving_tables_equal_to_oracle(stack, fresh_db, uid, tmp_path):
+    migrate(fresh_db)
+    prefix, schema = f"e2e{uid}.", f"serving_{uid}"
+    now = int(time.time() * 1000)
+    w = generate(profiles=30, days=40, posts_per_profile=6, seed=31, end_ms=now - 3 * HOUR, numeric_ids=True)
+    clock = w.end_ms + 2 * HOUR
+    cfg = ConnectorSettings(name=f"e2e-{uid}", topic_prefix=f"{prefix}cdc", slot_name=f"slot_{uid}",
+                            publication=f"pub_{uid}", snapshot_mode="no_data", heartbeat_interval_ms=1000,
+                            outbox_topic=f"{prefix}outbox.${{routedByValue}}.events")  # fmt: skip
+    tokens = TokenStore(tmp_path / "tokens.json")
+    token = tokens.create("e2e", ["*"])
+    env = {
+        "STIR_STREAMS_TOPIC_PREFIX": prefix, "STIR_STREAMS_APP_ID": f"e2e-{uid}", "STIR_STREAMS_CLOCK_MS": str(clock),
+        "STIR_STREAMS_ALLOWED_LATENESS_MS": str(w.lateness_ms), "STIR_STREAMS_REFRESH_INTERVAL_S": "3600",
+        "STIR_STREAMS_WEB_PORT": str(free_port()), "STIR_STREAMS_DATA_DIR": str(tmp_path / "faust"),
+        "STIR_INGEST_TOPIC_PREFIX": prefix, "STIR_INGEST_PORT": str(free_port()),
+        "STIR_INGEST_TOKENS_FILE": str(tmp_path / "tokens.json"),
+        "STIR_CH_TOPIC_PREFIX": prefix, "STIR_CH_KAFKA_GROUP": f"e2e-wh-{uid}", "STIR_CH_DATABASE": f"e2e_{uid}",
+        "STIR_CH_EMBEDDED_PATH": str(tmp_path / "chdb"), "STIR_CH_HTTP_PORT": str(free_port()),
+        "STIR_LOADER_PG_DSN": fresh_db, "STIR_LOADER_SCHEMA_NAME": schema, "STIR_LOADER_INTERVAL_SCALE": "0.2",
+    }  # fmt: skip
+    pipeline = Pipeline(tmp_path / "run", env)
+    client = ConnectClient(stack.connect_rest)
+    try:
+        apply(client, cfg, fresh_db, config_for(stack, cfg, dbname=f"t_{uid}"))
+        pipeline.up()
+        produced = _realize(w, fresh_db, pipeline.ingest_url, token)
+
+        # every CDC row is in Kafka, then the worker, the bridge and the loader have caught up
+        cdc_expected = {table: sum(1 for t, _, _ in produced.arrival if t == f"cdc.{table}")
+                        for table in ("profiles", "scrape_requests")}  # fmt: skip
+        for table, n in cdc_expected.items():
+            topic = f"{prefix}cdc.public.{table}"
+            assert wait_until(lambda t=topic, n=n: _topic_messages(stack.bootstrap, t) >= n, 120, 0.5), topic
+        inputs = [prefix + t for t in ("social.profile.snapshot", "social.post.snapshot", "social.scrape.status",
+                                       "cdc.public.profiles", "cdc.public.scrape_requests",
+                                       "internal.post.by_profile")]  # fmt: skip
+        assert wait_until(lambda: group_lag(stack.bootstrap, f"e2e-{uid}", inputs) == 0, 300, 1.0), "worker lag"
+        sources = [prefix + t for t in ("metrics.profile.rolling", "metrics.post.rolling", "status.scrape.post",
+                                        "social.profile.snapshot", "social.scrape.status")]  # fmt: skip
+        assert wait_until(lambda: group_lag(stack.bootstrap, f"e2e-wh-{uid}.bridge", sources) == 0, 120, 0.5)
+        caught_up = datetime.now(UTC)
+
+        def loaded_after() -> bool:
+            with psycopg.connect(fresh_db) as conn:
+                rows = conn.execute(f"SELECT spec FROM {schema}.stir_load_runs WHERE outcome = 'swapped' "
+                                    "AND started_at > %s", (caught_up,)).fetchall()  # fmt: skip
+            return {r[0] for r in rows} >= {s.name for s in SPECS}
+
+        assert wait_until(loaded_after, 120, 0.5), "the loader did not refresh every spec"
+
+        expected = oracle.compute(produced, clock)
+        profiles = serving_oracle.profile_summary(expected["metrics.profile.rolling"])
+        posts = expected["metrics.post.rolling"]
+
+        got = {r["profile_id"]: r for r in _serving(fresh_db, schema, "profile_summary")}
+        assert set(got) == set(profiles) and len(got) == 30
+        for pid, want in profiles.items():
+            for col, value in want.items():
+                if col in got[pid]:
+                    assert _same(value, got[pid][col]), f"profile_summary {pid} {col}: {got[pid][col]!r} != {value!r}"
+
+        got = {r["post_id"]: r for r in _serving(fresh_db, schema, "post_metrics")}
+        assert set(got) == set(posts)
+        for post_id, want in posts.items():
+            for col, value in want.items():
+                assert _same(value, got[post_id][col]), f"post_metrics {post_id} {col}"
+
+        statuses = expected["status.scrape.post"]
+        got = {r["post_id"]: r for r in _serving(fresh_db, schema, "scrape_post_status")}
+        assert set(got) == set(statuses)
+        for post_id, want in statuses.items():
+            for col, value in want.items():
+                assert _same(value, got[post_id][col]), f"scrape_post_status {post_id} {col}"
+
+        board = serving_oracle.leaderboard(produced, expected["metrics.profile.rolling"], posts)
+        got = {(r["month"], r["platform"], r["scope"], r["scope_value"], r["metric"], r["profile_id"]): r
+               for r in _serving(fresh_db, schema, "leaderboard_monthly")}  # fmt: skip
+        assert set(got) == set(board), f"leaderboard keys differ: {len(set(got) ^ set(board))}"
+        for k, want in board.items():
+            assert (got[k]["value"], got[k]["rank"], got[k]["prev_rank"]) == (want["value"], want["rank"],
+                                                                              want["prev_rank"]), k  # fmt: skip
+
+        daily = serving_oracle.followers_daily(produced)
+        got_daily = {(r["profile_id"], r["platform"], r["day"]): r["followers"]
+                     for r in _serving(fresh_db, schema, "profile_followers_daily")}  # fmt: skip
+        assert got_daily == daily
+
+        hourly = serving_oracle.scrape_health_hourly(produced)
+        got_hourly = {(r["flow"], r["status"], r["window_start"]): r["requests"]
+                      for r in _serving(fresh_db, schema, "scrape_health") if r["granularity"] == "1h"}  # fmt: skip
+        assert got_hourly == hourly
+    finally:
+        pipeline.down()
+        drop(client, cfg, fresh_db)
+        client.close()
+        delete_topics(stack.bootstrap, [prefix + t for t in _all_topics()])
+
+
+def _all_topics() -> list[str]:
+    from clickhouse_ddl.runner import all_sources
+    from streams.app import topics
+    from streams.settings import StreamsSettings
+
+    names = {t for t in topics(StreamsSettings(topic_prefix="")) if not t.startswith("cdc.")}
+    names |= {s.topic for s in all_sources()}
+    return sorted(names | {f"cdc.public.{t}" for t in ("profiles", "posts", "scrape_requests")})
