@@ -85,7 +85,7 @@ class Bridge:
         self.consumer = Consumer({
             "bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
             "auto.offset.reset": "earliest", "fetch.queue.backoff.ms": 10, "enable.partition.eof": False,
-            "topic.metadata.refresh.interval.ms": 5000,
+            "topic.metadata.refresh.interval.ms": 5000, "session.timeout.ms": 10000, "heartbeat.interval.ms": 2000,
         })  # fmt: skip
         self.consumer.subscribe(sorted(self.table_of))
         self.stopped = threading.Event()

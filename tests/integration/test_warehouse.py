@@ -1,0 +1,126 @@
+"""The embedded warehouse process on a real broker: migrations with history and checksums, the bridge's
+rows and error rows, redelivery after a SIGKILL, all read back through ClickHouse's HTTP interface with
+clickhouse-connect (the same client a ClickHouse server would get)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Producer
+
+from clickhouse_ddl.backends import ConnectBackend, connect
+from clickhouse_ddl.runner import all_sources, migrate, migration_status
+from clickhouse_ddl.settings import WarehouseSettings
+from deploy.local.pipeline import Pipeline
+from deploy.local.process import wait_until
+from schemas.migrations import MigrationError
+from tests.integration.ingest_server import free_port
+from tests.integration.kafka_utils import delete_topics
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def warehouse(stack, tmp_path, uid):
+    port = free_port()
+    env = {"STIR_CH_TOPIC_PREFIX": f"wh{uid}.", "STIR_CH_KAFKA_GROUP": f"wh-{uid}", "STIR_CH_DATABASE": f"wh_{uid}",
+           "STIR_CH_EMBEDDED_PATH": str(tmp_path / "chdb"), "STIR_CH_HTTP_PORT": str(port),
+           "STIR_CH_BRIDGE_MAX_MESSAGES": "50"}  # fmt: skip
+    p = Pipeline(tmp_path / "run", env)
+    p.start("warehouse")
+    settings = WarehouseSettings(http_port=port, database=f"wh_{uid}")
+    client = connect(settings)
+    try:
+        yield p, client, f"wh{uid}."
+    finally:
+        client.close()
+        p.down(("warehouse",))
+        delete_topics(stack.bootstrap, [f"wh{uid}.{s.topic}" for s in all_sources()])
+
+
+def _status_event(request_id: str, status: str, t: int) -> dict[str, object]:
+    return {"event_id": str(uuid.uuid4()), "event_time": t, "ingested_at": None, "source": "test",
+            "schema_version": 1, "request_id": request_id, "post_id": "p1", "flow": "instagram_post",
+            "status": status, "attempt": 1, "error": None}  # fmt: skip
+
+
+def _post_row(post_id: str, version: int, likes: int) -> dict[str, object]:
+    return {"event_id": str(uuid.uuid4()), "event_time": 1_795_000_000_000 + version, "ingested_at": None,
+            "source": "test", "schema_version": 1, "post_id": post_id, "version": version, "profile_id": "9",
+            "platform": "instagram", "post_type": "reel", "published_at": 1_794_000_000_000, "likes": likes,
+            "comments": 1, "views": None, "plays": None, "engagement": likes + 1, "engagement_rate": None,
+            "post_class": "video"}  # fmt: skip
+
+
+def test_migrations_run_once_and_refuse_an_edited_file(warehouse, tmp_path):
+    _, client, _ = warehouse
+    backend = ConnectBackend(client)
+    assert {r.state for r in migration_status(backend)} == {"applied"}
+    assert migrate(backend, "embedded") == []  # the warehouse applied them at start; nothing pending
+    edited = tmp_path / "migrations"
+    edited.mkdir()
+    for f in sorted((Path(__file__).parents[2] / "clickhouse_ddl" / "migrations").glob("*.sql")):
+        (edited / f.name).write_text(f.read_text())
+    first = sorted(edited.glob("*.sql"))[0]
+    first.write_text(first.read_text() + "\n-- edited\n")
+    with pytest.raises(MigrationError, match="file changed after it was applied"):
+        migrate(backend, "embedded", directory=edited)
+
+
+def test_bridge_inserts_rows_and_sends_bad_lines_to_ingest_errors(stack, warehouse):
+    _, client, prefix = warehouse
+    now = client.query("SELECT toUnixTimestamp64Milli(now64(3))").result_rows[0][0]
+    p = Producer({"bootstrap.servers": stack.bootstrap})
+    good = [_status_event(f"r{i % 4}", "FAILED" if i % 2 else "COMPLETE", now) for i in range(10)]
+    p.produce(prefix + "social.scrape.status", key=b"p1", value="\n".join(json.dumps(e) for e in good).encode())
+    p.produce(prefix + "social.scrape.status", key=b"p1", value=b'{"not": "closed"\n' + json.dumps(good[0]).encode())
+    p.produce(prefix + "social.scrape.status", key=b"p1", value=json.dumps({**good[1], "attempt": "x"}).encode())
+    p.produce(prefix + "social.scrape.status", key=b"p1", value=json.dumps(good[2]).encode())
+    assert p.flush(30) == 0
+
+    def landed() -> bool:
+        return int(client.query("SELECT count() FROM ingest_errors").result_rows[0][0]) == 2
+
+    assert wait_until(landed, 60, 0.2)
+    errors = client.query("SELECT raw_message, error FROM ingest_errors ORDER BY offset").result_rows
+    assert errors[0][0] == '{"not": "closed"' and "not a JSON object" in errors[0][1]
+    assert '"attempt": "x"' in errors[1][0] and "Cannot parse" in errors[1][1]
+    # the valid lines around the bad ones all counted once per request id (uniqExact keeps redeliveries out)
+    got = dict(client.query("SELECT status, requests FROM scrape_health WHERE granularity = '1m'").result_rows)
+    assert got == {"COMPLETE": 2, "FAILED": 2}
+    events = client.query("SELECT sum(events) FROM scrape_health WHERE granularity = '1h'").result_rows[0][0]
+    assert events == 10  # the 10 distinct event ids; the re-sent copies of good[0] and good[2] change nothing
+
+
+def test_sigkill_redelivery_keeps_latest_state_exact(stack, warehouse):
+    """Kill -9 the warehouse while it reads; after the restart the bridge re-reads from its last commit, and
+    the targets still hold exactly the newest version of each key."""
+    pipeline, client, prefix = warehouse
+    p = Producer({"bootstrap.servers": stack.bootstrap, "linger.ms": 5})
+    expected = {}
+    for v in range(1, 41):
+        rows = [_post_row(f"post{k}", v, likes=v * 10 + k) for k in range(50)]
+        for r in rows:
+            expected[r["post_id"]] = (r["version"], r["likes"])
+        p.produce(prefix + "metrics.post.rolling", key=b"k", value="\n".join(json.dumps(r) for r in rows).encode())
+        if v == 20:
+            assert p.flush(30) == 0
+            assert wait_until(lambda: client.query("SELECT count() FROM post_rolling").result_rows[0][0] > 0, 60, 0.05)
+            pipeline.kill("warehouse")
+    assert p.flush(30) == 0
+    pipeline.start("warehouse")
+    client.close()
+    client = connect(WarehouseSettings(http_port=int(pipeline.env["STIR_CH_HTTP_PORT"]),
+                                       database=pipeline.env["STIR_CH_DATABASE"]))  # fmt: skip
+
+    def complete() -> bool:
+        return client.query("SELECT min(version) FROM post_rolling FINAL").result_rows[0][0] == 40
+
+    assert wait_until(complete, 60, 0.2)
+    rows = client.query("SELECT post_id, version, likes FROM post_rolling FINAL").result_rows
+    got = {r[0]: (r[1], r[2]) for r in rows}
+    assert got == expected
+    client.close()
