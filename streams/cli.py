@@ -86,11 +86,13 @@ def up() -> None:
 
 @app.command()
 def down() -> None:
-    """Stop what `stir up` started (by pid file)."""
+    """Stop the pipeline processes (`make demo --keep-running`) and what `stir up` started (by pid file)."""
+    from deploy.local.pipeline import Pipeline
     from deploy.local.stack import down as stack_down
 
     s = stack_settings()
-    stopped = stack_down(s)
+    stopped = Pipeline(s.state_dir / "run").down()
+    stopped += stack_down(s)
     out.print(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
 
 
@@ -110,6 +112,13 @@ def _print_status(s: StackSettings) -> bool:
     for r in rows:
         pid = "external" if r.external else (str(r.pid) if r.pid else "-")
         table.add_row(r.name, pid, str(r.port), "[green]yes[/]" if r.healthy else "[red]no[/]")
+    from deploy.local.pipeline import COMPONENTS, Pipeline
+
+    pipeline = Pipeline(s.state_dir / "run")
+    for name in COMPONENTS:
+        rec = pipeline.process(name).running()
+        if rec is not None:
+            table.add_row(name, str(rec.pid), "-", "[green]yes[/]")
     out.print(table)
     return all(r.healthy for r in rows)
 
@@ -471,9 +480,19 @@ def load_status() -> None:
 
 
 @app.command()
-def demo() -> None:
-    """Run the main job end to end on the embedded default (arrives with the warehouse issue)."""
-    raise fail("`make demo` needs the pipeline (stream processors, warehouse, loader), which is not built yet", 3)
+def demo(
+    keep_running: bool = typer.Option(False, "--keep-running", help="leave the stack and the pipeline up"),
+    profiles: int = typer.Option(300, min=1, help="creators in the workload"),
+    days: int = typer.Option(60, min=1, help="days of daily profile snapshots"),
+    posts: int = typer.Option(12, min=1, help="posts per creator"),
+) -> None:
+    """Run the main job end to end on the embedded warehouse and print a summary."""
+    from deploy.local.demo import DemoSize, run
+
+    try:
+        run(keep_running, DemoSize(profiles=profiles, days=days, posts_per_profile=posts), out)
+    except Exception as exc:
+        raise fail(f"demo failed: {exc}") from None
 
 
 def main() -> None:

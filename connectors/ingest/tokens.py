@@ -33,12 +33,15 @@ class TokenStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._by_hash: dict[str, Principal] = {}
+        self._mtime: float | None = None
         self.reload()
 
     def reload(self) -> None:
         if not self.path.exists():
             self._by_hash = {}
+            self._mtime = None
             return
+        self._mtime = self.path.stat().st_mtime
         data = json.loads(self.path.read_text())
         self._by_hash = {
             t["sha256"]: Principal(t["name"], tuple(t["scopes"]))
@@ -50,10 +53,21 @@ class TokenStore:
         if not authorization or not authorization.startswith("Bearer "):
             return None
         digest = _hash(authorization[7:].strip())
+        if self._changed():  # tokens created or revoked since the last look take effect without a restart
+            self.reload()
+        return self._find(digest)
+
+    def _find(self, digest: str) -> Principal | None:
         for known, principal in self._by_hash.items():
             if hmac.compare_digest(known, digest):
                 return principal
         return None
+
+    def _changed(self) -> bool:
+        try:
+            return self.path.stat().st_mtime != self._mtime
+        except FileNotFoundError:
+            return self._mtime is not None
 
     def create(self, name: str, scopes: list[str]) -> str:
         """Add a token; returns its plaintext (not stored)."""

@@ -8,8 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from confluent_kafka import Consumer, TopicPartition
-
+from deploy.local.kafka_progress import group_lag as group_lag
 from tests.integration.ingest_server import free_port
 
 
@@ -57,23 +56,3 @@ class Worker:
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
-
-
-def group_lag(bootstrap: str, group: str, topics: list[str]) -> int | None:
-    """Messages not yet committed by ``group`` across ``topics`` (None until it committed everywhere)."""
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
-    try:
-        md = c.list_topics(timeout=10)
-        tps = [TopicPartition(t, p) for t in topics for p in md.topics[t].partitions]
-        committed = c.committed(tps, timeout=10)
-        lag = 0
-        for tp in committed:
-            low, high = c.get_watermark_offsets(tp, timeout=10)
-            if high == low:
-                continue
-            if tp.offset < 0:
-                return None
-            lag += high - tp.offset
-        return lag
-    finally:
-        c.close()

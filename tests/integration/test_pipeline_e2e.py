@@ -16,6 +16,7 @@ from connectors.connect_client import ConnectClient
 from connectors.debezium import ConnectorSettings, apply, config_for, drop
 from connectors.ingest.tokens import TokenStore
 from connectors.ingest_client import IngestClient
+from deploy.local.kafka_progress import end_offsets, group_lag
 from deploy.local.pipeline import Pipeline
 from deploy.local.process import wait_until
 from schemas.oltp_migrate import migrate
@@ -23,7 +24,6 @@ from serving_loader.specs import SPECS
 from tests import oracle, serving_oracle
 from tests.integration.ingest_server import free_port
 from tests.integration.kafka_utils import delete_topics
-from tests.integration.streams_worker import group_lag
 from tests.workload import HOUR, Workload, generate
 
 pytestmark = pytest.mark.integration
@@ -96,17 +96,6 @@ def _realize(w: Workload, dsn: str, ingest_url: str, token: str) -> Workload:
     return produced
 
 
-def _topic_messages(bootstrap: str, topic: str) -> int:
-    from confluent_kafka import Consumer, TopicPartition
-
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "count"})
-    try:
-        parts = c.list_topics(topic, timeout=10).topics[topic].partitions
-        return sum(c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts)
-    finally:
-        c.close()
-
-
 def _serving(dsn: str, schema: str, table: str) -> list[dict[str, Any]]:
     with psycopg.connect(dsn) as conn, conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
         return list(cur.execute(f'SELECT * FROM {schema}."{table}"').fetchall())
@@ -145,7 +134,7 @@ def test_writes_and_events_reach_serving_tables_equal_to_oracle(stack, fresh_db,
                         for table in ("profiles", "scrape_requests")}  # fmt: skip
         for table, n in cdc_expected.items():
             topic = f"{prefix}cdc.public.{table}"
-            assert wait_until(lambda t=topic, n=n: _topic_messages(stack.bootstrap, t) >= n, 120, 0.5), topic
+            assert wait_until(lambda t=topic, n=n: end_offsets(stack.bootstrap, [t]) >= n, 120, 0.5), topic
         inputs = [prefix + t for t in ("social.profile.snapshot", "social.post.snapshot", "social.scrape.status",
                                        "cdc.public.profiles", "cdc.public.scrape_requests",
                                        "internal.post.by_profile")]  # fmt: skip
