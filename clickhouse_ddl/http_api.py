@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import logging
+import os
 import re
 import threading
 import urllib.parse
@@ -93,8 +94,8 @@ def make_handler(executor: ChdbExecutor) -> type[BaseHTTPRequestHandler]:
 
         def _handle(self) -> None:
             url = urllib.parse.urlsplit(self.path)
-            if url.path == "/ping":
-                self._reply(200, b"Ok.\n")
+            if url.path == "/ping":  # X-Stir-Pid: who answers (a readiness check must reach this process)
+                self._reply(200, b"Ok.\n", {"X-Stir-Pid": str(os.getpid())})
                 return
             params = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
             try:

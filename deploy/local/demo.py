@@ -235,13 +235,13 @@ def freshness_probes(dsn: str, ch: Any, probes: int, console: Console) -> tuple[
 
 def counts(stack: StackSettings, ch: Any, dsn: str) -> dict[str, int]:
     out = {
-        "cdc_messages": end_offsets(stack.bootstrap, CDC_TOPICS),
-        "api_topic_messages": end_offsets(stack.bootstrap, ["social.profile.snapshot", "social.post.snapshot",
+        "Debezium CDC messages": end_offsets(stack.bootstrap, CDC_TOPICS),
+        "Kafka messages on the API topics (multi-row)": end_offsets(stack.bootstrap, ["social.profile.snapshot", "social.post.snapshot",
                                                             "social.scrape.status"]),
-        "faust_output_messages": end_offsets(stack.bootstrap, ["metrics.profile.rolling", "metrics.post.rolling",
+        "Kafka messages out of the Faust agents (multi-row)": end_offsets(stack.bootstrap, ["metrics.profile.rolling", "metrics.post.rolling",
                                                                "status.scrape.post"]),
     }  # fmt: skip
-    out["clickhouse_rows"] = int(ch.query(
+    out["ClickHouse rows (latest-state tables + snapshots)"] = int(ch.query(
         "SELECT (SELECT count() FROM profile_rolling) + (SELECT count() FROM post_rolling) + "
         "(SELECT count() FROM scrape_post_status) + (SELECT sum(snapshots) FROM "
         "(SELECT uniqExactMerge(snapshots) AS snapshots FROM profile_daily GROUP BY profile_id, day))"
@@ -252,7 +252,7 @@ def counts(stack: StackSettings, ch: Any, dsn: str) -> dict[str, int]:
                      "scrape_health", "scrape_post_status", "collection_summary"):  # fmt: skip
             r = conn.execute(f"SELECT count(*) FROM serving.{spec}").fetchone()
             total += int(r[0]) if r else 0
-        out["serving_rows"] = total
+        out["PostgreSQL serving-table rows"] = total
     return out
 
 
@@ -267,7 +267,7 @@ def print_summary(s: Summary, console: Console) -> None:
     t.add_column("stage")
     t.add_column("count", justify="right")
     for k, v in s.counts.items():
-        t.add_row(k.replace("_", " "), f"{v:,}")
+        t.add_row(k, f"{v:,}")
     console.print(t)
     f = Table(title=f"Freshness ({len(s.to_clickhouse_ms)} probe commits)")
     for c in ("path", "p50 ms", "p95 ms", "max ms"):

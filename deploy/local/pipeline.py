@@ -56,7 +56,7 @@ class Pipeline:
     def start(self, name: str, timeout_s: float = 120) -> None:
         proc = self.process(name)
         rec = proc.start([sys.executable, "-m", "streams.cli", *ARGV[name]], env=self._env())
-        ready = self._readiness(name)
+        ready = self._readiness(name, rec.pid)
 
         def ready_or_dead() -> bool:
             if not rec.alive():
@@ -71,9 +71,9 @@ class Pipeline:
             proc.stop()
             raise PipelineError(f"{name} did not become ready; log {proc.log_file}:\n{tail}")
 
-    def _readiness(self, name: str) -> Callable[[], bool]:
-        if name == "warehouse":
-            return lambda: httpx.get(f"{self.warehouse_url}/ping", timeout=1).status_code == 200
+    def _readiness(self, name: str, pid: int) -> Callable[[], bool]:
+        if name == "warehouse":  # the answer must come from the process just started, not a squatter on the port
+            return lambda: httpx.get(f"{self.warehouse_url}/ping", timeout=1).headers.get("X-Stir-Pid") == str(pid)
         if name == "ingest":
             return lambda: httpx.get(f"{self.ingest_url}/healthz", timeout=1).status_code == 200
         if name == "worker":
