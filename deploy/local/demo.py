@@ -234,13 +234,13 @@ def freshness_probes(dsn: str, ch: Any, probes: int, console: Console) -> tuple[
 
 
 def counts(stack: StackSettings, ch: Any, dsn: str) -> dict[str, int]:
+    api = ["social.profile.snapshot", "social.post.snapshot", "social.scrape.status"]
+    agents = ["metrics.profile.rolling", "metrics.post.rolling", "status.scrape.post"]
     out = {
         "Debezium CDC messages": end_offsets(stack.bootstrap, CDC_TOPICS),
-        "Kafka messages on the API topics (multi-row)": end_offsets(stack.bootstrap, ["social.profile.snapshot", "social.post.snapshot",
-                                                            "social.scrape.status"]),
-        "Kafka messages out of the Faust agents (multi-row)": end_offsets(stack.bootstrap, ["metrics.profile.rolling", "metrics.post.rolling",
-                                                               "status.scrape.post"]),
-    }  # fmt: skip
+        "Kafka messages on the API topics (multi-row)": end_offsets(stack.bootstrap, api),
+        "Kafka messages out of the Faust agents (multi-row)": end_offsets(stack.bootstrap, agents),
+    }
     out["ClickHouse rows (latest-state tables + snapshots)"] = int(ch.query(
         "SELECT (SELECT count() FROM profile_rolling) + (SELECT count() FROM post_rolling) + "
         "(SELECT count() FROM scrape_post_status) + (SELECT sum(snapshots) FROM "
