@@ -16,6 +16,7 @@ Agents:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -33,7 +34,7 @@ from streams import batch
 from streams import metrics as m
 from streams import transform_post as tpost
 from streams.batch import INTERNAL_POSTS
-from streams.faust_fixes import refuse_offset_gaps, wait_for_dead_members
+from streams.faust_fixes import drop_batches_fetched_before_a_seek, refuse_offset_gaps, wait_for_dead_members
 from streams.records import BadRecord
 from streams.settings import StreamsSettings
 
@@ -165,11 +166,20 @@ class Pipeline:
         the process at once (exit code 70) before any offset moves past work that was not done; the
         supervisor restarts the worker, which re-reads from the last committed offsets."""
         try:
+            await self._tables_ready()
             await self.handle(events, agent, fn, table)
         except Exception:
             log.exception("agent %s failed; exiting so that no offset is committed past unfinished work", agent)
             logging.shutdown()
             os._exit(70)
+
+    async def _tables_ready(self) -> None:
+        """faust can hand an agent messages before its tables are recovered from the changelog (right after a
+        start or a rebalance); a run processed then would see empty state and write it back. Wait until the
+        recovery is complete; those messages are read again after it and are then duplicates."""
+        recovery = self.app.tables.recovery  # type: ignore[attr-defined]
+        while not recovery.completed.is_set() or self.app.in_recovery or self.app.rebalancing:
+            await asyncio.sleep(0.02)
 
     async def handle(self, events: list[Any], agent: str, fn: Callable[..., batch.BatchResult], table: Any) -> None:
         """A run of messages: transform each (later ones see the earlier ones' states), send all outputs and
@@ -246,6 +256,7 @@ def topics(settings: StreamsSettings) -> list[str]:
 
 def run_worker(settings: StreamsSettings, bootstrap: str) -> None:
     """Create the topics, then run one Faust worker in the foreground until SIGTERM/SIGINT."""
+    drop_batches_fetched_before_a_seek()
     refuse_offset_gaps()
     from connectors.ingest.producer import ensure_topics
 

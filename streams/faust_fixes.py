@@ -1,9 +1,14 @@
 """Workarounds for faust-streaming 0.15 (with aiokafka 0.14) that keep the agents' input lossless.
 
-After a restart faust can drain offsets past ones it never delivered to a stream (seen right after the
-start-up rebalances, with the skipped range committed as a "gap"); ``refuse_offset_gaps`` exits instead of
-committing such a hole, and ``wait_for_dead_members`` avoids the extra rebalance a restart right after a kill
-would cause.
+faust's ``Consumer.getmany`` fetches a batch of records and then hands them out one by one, awaiting each
+delivery; meanwhile the table recovery (or a rebalance) pauses the partitions and seeks them back to their
+committed offsets. faust keeps handing out the rest of the old batch after that seek, so a stream sees e.g.
+367..372, then the seek to 367, then 373: the hole 368..372 is recorded as a "gap" and committed over, and the
+input is lost (seen after every SIGKILL restart). ``drop_batches_fetched_before_a_seek`` counts seeks and
+pauses and stops handing out a batch fetched before the latest one; it then seeks to the committed offsets once
+more, because the fetch that produced the batch may have moved the position past the seek.
+``refuse_offset_gaps`` stays the last line of defence (exit, never commit a hole); ``wait_for_dead_members``
+avoids the extra rebalance a restart right after a kill causes. See also ``Pipeline._tables_ready``.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 log = logging.getLogger("stir.streams")
@@ -52,3 +58,64 @@ def refuse_offset_gaps() -> None:
         os._exit(70)
 
     faust_consumer.Consumer._add_gap = exit_on_gap  # type: ignore[method-assign]
+
+
+def drop_batches_fetched_before_a_seek() -> None:
+    """Count every seek of the consumer (``seek``, ``perform_seek``, ``seek_wait``); a batch fetched under an
+    older count is not delivered any further."""
+    from faust.transport import consumer as faust_consumer
+    from faust.transport.drivers import aiokafka as faust_aiokafka
+
+    consumer_cls: Any = faust_consumer.Consumer
+    thread_cls: Any = faust_aiokafka.AIOKafkaConsumerThread
+
+    def bump(consumer: Any) -> None:
+        consumer._stir_seeks = getattr(consumer, "_stir_seeks", 0) + 1
+
+    def counted(fn: Any, owner: str) -> Any:
+        async def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+            bump(self if owner == "consumer" else self.consumer)
+            try:
+                return await fn(self, *args, **kwargs)
+            finally:
+                bump(self if owner == "consumer" else self.consumer)
+
+        return wrapper
+
+    consumer_cls.seek = counted(consumer_cls.seek, "consumer")
+    consumer_cls.perform_seek = counted(consumer_cls.perform_seek, "consumer")
+    pause = consumer_cls.pause_partitions
+
+    def pause_partitions(self: Any, tps: Any) -> Any:
+        bump(self)  # records fetched before a pause (table recovery) are not handed out after it
+        return pause(self, tps)
+
+    consumer_cls.pause_partitions = pause_partitions
+    thread_cls.seek_wait = counted(thread_cls.seek_wait, "thread")
+    thread_cls.seek_to_committed = counted(thread_cls.seek_to_committed, "thread")
+
+    wait_next = consumer_cls._wait_next_records
+
+    async def wait_next_records(self: Any, timeout: float) -> Any:
+        self._stir_batch_seeks = getattr(self, "_stir_seeks", 0)  # before the fetch starts
+        return await wait_next(self, timeout)
+
+    consumer_cls._wait_next_records = wait_next_records
+    getmany = consumer_cls.getmany
+
+    async def getmany_until_seek(self: Any, timeout: float) -> AsyncIterator[tuple[Any, Any]]:
+        batch = getmany(self, timeout)
+        try:
+            async for tp, message in batch:
+                if getattr(self, "_stir_seeks", 0) != self._stir_batch_seeks:
+                    # The fetch may have moved the position past the seek's target (it returned records from
+                    # there, which are dropped here): seek again. Nothing was delivered since the seek (this
+                    # batch is the first to be handed out after it), so the committed offsets are the place.
+                    log.info("a seek happened since this batch was fetched; seeking to the committed offsets")
+                    await self.perform_seek()
+                    return
+                yield tp, message
+        finally:
+            await batch.aclose()
+
+    consumer_cls.getmany = getmany_until_seek
