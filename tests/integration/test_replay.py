@@ -57,7 +57,9 @@ def _produce_rows(bootstrap: str, topic: str, n: int, rows_per_message: int = 1,
         rows = [_row(i) for i in range(start, min(start + rows_per_message, n))]
         key = str(rows[0]["post_id"]).encode()
         value = "\n".join(json.dumps(r) for r in rows).encode()
-        hdrs = [("trace", f"t{start}".encode()), ("empty", None)] if headers else None
+        hdrs: list[tuple[str, str | bytes | None]] | None = (
+            [("trace", f"t{start}".encode()), ("empty", None)] if headers else None
+        )
         p.produce(topic, key=key, value=value, headers=hdrs, timestamp=T0 + start)
     assert p.flush(30) == 0
 
@@ -86,8 +88,8 @@ def test_avro_round_trip_keeps_keys_values_headers_timestamps(stack, topics, tmp
     assert _stir("replay", "dump", "--topic", src, "--from", iso, "--to", "now", "--key", "p0", "--out",
                  str(part)).returncode == 0  # fmt: skip
     got = _records(part)
-    assert got and all(k == b"p0" and ts >= T0 + 100 for _, _, k, _, _, ts in got)  # type: ignore[operator]
-    assert len(got) == sum(1 for r in a if r[2] == b"p0" and r[5] >= T0 + 100)  # type: ignore[operator]
+    assert got and all(k == b"p0" and ts >= T0 + 100 for _, _, k, _, _, ts in got)
+    assert len(got) == sum(1 for r in a if r[2] == b"p0" and r[5] >= T0 + 100)
 
 
 def _console(tool: str, *args: str, stdin: str | None = None) -> str:
