@@ -1,14 +1,22 @@
-"""Workarounds for faust-streaming 0.15 (with aiokafka 0.14) that keep the agents' input lossless.
+"""Workarounds for faust-streaming 0.15 (with aiokafka 0.14) that keep the agents' input lossless across a
+restart. Each was found by the SIGKILL oracle test (``tests/integration/test_streams_oracle.py``), which
+fails without them:
 
-faust's ``Consumer.getmany`` fetches a batch of records and then hands them out one by one, awaiting each
-delivery; meanwhile the table recovery (or a rebalance) pauses the partitions and seeks them back to their
-committed offsets. faust keeps handing out the rest of the old batch after that seek, so a stream sees e.g.
-367..372, then the seek to 367, then 373: the hole 368..372 is recorded as a "gap" and committed over, and the
-input is lost (seen after every SIGKILL restart). ``drop_batches_fetched_before_a_seek`` counts seeks and
-pauses and stops handing out a batch fetched before the latest one; it then seeks to the committed offsets once
-more, because the fetch that produced the batch may have moved the position past the seek.
-``refuse_offset_gaps`` stays the last line of defence (exit, never commit a hole); ``wait_for_dead_members``
-avoids the extra rebalance a restart right after a kill causes. See also ``Pipeline._tables_ready``.
+1. Stale batches. ``Consumer.getmany`` fetches a batch and hands it out record by record, awaiting each
+   delivery; meanwhile the table recovery pauses the partitions and seeks them to their committed offsets, and
+   faust keeps handing out the rest of the old batch: a stream sees 367..372, the seek to 367, then 373, and
+   the hole is committed as a "gap". ``drop_batches_fetched_before_a_seek`` counts seeks and pauses, stops a
+   batch fetched before the latest one and seeks to the committed offsets again (the fetch may have moved
+   the position past the seek).
+2. Partitions without a committed offset. The seek to committed offsets leaves them where the fetch left them,
+   so records handed out before it are never read again (the internal topic's first messages were lost).
+   ``rewind_uncommitted`` puts them back to their beginning (``auto.offset.reset=earliest``).
+3. Messages before recovery. faust can hand an agent messages before its tables are recovered; the agents wait
+   for the recovery first (``Pipeline._tables_ready`` in ``streams/app.py``).
+
+``refuse_offset_gaps`` stays the last line of defence (exit 70, never commit a hole), and
+``wait_for_dead_members`` avoids the extra rebalance a restart right after a kill causes. Everything read twice
+because of these is dropped by the agents' dedup.
 """
 
 from __future__ import annotations
@@ -60,6 +68,27 @@ def refuse_offset_gaps() -> None:
     faust_consumer.Consumer._add_gap = exit_on_gap  # type: ignore[method-assign]
 
 
+def rewind_uncommitted(perform_seek: Any) -> Any:
+    """``perform_seek`` seeks every partition to its committed offset, and leaves a partition that has none
+    where its fetch position happens to be: records fetched and handed out before the seek are then never read
+    again (seen: the first message of the internal topic lost after a restart). Such a stream partition goes
+    back to its beginning (the ``auto.offset.reset=earliest`` start; what was processed already is dropped as
+    duplicates)."""
+
+    async def seek_then_rewind(self: Any) -> None:
+        await perform_seek(self)
+        acks_enabled = self.app.topics.acks_enabled_for
+        never = [tp for tp in self.assignment() if acks_enabled(tp.topic) and self._committed_offset.get(tp) is None]
+        if never:
+            from aiokafka import TopicPartition as AioTP  # aiokafka checks the type; faust's TP is another tuple
+
+            await self._thread.seek_to_beginning(*(AioTP(tp.topic, tp.partition) for tp in never))
+            for tp in never:
+                self._read_offset[tp] = None
+
+    return seek_then_rewind
+
+
 def drop_batches_fetched_before_a_seek() -> None:
     """Count every seek of the consumer (``seek``, ``perform_seek``, ``seek_wait``); a batch fetched under an
     older count is not delivered any further."""
@@ -83,7 +112,7 @@ def drop_batches_fetched_before_a_seek() -> None:
         return wrapper
 
     consumer_cls.seek = counted(consumer_cls.seek, "consumer")
-    consumer_cls.perform_seek = counted(consumer_cls.perform_seek, "consumer")
+    consumer_cls.perform_seek = counted(rewind_uncommitted(consumer_cls.perform_seek), "consumer")
     pause = consumer_cls.pause_partitions
 
     def pause_partitions(self: Any, tps: Any) -> Any:
