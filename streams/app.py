@@ -11,6 +11,10 @@ Agents:
   ``status.scrape.post`` and ``internal.post.by_profile`` (the latest counters, keyed by profile id);
 - ``profiles`` (key profile_id) reads profile snapshots, profiles CDC and ``internal.post.by_profile``;
   writes ``metrics.profile.rolling`` and ``metrics.post.rolling``;
+- ``collections`` (key collection_id) reads collection_items CDC and ``internal.post.by_collection``; writes
+  ``metrics.collection.rolling`` and ``internal.membership.by_post``;
+- ``memberships`` (key post_id) reads ``metrics.post.rolling`` and ``internal.membership.by_post``; writes
+  ``internal.post.by_collection`` (see ``streams/transform_collection.py``);
 - a timer emits refresh requests for stale posts on ``social.scrape.request``.
 """
 
@@ -73,10 +77,17 @@ class Pipeline:
         self.profile_in = self.app.topic(
             t("social.profile.snapshot"), settings.cdc_topic("profiles"), t(INTERNAL_POSTS), **raw
         )
+        self.collection_in = self.app.topic(
+            settings.cdc_topic("collection_items"), t(batch.INTERNAL_POST_BY_COLLECTION), **raw
+        )
+        self.membership_in = self.app.topic(t("metrics.post.rolling"), t(batch.INTERNAL_MEMBERSHIP), **raw)
         self.outputs = {
             name: self.app.topic(t(name), **raw)
             for name in (
                 INTERNAL_POSTS,
+                batch.INTERNAL_MEMBERSHIP,
+                batch.INTERNAL_POST_BY_COLLECTION,
+                "metrics.collection.rolling",
                 "status.scrape.post",
                 "metrics.profile.rolling",
                 "metrics.post.rolling",
@@ -91,6 +102,8 @@ class Pipeline:
                                 "use_partitioner": True}  # fmt: skip
         self.post_table = self.app.Table("posts", **opts)
         self.profile_table = self.app.Table("profiles", **opts)
+        self.collection_table = self.app.Table("collections", **opts)
+        self.membership_table = self.app.Table("memberships", **opts)
         self.requested: dict[str, int] = {}
         self._register()
 
@@ -108,6 +121,16 @@ class Pipeline:
             async for events in stream.take_events(self.s.take_max_messages, within=self.s.take_within_s):
                 await self.handle_or_die(events, "profiles", batch.profile_batch, self.profile_table)
 
+        @app.agent(self.collection_in, concurrency=1, name="collections")
+        async def collections(stream: Any) -> None:
+            async for events in stream.take_events(self.s.take_max_messages, within=self.s.take_within_s):
+                await self.handle_or_die(events, "collections", batch.collection_batch, self.collection_table)
+
+        @app.agent(self.membership_in, concurrency=1, name="memberships")
+        async def memberships(stream: Any) -> None:
+            async for events in stream.take_events(self.s.take_max_messages, within=self.s.take_within_s):
+                await self.handle_or_die(events, "memberships", batch.membership_batch, self.membership_table)
+
         @app.timer(interval=self.s.refresh_interval_s)
         async def refresh() -> None:
             await self.emit_refresh_requests()
@@ -116,6 +139,8 @@ class Pipeline:
         async def gauges() -> None:
             m.TABLE_KEYS.labels("posts").set(len(self.post_table))
             m.TABLE_KEYS.labels("profiles").set(len(self.profile_table))
+            m.TABLE_KEYS.labels("collections").set(len(self.collection_table))
+            m.TABLE_KEYS.labels("memberships").set(len(self.membership_table))
             for tp in self.app.consumer.assignment():
                 hw = self.app.consumer.highwater(tp)
                 committed = getattr(self.app.consumer, "_committed_offset", {}).get(tp)  # no public accessor
@@ -244,11 +269,22 @@ def _chunks(items: list[tuple[str, bytes]], max_rows: int, max_bytes: int) -> li
     return out
 
 
+def inputs(settings: StreamsSettings) -> list[str]:
+    """Every topic the agents read (their group's lag over these is the worker's backlog)."""
+    t = settings.topic
+    return [t("social.post.snapshot"), t("social.scrape.status"), t("social.profile.snapshot"),
+            settings.cdc_topic("scrape_requests"), settings.cdc_topic("profiles"),
+            settings.cdc_topic("collection_items"), t(INTERNAL_POSTS), t(batch.INTERNAL_MEMBERSHIP),
+            t(batch.INTERNAL_POST_BY_COLLECTION), t("metrics.post.rolling")]  # fmt: skip
+
+
 def topics(settings: StreamsSettings) -> list[str]:
     """Every topic the agents read or write (created up front with equal partition counts)."""
     t = settings.topic
     names = [t("social.post.snapshot"), t("social.scrape.status"), t("social.profile.snapshot"),
              settings.cdc_topic("scrape_requests"), settings.cdc_topic("profiles"), t(INTERNAL_POSTS),
+             settings.cdc_topic("collection_items"), t(batch.INTERNAL_MEMBERSHIP),
+             t(batch.INTERNAL_POST_BY_COLLECTION), t("metrics.collection.rolling"),
              t("status.scrape.post"), t("metrics.profile.rolling"), t("metrics.post.rolling"),
              t("social.scrape.request"), t("dlq.streams")]  # fmt: skip
     return names

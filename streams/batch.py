@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from schemas.models import (
+    CollectionMetrics,
     PostMetrics,
     PostSnapshot,
     ProfileRollingMetrics,
@@ -23,6 +24,7 @@ from schemas.models import (
     ScrapePostStatus,
     ScrapeRequestStatus,
 )
+from streams import transform_collection as tcol
 from streams import transform_post as tpost
 from streams import transform_profile as tprof
 from streams.records import BadRecord, decode_lines, dumps, envelope, model_parser
@@ -179,4 +181,86 @@ def profile_batch(
             res.out["metrics.post.rolling"].append(
                 (pid, _line(PostMetrics, "metrics.post.rolling", prow, pid, t, "profiles"))
             )
+    return res
+
+
+INTERNAL_MEMBERSHIP = "internal.membership.by_post"
+INTERNAL_POST_BY_COLLECTION = "internal.post.by_collection"
+
+
+def _row_with(*keys: str) -> Callable[[bytes], dict[str, Any]]:
+    def parse(line: bytes) -> dict[str, Any]:
+        row = _json_row(line)
+        for k in keys:
+            if k not in row:
+                raise KeyError(k)
+        return row
+
+    return parse
+
+
+def collection_batch(
+    name: str, value: bytes | None, get_state: Callable[[str], Any], settings: StreamsSettings, now_ms: int
+) -> BatchResult:
+    res = BatchResult()
+    cdc_by: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    posts_by: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    if name == INTERNAL_POST_BY_COLLECTION:
+        rows, res.bad = decode_lines(value, _row_with("collection_id", "post_id", "pv", "likes", "comments", "t"))
+        for r in rows:
+            posts_by[str(r["collection_id"])].append(r)
+    else:  # collection_items CDC
+        rows, res.bad = decode_lines(value, _cdc_row)
+        for r in rows:
+            image = r.get("after") or r.get("before") or {}
+            cdc_by[str(image["collection_id"])].append(r)
+    res.rows_in = len(rows) + len(res.bad)
+    for key in {**cdc_by, **posts_by}:
+        stored = get_state(key)
+        state = tcol.copy_state(stored) if stored is not None else tcol.new_collection()
+        outcome = tcol.Outcome()
+        tcol.apply_items_cdc(state, cdc_by.get(key, []), outcome)
+        tcol.apply_post_metrics(state, posts_by.get(key, []), outcome)
+        res.duplicates += outcome.duplicates
+        if not outcome.changed:
+            continue
+        res.states[key] = state
+        row = tcol.collection_row(key, state)
+        res.out["metrics.collection.rolling"].append(
+            (key, _line(CollectionMetrics, "metrics.collection.rolling", row, key, state["t"], "collections"))
+        )
+        res.latencies_s.append(max(now_ms - state["t"], 0) / 1000)
+        for post_id, present, lsn in outcome.membership:
+            line = dumps({"post_id": post_id, "collection_id": key, "present": present, "lsn": lsn})
+            res.out[INTERNAL_MEMBERSHIP].append((post_id, line))
+    return res
+
+
+def membership_batch(
+    name: str, value: bytes | None, get_state: Callable[[str], Any], settings: StreamsSettings, now_ms: int
+) -> BatchResult:
+    res = BatchResult()
+    member_by: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    metrics_by: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    if name == INTERNAL_MEMBERSHIP:
+        rows, res.bad = decode_lines(value, _row_with("post_id", "collection_id", "present", "lsn"))
+        for r in rows:
+            member_by[str(r["post_id"])].append(r)
+    else:  # metrics.post.rolling
+        rows, res.bad = decode_lines(value, _row_with("post_id", "version", "likes", "comments", "event_time"))
+        for r in rows:
+            metrics_by[str(r["post_id"])].append(r)
+    res.rows_in = len(rows) + len(res.bad)
+    for key in {**member_by, **metrics_by}:
+        stored = get_state(key)
+        state = tcol.copy_state(stored) if stored is not None else tcol.new_membership()
+        outcome = tcol.Outcome()
+        tcol.apply_membership(state, member_by.get(key, []), outcome)
+        tcol.apply_metrics(state, metrics_by.get(key, []), outcome)
+        res.duplicates += outcome.duplicates
+        if not outcome.changed:
+            continue
+        res.states[key] = state
+        for row in tcol.fan_out_rows(key, state, outcome.fan_out):
+            res.out[INTERNAL_POST_BY_COLLECTION].append((row["collection_id"], dumps(row)))
     return res

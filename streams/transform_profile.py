@@ -38,7 +38,7 @@ class ProfileOutcome:
 
 
 def new_state() -> ProfileState:
-    return {"v": 0, "max_t": None, "ids": {}, "hist": [], "attrs": None, "posts": {}, "cdc": None}
+    return {"v": 0, "ns": 0, "max_t": None, "ids": {}, "hist": [], "attrs": None, "posts": {}, "cdc": None}
 
 
 def copy_state(state: ProfileState) -> ProfileState:
@@ -66,6 +66,7 @@ def apply_snapshots(state: ProfileState, events: list[ProfileSnapshot], lateness
         if not admit(state, ev.event_id, ev.event_time, lateness_ms, out):
             continue
         state["v"] += 1
+        state["ns"] = state.get("ns", 0) + 1
         out.changed = True
         point = [ev.event_time, ev.event_id, ev.followers]
         bisect.insort(hist, point)
@@ -169,17 +170,26 @@ def profile_row(profile_id: str, state: ProfileState) -> dict[str, Any] | None:
     return row
 
 
+PV_BITS = 24  # a post's own version stays below 2**24 (16.7M accepted changes of one post)
+
+
 def post_rows(profile_id: str, state: ProfileState, post_ids: set[str] | None) -> list[dict[str, Any]]:
     """``metrics.post.rolling`` rows for ``post_ids`` (all posts when None); engagement rate against the
-    profile's latest followers."""
+    profile's latest followers.
+
+    A row depends on the profile's accepted snapshots (followers) and the post's own version only, so its
+    version is (snapshots accepted, post version) in one integer: equal versions mean equal rows whatever
+    order the topics interleaved in (a restart re-processes them in another), and the final row has the
+    highest version. (The profile's change counter would not do: a post row is not re-sent on every change.)"""
     latest = _latest(state)
     followers = latest[2] if latest else None
     out = []
     for post_id in sorted(state["posts"] if post_ids is None else post_ids):
-        _pv, published_at, likes, comments, views, plays, post_type, platform = state["posts"][post_id]
+        pv, published_at, likes, comments, views, plays, post_type, platform = state["posts"][post_id]
         engagement = likes + comments
         out.append({
-            "post_id": post_id, "version": state["v"], "profile_id": profile_id, "platform": platform,
+            "post_id": post_id, "version": (state.get("ns", 0) << PV_BITS) + pv, "profile_id": profile_id,
+            "platform": platform,
             "post_type": post_type, "published_at": published_at, "likes": likes, "comments": comments,
             "views": views, "plays": plays, "engagement": engagement,
             "engagement_rate": engagement / followers * 100 if followers else None,

@@ -162,8 +162,30 @@ def compute(w: Workload, now_ms: int) -> dict[str, dict[str, dict[str, Any]]]:
                 "engagement_rate": engagement / followers * 100 if followers else None,
                 "post_class": "video" if r["post_type"] in ("reel", "video", "short") else "image",
             }  # fmt: skip
+    # collections: newest LSN per (collection, post) decides membership; aggregates over the members that
+    # have post metrics
+    membership: dict[str, dict[str, tuple[int, bool]]] = defaultdict(dict)
+    for topic, key, row in w.arrival:
+        if topic == "cdc.collection_items":
+            image = row["after"] or row["before"]
+            post, lsn = str(image["post_id"]), row["source"]["lsn"]
+            cur = membership[key].get(post)
+            if cur is None or lsn > cur[0]:
+                membership[key][post] = (lsn, row["op"] != "d")
+    collections: dict[str, dict[str, Any]] = {}
+    for cid, members in membership.items():
+        ms = [post_metrics[p] for p, (_, present) in members.items() if present and p in post_metrics]
+        views = [m["views"] for m in ms if m["views"] is not None]
+        ers = [m["engagement_rate"] for m in ms if m["engagement_rate"] is not None]
+        likes, comments = sum(m["likes"] for m in ms), sum(m["comments"] for m in ms)
+        collections[cid] = {
+            "collection_id": cid, "posts": len(ms), "total_likes": likes, "total_comments": comments,
+            "total_views": sum(views), "avg_likes": likes / len(ms) if ms else None,
+            "avg_comments": comments / len(ms) if ms else None, "avg_views": statistics.fmean(views) if views else None,
+            "avg_engagement_rate": statistics.fmean(ers) if ers else None,
+        }  # fmt: skip
     return {"metrics.profile.rolling": profiles, "metrics.post.rolling": post_metrics, "status.scrape.post": status,
-            "latest_post_snapshot": latest_post}  # fmt: skip
+            "metrics.collection.rolling": collections, "latest_post_snapshot": latest_post}  # fmt: skip
 
 
 def refresh_eligible(final: dict[str, dict[str, dict[str, Any]]], now_ms: int) -> list[str]:

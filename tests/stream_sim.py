@@ -13,8 +13,12 @@ from streams import batch
 from streams.settings import StreamsSettings
 from tests.workload import Workload
 
-INPUT_NAMES = {"cdc.profiles": "cdc.public.profiles", "cdc.scrape_requests": "cdc.public.scrape_requests"}
+INPUT_NAMES = {"cdc.profiles": "cdc.public.profiles", "cdc.scrape_requests": "cdc.public.scrape_requests",
+               "cdc.collection_items": "cdc.public.collection_items"}  # fmt: skip
 POST_TOPICS = {"social.post.snapshot", "social.scrape.status", "cdc.public.scrape_requests"}
+COLLECTION_TOPICS = {"cdc.public.collection_items", batch.INTERNAL_POST_BY_COLLECTION}
+MEMBERSHIP_TOPICS = {"metrics.post.rolling", batch.INTERNAL_MEMBERSHIP}
+INTERNAL = {batch.INTERNAL_POSTS, batch.INTERNAL_MEMBERSHIP, batch.INTERNAL_POST_BY_COLLECTION}
 
 
 def messages(w: Workload, partitions: int, max_rows: int) -> list[tuple[str, int, bytes]]:
@@ -63,6 +67,7 @@ KEY_FIELDS = {
     "metrics.profile.rolling": "profile_id",
     "metrics.post.rolling": "post_id",
     "status.scrape.post": "post_id",
+    "metrics.collection.rolling": "collection_id",
 }
 
 
@@ -84,34 +89,41 @@ def interleave(msgs: list[tuple[str, int, bytes]], seed: int) -> list[tuple[str,
     return out
 
 
+def agent_of(name: str) -> tuple[str, Any]:
+    """The agent that reads topic ``name`` and its batch function."""
+    if name in POST_TOPICS:
+        return "posts", batch.post_batch
+    if name in COLLECTION_TOPICS:
+        return "collections", batch.collection_batch
+    if name in MEMBERSHIP_TOPICS:
+        return "memberships", batch.membership_batch
+    return "profiles", batch.profile_batch
+
+
 def simulate(
     w: Workload, settings: StreamsSettings, now_ms: int, max_rows: int = 200, seed: int | None = None
 ) -> Reduced:
-    post_states: dict[str, Any] = {}
-    profile_states: dict[str, Any] = {}
-    internal: list[tuple[str, int, bytes]] = []
+    states: dict[str, dict[str, Any]] = defaultdict(dict)  # agent -> key -> state
+    queue: list[tuple[str, bytes]] = []  # topics the agents read back (internal + metrics.post.rolling)
     reduced = Reduced()
 
-    def take(res: batch.BatchResult, states: dict[str, Any]) -> None:
-        for name, rows in res.out.items():
-            if name == batch.INTERNAL_POSTS:
-                for key, line in rows:
-                    internal.append((name, partition_for(key.encode(), settings.partitions), line))
-            else:
-                for _key, line in rows:
-                    row = MODELS[name].model_validate_json(line)  # every output row honours its contract
+    def run(name: str, value: bytes) -> None:
+        agent, fn = agent_of(name)
+        res = fn(name, value, states[agent].get, settings, now_ms)
+        for out, rows in res.out.items():
+            for _key, line in rows:
+                if out not in INTERNAL:
+                    row = MODELS[out].model_validate_json(line)  # every output row honours its contract
                     assert list(json.loads(line)) == list(type(row).model_fields)
-                    reduced.add(name, KEY_FIELDS[name], line)
-        states.update(res.states)
+                    reduced.add(out, KEY_FIELDS[out], line)
+                if out in INTERNAL or out == "metrics.post.rolling":
+                    queue.append((out, line))
+        states[agent].update(res.states)
 
     msgs = messages(w, settings.partitions, max_rows)
     for name, _part, value in msgs if seed is None else interleave(msgs, seed):
-        if name in POST_TOPICS:
-            take(batch.post_batch(name, value, post_states.get, settings, now_ms), post_states)
-        else:
-            take(batch.profile_batch(name, value, profile_states.get, settings, now_ms), profile_states)
-        while internal:  # the internal topic is read as it fills
-            n, _p, line = internal.pop(0)
-            take(batch.profile_batch(n, line, profile_states.get, settings, now_ms), profile_states)
-    reduced.post_states = post_states
+        run(name, value)
+        while queue:  # the agents read their internal topics as they fill
+            run(*queue.pop(0))
+    reduced.post_states = states["posts"]
     return reduced

@@ -44,6 +44,7 @@ def generate(
     late_inside_rate: float = 0.03,
     late_beyond_rate: float = 0.01,
     numeric_ids: bool = False,
+    collections: int = 0,
 ) -> Workload:
     """``numeric_ids``: post and scrape request ids are integers as text (they become PostgreSQL rows)."""
     rng = random.Random(seed)
@@ -122,6 +123,26 @@ def generate(
                     row = {"before": None, "after": after, "op": "u", "source": {"lsn": lsn[0], "ts_ms": t,
                            "table": "scrape_requests"}, "ts_ms": t}  # fmt: skip
                     events.append((t + rng.randint(0, HOUR), "cdc.scrape_requests", post_id, row))
+    # collections: posts added (and some removed) over time; CDC in commit order, one LSN sequence
+    post_ids = [k for _, t, k, _ in events if t == "social.post.snapshot"]
+    post_ids = sorted(set(post_ids))
+    changes: list[tuple[int, str, str, str]] = []  # (commit time, collection, post, op)
+    for c in range(collections):
+        cid = str(90_000 + c)
+        for post_id in rng.sample(post_ids, min(len(post_ids), rng.randint(0, 25))):
+            t_add = start + rng.randint(0, days * DAY - 1)
+            changes.append((t_add, cid, post_id, "c"))
+            if rng.random() < 0.2:
+                changes.append((min(t_add + rng.randint(HOUR, 20 * DAY), end_ms - 1), cid, post_id, "d"))
+    changes.sort()
+    for t, cid, post_id, op in changes:
+        lsn[0] += rng.randint(1, 1000)
+        image = {"collection_id": int(cid), "post_id": int(post_id) if numeric_ids else post_id, "added_at": _iso(t)}
+        row = {"before": image if op == "d" else None, "after": None if op == "d" else image, "op": op,
+               "source": {"lsn": lsn[0], "ts_ms": t, "table": "collection_items"}, "ts_ms": t}  # fmt: skip
+        events.append((t, "cdc.collection_items", cid, row))
+        if rng.random() < dup_rate:  # a connector restart re-delivers
+            events.append((t + rng.randint(1, HOUR), "cdc.collection_items", cid, dict(row)))
     events.sort(key=lambda e: e[0])
     w = Workload(start, end_ms, lateness_ms)
     w.arrival = [(topic, key, row) for _, topic, key, row in events]

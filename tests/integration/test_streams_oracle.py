@@ -11,8 +11,8 @@ from confluent_kafka import Producer
 
 from connectors.ingest.producer import ensure_topics
 from deploy.local.process import wait_until
+from streams.app import inputs as stream_inputs
 from streams.app import topics as stream_topics
-from streams.batch import INTERNAL_POSTS
 from streams.settings import StreamsSettings
 from tests import oracle
 from tests.integration.kafka_utils import delete_topics
@@ -29,7 +29,7 @@ OUTPUTS = list(KEY_FIELDS)
 @pytest.fixture(scope="module")
 def workload():
     # the scale: 200 profiles x 120 days of snapshots, 5,000 posts, scrape requests, CDC rows
-    return generate(profiles=200, days=120, posts_per_profile=25, seed=23)
+    return generate(profiles=200, days=120, posts_per_profile=25, seed=23, collections=60)
 
 
 def _produce(bootstrap: str, prefix: str, msgs: list[tuple[str, int, bytes]]) -> None:
@@ -74,8 +74,7 @@ def _run(stack, tmp_path, uid, workload, kill_midway: bool) -> None:
     settings = StreamsSettings(topic_prefix=prefix, app_id=app_id, allowed_lateness_ms=workload.lateness_ms)
     ensure_topics(stack.bootstrap, stream_topics(settings), settings.partitions)
     msgs = messages(workload, settings.partitions, max_rows=500)
-    inputs = [prefix + t for t in ("social.profile.snapshot", "social.post.snapshot", "social.scrape.status",
-                                   "cdc.public.profiles", "cdc.public.scrape_requests", INTERNAL_POSTS)]  # fmt: skip
+    inputs = stream_inputs(settings)
     worker = Worker(tmp_path, {
         "STIR_STREAMS_TOPIC_PREFIX": prefix, "STIR_STREAMS_APP_ID": app_id, "STIR_STREAMS_CLOCK_MS": str(now),
         "STIR_STREAMS_ALLOWED_LATENESS_MS": str(workload.lateness_ms), "STIR_STREAMS_REFRESH_INTERVAL_S": "3600",
@@ -88,7 +87,7 @@ def _run(stack, tmp_path, uid, workload, kill_midway: bool) -> None:
         if kill_midway:
             # kill -9 once it has committed part of the first half, while the second half is arriving
             def progressed() -> bool:
-                lag = group_lag(stack.bootstrap, app_id, inputs[:5])
+                lag = group_lag(stack.bootstrap, app_id, inputs[:6])
                 return lag is not None and lag < half
 
             assert wait_until(lambda: not worker.supervise() or progressed(), 120, 0.5), "worker made no progress"
@@ -134,7 +133,7 @@ def test_backfill_from_replay_files_equals_the_first_pass(stack, tmp_path, uid, 
     first, second = f"bf{uid}.", f"bf2{uid}."
     now = workload.end_ms + 2 * HOUR
     raw = ["social.profile.snapshot", "social.post.snapshot", "social.scrape.status", "cdc.public.profiles",
-           "cdc.public.scrape_requests"]  # fmt: skip
+           "cdc.public.scrape_requests", "cdc.public.collection_items"]  # fmt: skip
     settings = [StreamsSettings(topic_prefix=p, app_id=f"bf-{p}", allowed_lateness_ms=workload.lateness_ms)
                 for p in (first, second)]  # fmt: skip
     results = []
@@ -155,7 +154,7 @@ def test_backfill_from_replay_files_equals_the_first_pass(stack, tmp_path, uid, 
             (tmp_path / f"w{n}").mkdir()
             worker.start()
             try:
-                inputs = [s.topic_prefix + t for t in [*raw, INTERNAL_POSTS]]
+                inputs = stream_inputs(s)
 
                 def caught_up(w: Worker = worker, group: str = s.app_id, topics: list[str] = inputs) -> bool:
                     return not w.supervise() or group_lag(stack.bootstrap, group, topics) == 0

@@ -35,7 +35,7 @@ def assert_rows_equal(expected: dict[str, dict[str, Any]], got: dict[str, dict[s
 
 @pytest.fixture(scope="module")
 def workload():
-    return generate(profiles=40, days=120, posts_per_profile=10, seed=11)
+    return generate(profiles=40, days=120, posts_per_profile=10, seed=11, collections=20)
 
 
 @pytest.mark.parametrize(("max_rows", "seed"), [(1, None), (200, None), (200, 1), (50, 2)])
@@ -46,8 +46,14 @@ def test_batch_logic_matches_oracle(workload, max_rows, seed):
     reduced = simulate(workload, settings, now, max_rows=max_rows, seed=seed)
     expected = oracle.compute(workload, now)
     assert not reduced.conflicts
-    for topic in ("metrics.profile.rolling", "metrics.post.rolling", "status.scrape.post"):
+    for topic in (
+        "metrics.profile.rolling",
+        "metrics.post.rolling",
+        "status.scrape.post",
+        "metrics.collection.rolling",
+    ):
         assert_rows_equal(expected[topic], reduced.rows[topic], topic)
+    assert len(expected["metrics.collection.rolling"]) == 20
 
 
 def test_workload_has_the_hard_cases(workload):
@@ -74,19 +80,17 @@ def test_batch_functions_never_change_a_stored_state(workload):
     """Faust serializes a table value only when its changelog record is sent: a stored state that a later
     batch changed in place would reach the changelog ahead of its committed offsets."""
     import json
+    from collections import defaultdict
 
-    from streams import batch
-    from tests.stream_sim import messages
+    from tests.stream_sim import agent_of, messages
 
     settings = StreamsSettings(allowed_lateness_ms=workload.lateness_ms)
-    posts: dict[str, Any] = {}
-    profiles: dict[str, Any] = {}
+    by_agent: dict[str, dict[str, Any]] = defaultdict(dict)
     frozen: dict[str, str] = {}
-    for name, _p, value in messages(workload, settings.partitions, 100)[:400]:
-        if name in ("social.post.snapshot", "social.scrape.status", "cdc.public.scrape_requests"):
-            res, states = batch.post_batch(name, value, posts.get, settings, 0), posts
-        else:
-            res, states = batch.profile_batch(name, value, profiles.get, settings, 0), profiles
+    for name, _p, value in messages(workload, settings.partitions, 100)[:600]:
+        agent, fn = agent_of(name)
+        states = by_agent[agent]
+        res = fn(name, value, states.get, settings, 0)
         for key in res.states:
             if key in states:
                 assert json.dumps(states[key], sort_keys=True) == frozen[f"{id(states)}:{key}"], key
