@@ -31,7 +31,7 @@ from deploy.local.process import wait_until
 from deploy.local.settings import StackSettings
 
 DAY = 86_400_000
-CDC_TOPICS = [f"cdc.public.{t}" for t in ("profiles", "posts", "scrape_requests")]
+CDC_TOPICS = [f"cdc.public.{t}" for t in ("profiles", "posts", "scrape_requests", "collections", "collection_items")]
 CATEGORIES = ["food", "music", "travel", "tech", "fashion", "fitness", "gaming"]
 LANGUAGES = ["en", "es", "pt", "de", "fr"]
 
@@ -41,6 +41,7 @@ class DemoSize:
     profiles: int = 300
     days: int = 60
     posts_per_profile: int = 12
+    collections: int = 40
     probes: int = 20
     seed: int = 2026
 
@@ -106,6 +107,16 @@ def play_workload(dsn: str, ingest_url: str, token: str, size: DemoSize, console
                         )
                     counts["postgres_rows"] += 1 + size.posts_per_profile
                     progress.advance(task)
+                crow = conn.execute("SELECT coalesce(max(id), 0) FROM collections").fetchone()
+                for c in range(size.collections):
+                    cid = (int(crow[0]) if crow else 0) + 1 + c
+                    name, owner = f"{rng.choice(CATEGORIES)} picks #{cid}", f"user{rng.randint(1, 50)}"
+                    conn.execute("INSERT INTO collections (id, name, owner_id) VALUES (%s, %s, %s)", (cid, name, owner))
+                    members = rng.sample(posts, min(len(posts), rng.randint(5, 40)))
+                    for post in members:
+                        conn.execute("INSERT INTO collection_items (collection_id, post_id) VALUES (%s, %s)",
+                                     (cid, post["id"]))  # fmt: skip
+                    counts["postgres_rows"] += 1 + len(members)
         with IngestClient(ingest_url, token, source="demo", batch_size=2000) as client, _progress(console) as progress:
             task = progress.add_task("ingest API: profile snapshots", total=len(profiles))
             for p in profiles:
@@ -165,9 +176,11 @@ def wait_for_pipeline(stack: StackSettings, pipeline: Pipeline, cdc_before: int,
                       console: Console) -> None:  # fmt: skip
     """CDC rows in Kafka, then the worker, then the bridge caught up, then one loader pass after that."""
     prefix = pipeline.env.get("STIR_STREAMS_TOPIC_PREFIX", "")
-    cdc_topics = [f"{prefix}cdc.public.{t}" for t in ("profiles", "posts", "scrape_requests")]
-    inputs = [prefix + t for t in ("social.profile.snapshot", "social.post.snapshot", "social.scrape.status",
-                                   "internal.post.by_profile")] + cdc_topics[::2]  # fmt: skip
+    from streams.app import inputs as stream_inputs
+    from streams.settings import StreamsSettings
+
+    cdc_topics = [prefix + t for t in CDC_TOPICS]
+    inputs = stream_inputs(StreamsSettings(topic_prefix=prefix))
     sources = [prefix + s.topic for s in all_sources()]
     steps: list[tuple[str, Callable[[], bool]]] = [
         ("Debezium: CDC rows in Kafka", lambda: end_offsets(stack.bootstrap, cdc_topics) - cdc_before >= cdc_rows),

@@ -12,6 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from clickhouse_ddl.runner import all_sources
 from connectors.connect_client import ConnectClient
 from connectors.debezium import ConnectorSettings, apply, config_for, drop
 from connectors.ingest.tokens import TokenStore
@@ -21,6 +22,8 @@ from deploy.local.pipeline import Pipeline
 from deploy.local.process import wait_until
 from schemas.oltp_migrate import migrate
 from serving_loader.specs import SPECS
+from streams.app import inputs as stream_inputs
+from streams.settings import StreamsSettings
 from tests import oracle, serving_oracle
 from tests.integration.ingest_server import free_port
 from tests.integration.kafka_utils import delete_topics
@@ -80,6 +83,24 @@ def _realize(w: Workload, dsn: str, ingest_url: str, token: str) -> Workload:
             image = {**a, "handle": first_snapshot[str(a["id"])]["handle"]}
             produced.arrival.append(("cdc.profiles", str(a["id"]), {"before": image, "after": image, "op": "u",
                                                                     "source": {"lsn": lsn}}))  # fmt: skip
+        applied: set[int] = set()
+        for cid in sorted({k for t, k, _ in w.arrival if t == "cdc.collection_items"}):
+            conn.execute("INSERT INTO collections (id, name) VALUES (%s, %s)", (int(cid), f"collection {cid}"))
+        items = sorted((r for t, _, r in w.arrival if t == "cdc.collection_items"), key=lambda r: r["source"]["lsn"])
+        for r in items:
+            if r["source"]["lsn"] in applied:  # a re-delivered copy in the workload
+                continue
+            applied.add(r["source"]["lsn"])
+            image = r["after"] or r["before"]
+            if r["op"] == "d":
+                conn.execute("DELETE FROM collection_items WHERE collection_id = %s AND post_id = %s",
+                             (image["collection_id"], image["post_id"]))  # fmt: skip
+            else:
+                conn.execute("INSERT INTO collection_items (collection_id, post_id, added_at) VALUES (%s, %s, %s)",
+                             (image["collection_id"], image["post_id"], image["added_at"]))  # fmt: skip
+            lsn += 1
+            produced.arrival.append(("cdc.collection_items", str(image["collection_id"]),
+                                     {**r, "source": {"lsn": lsn}}))  # fmt: skip
         for topic, key, row in w.arrival:
             if topic == "cdc.scrape_requests":
                 a = row["after"]
@@ -105,7 +126,9 @@ def test_writes_and_events_reach_serving_tables_equal_to_oracle(stack, fresh_db,
     migrate(fresh_db)
     prefix, schema = f"e2e{uid}.", f"serving_{uid}"
     now = int(time.time() * 1000)
-    w = generate(profiles=30, days=40, posts_per_profile=6, seed=31, end_ms=now - 3 * HOUR, numeric_ids=True)
+    w = generate(
+        profiles=30, days=40, posts_per_profile=6, seed=31, end_ms=now - 3 * HOUR, numeric_ids=True, collections=8
+    )
     clock = w.end_ms + 2 * HOUR
     cfg = ConnectorSettings(name=f"e2e-{uid}", topic_prefix=f"{prefix}cdc", slot_name=f"slot_{uid}",
                             publication=f"pub_{uid}", snapshot_mode="no_data", heartbeat_interval_ms=1000,
@@ -131,16 +154,13 @@ def test_writes_and_events_reach_serving_tables_equal_to_oracle(stack, fresh_db,
 
         # every CDC row is in Kafka, then the worker, the bridge and the loader have caught up
         cdc_expected = {table: sum(1 for t, _, _ in produced.arrival if t == f"cdc.{table}")
-                        for table in ("profiles", "scrape_requests")}  # fmt: skip
+                        for table in ("profiles", "scrape_requests", "collection_items")}  # fmt: skip
         for table, n in cdc_expected.items():
             topic = f"{prefix}cdc.public.{table}"
             assert wait_until(lambda t=topic, n=n: end_offsets(stack.bootstrap, [t]) >= n, 120, 0.5), topic
-        inputs = [prefix + t for t in ("social.profile.snapshot", "social.post.snapshot", "social.scrape.status",
-                                       "cdc.public.profiles", "cdc.public.scrape_requests",
-                                       "internal.post.by_profile")]  # fmt: skip
+        inputs = stream_inputs(StreamsSettings(topic_prefix=prefix))
         assert wait_until(lambda: group_lag(stack.bootstrap, f"e2e-{uid}", inputs) == 0, 300, 1.0), "worker lag"
-        sources = [prefix + t for t in ("metrics.profile.rolling", "metrics.post.rolling", "status.scrape.post",
-                                        "social.profile.snapshot", "social.scrape.status")]  # fmt: skip
+        sources = [prefix + src.topic for src in all_sources()]
         assert wait_until(lambda: group_lag(stack.bootstrap, f"e2e-wh-{uid}.bridge", sources) == 0, 120, 0.5)
         caught_up = datetime.now(UTC)
 
@@ -189,6 +209,13 @@ def test_writes_and_events_reach_serving_tables_equal_to_oracle(stack, fresh_db,
                      for r in _serving(fresh_db, schema, "profile_followers_daily")}  # fmt: skip
         assert got_daily == daily
 
+        collections = expected["metrics.collection.rolling"]
+        got = {r["collection_id"]: r for r in _serving(fresh_db, schema, "collection_summary")}
+        assert set(got) == set(collections) and len(got) >= 5
+        for cid, want in collections.items():
+            for col, value in want.items():
+                assert _same(value, got[cid][col]), f"collection_summary {cid} {col}: {got[cid][col]!r} != {value!r}"
+
         hourly = serving_oracle.scrape_health_hourly(produced)
         got_hourly = {(r["flow"], r["status"], r["window_start"]): r["requests"]
                       for r in _serving(fresh_db, schema, "scrape_health") if r["granularity"] == "1h"}  # fmt: skip
@@ -201,10 +228,10 @@ def test_writes_and_events_reach_serving_tables_equal_to_oracle(stack, fresh_db,
 
 
 def _all_topics() -> list[str]:
-    from clickhouse_ddl.runner import all_sources
     from streams.app import topics
-    from streams.settings import StreamsSettings
 
     names = {t for t in topics(StreamsSettings(topic_prefix="")) if not t.startswith("cdc.")}
     names |= {s.topic for s in all_sources()}
-    return sorted(names | {f"cdc.public.{t}" for t in ("profiles", "posts", "scrape_requests")})
+    return sorted(
+        names | {f"cdc.public.{t}" for t in ("profiles", "posts", "scrape_requests", "collections", "collection_items")}
+    )
