@@ -31,7 +31,7 @@ class StreamsSettings(BaseSettings):
     max_rows_per_message: int = Field(1000, ge=1)
     max_message_bytes: int = Field(512 * 1024, ge=1024, description="below the producer's max request size")
     take_max_messages: int = Field(2000, ge=1, description="messages an agent handles per broker round trip")
-    take_within_s: float = Field(0.1, gt=0, description="how long an agent waits to fill a run of messages")
+    take_within_s: float = Field(0.5, gt=0, description="how long an agent waits to fill a run of messages")
     log_level: str = Field("warning", pattern=r"^(debug|info|warning|error)$")
 
     def topic(self, name: str) -> str:
