@@ -141,11 +141,12 @@ class Pipeline:
             m.TABLE_KEYS.labels("profiles").set(len(self.profile_table))
             m.TABLE_KEYS.labels("collections").set(len(self.collection_table))
             m.TABLE_KEYS.labels("memberships").set(len(self.membership_table))
-            for tp in self.app.consumer.assignment():
-                hw = self.app.consumer.highwater(tp)
-                committed = getattr(self.app.consumer, "_committed_offset", {}).get(tp)  # no public accessor
-                if hw is not None and committed is not None:
-                    m.LAG.labels(tp.topic, str(tp.partition)).set(max(hw - committed, 0))
+            consumer = self.app.consumer
+            for tp in consumer.assignment():
+                hw = consumer.highwater(tp)
+                position = await consumer.position(tp)
+                if hw is not None and position is not None:
+                    m.LAG.labels(tp.topic, str(tp.partition)).set(max(hw - position, 0))
 
         @app.task
         async def metrics_server() -> None:

@@ -16,6 +16,6 @@ LATENCY = Histogram(
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600, 86400),
 )
 TABLE_KEYS = Gauge("stir_streams_table_keys", "Keys held in an agent's table", ["table"])
-LAG = Gauge("stir_streams_consumer_lag", "Messages between the committed position and the high-water mark",
+LAG = Gauge("stir_streams_consumer_lag", "Messages between the consumer's position and the high-water mark",
             ["topic", "partition"])  # fmt: skip
 REFRESH_REQUESTS = Counter("stir_streams_refresh_requests_total", "Refresh requests emitted for stale posts")
