@@ -111,25 +111,14 @@ class Pipeline:
     def _register(self) -> None:
         app = self.app
 
-        @app.agent(self.post_in, concurrency=1, name="posts")
-        async def posts(stream: Any) -> None:
-            async for events in stream.take_events(self.s.take_max_messages, within=self.s.take_within_s):
-                await self.handle_or_die(events, "posts", batch.post_batch, self.post_table)
-
-        @app.agent(self.profile_in, concurrency=1, name="profiles")
-        async def profiles(stream: Any) -> None:
-            async for events in stream.take_events(self.s.take_max_messages, within=self.s.take_within_s):
-                await self.handle_or_die(events, "profiles", batch.profile_batch, self.profile_table)
-
-        @app.agent(self.collection_in, concurrency=1, name="collections")
-        async def collections(stream: Any) -> None:
-            async for events in stream.take_events(self.s.take_max_messages, within=self.s.take_within_s):
-                await self.handle_or_die(events, "collections", batch.collection_batch, self.collection_table)
-
-        @app.agent(self.membership_in, concurrency=1, name="memberships")
-        async def memberships(stream: Any) -> None:
-            async for events in stream.take_events(self.s.take_max_messages, within=self.s.take_within_s):
-                await self.handle_or_die(events, "memberships", batch.membership_batch, self.membership_table)
+        agents = [
+            ("posts", self.post_in, batch.post_batch, self.post_table),
+            ("profiles", self.profile_in, batch.profile_batch, self.profile_table),
+            ("collections", self.collection_in, batch.collection_batch, self.collection_table),
+            ("memberships", self.membership_in, batch.membership_batch, self.membership_table),
+        ]
+        for name, topic, fn, table in agents:
+            self._agent(name, topic, fn, table)
 
         @app.timer(interval=self.s.refresh_interval_s)
         async def refresh() -> None:
@@ -152,6 +141,15 @@ class Pipeline:
         async def metrics_server() -> None:
             if self.s.metrics_port:
                 start_http_server(self.s.metrics_port, addr="127.0.0.1")
+
+    def _agent(self, name: str, topic: Any, fn: Callable[..., batch.BatchResult], table: Any) -> None:
+        """One agent: runs of messages from ``topic`` through ``fn``, states in ``table`` (concurrency 1)."""
+
+        async def agent(stream: Any) -> None:
+            async for events in stream.take_events(self.s.take_max_messages, within=self.s.take_within_s):
+                await self.handle_or_die(events, name, fn, table)
+
+        self.app.agent(topic, concurrency=1, name=name)(agent)
 
     def now_ms(self) -> int:
         return self.s.clock_ms if self.s.clock_ms is not None else time.time_ns() // 1_000_000
