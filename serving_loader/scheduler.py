@@ -9,7 +9,7 @@ from typing import Any
 
 import psycopg
 
-from serving_loader.loader import RunResult, ensure_schema, run_spec
+from serving_loader.loader import RunResult, ensure_schema, observe_slots, run_spec
 from serving_loader.settings import LoaderSettings
 from serving_loader.specs import SPECS, Spec, by_name
 
@@ -56,6 +56,10 @@ class Loader:
                 except Exception as exc:
                     log.error("%s: load failed: %s", spec.name, exc)
                 due[spec.name] = time.monotonic() + spec.interval_s * self.s.interval_scale
+            try:
+                observe_slots(self.conn)
+            except psycopg.Error as exc:
+                log.debug("slot lag not readable: %s", exc)
             stop.wait(max(0.05, min(due.values()) - time.monotonic()))
 
     def close(self) -> None:

@@ -27,6 +27,14 @@ ARGV = {
 }
 
 
+# the Prometheus ports deploy/prometheus/prometheus.yml scrapes (the ingest API serves /metrics on its own port)
+METRICS_PORTS = {
+    "STIR_STREAMS_METRICS_PORT": "19101",
+    "STIR_CH_METRICS_PORT": "19102",
+    "STIR_LOADER_METRICS_PORT": "19103",
+}
+
+
 class PipelineError(RuntimeError):
     pass
 
@@ -40,7 +48,7 @@ class Pipeline:
         return ManagedProcess(name, self.run_dir / f"{name}.pid", self.run_dir / f"{name}.log")
 
     def _env(self) -> dict[str, str]:
-        return {**os.environ, **self.env}
+        return {**os.environ, **METRICS_PORTS, **self.env}
 
     def _get(self, key: str, default: str) -> str:
         return self.env.get(key, os.environ.get(key, default))

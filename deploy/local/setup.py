@@ -28,6 +28,8 @@ def missing_packages(settings: StackSettings) -> list[str]:
         missing.append("postgresql-15")
     if compose_command() is None:
         missing.append("docker-compose")  # only to validate deploy/compose.yaml
+    if shutil.which("promtool") is None or shutil.which("prometheus") is None:
+        missing.append("prometheus")  # promtool validates deploy/prometheus; a real Prometheus scrapes in a test
     return missing
 
 

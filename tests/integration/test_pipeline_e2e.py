@@ -143,7 +143,9 @@ def test_writes_and_events_reach_serving_tables_equal_to_oracle(stack, fresh_db,
         "STIR_INGEST_TOKENS_FILE": str(tmp_path / "tokens.json"),
         "STIR_CH_TOPIC_PREFIX": prefix, "STIR_CH_KAFKA_GROUP": f"e2e-wh-{uid}", "STIR_CH_DATABASE": f"e2e_{uid}",
         "STIR_CH_EMBEDDED_PATH": str(tmp_path / "chdb"), "STIR_CH_HTTP_PORT": str(free_port()),
-        "STIR_LOADER_PG_DSN": fresh_db, "STIR_LOADER_SCHEMA_NAME": schema, "STIR_LOADER_INTERVAL_SCALE": "0.2",
+        "STIR_STREAMS_METRICS_PORT": str(free_port()), "STIR_CH_METRICS_PORT": str(free_port()),
+        "STIR_LOADER_METRICS_PORT": str(free_port()), "STIR_LOADER_PG_DSN": fresh_db,
+        "STIR_LOADER_SCHEMA_NAME": schema, "STIR_LOADER_INTERVAL_SCALE": "0.2",
     }  # fmt: skip
     pipeline = Pipeline(tmp_path / "run", env)
     client = ConnectClient(stack.connect_rest)

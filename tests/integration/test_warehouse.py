@@ -28,7 +28,7 @@ def warehouse(stack, tmp_path, uid):
     port = free_port()
     env = {"STIR_CH_TOPIC_PREFIX": f"wh{uid}.", "STIR_CH_KAFKA_GROUP": f"wh-{uid}", "STIR_CH_DATABASE": f"wh_{uid}",
            "STIR_CH_EMBEDDED_PATH": str(tmp_path / "chdb"), "STIR_CH_HTTP_PORT": str(port),
-           "STIR_CH_BRIDGE_MAX_MESSAGES": "50"}  # fmt: skip
+           "STIR_CH_BRIDGE_MAX_MESSAGES": "50", "STIR_CH_METRICS_PORT": str(free_port())}  # fmt: skip
     p = Pipeline(tmp_path / "run", env)
     p.start("warehouse")
     settings = WarehouseSettings(http_port=port, database=f"wh_{uid}")

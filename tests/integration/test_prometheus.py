@@ -1,0 +1,122 @@
+"""Prometheus files proven against the real processes: promtool validates the config and the rules, every
+metric the rules use is exported by a running process, and a real Prometheus (Debian's) scrapes every
+process with all targets up and every rule group loaded."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from connectors.ingest.tokens import TokenStore
+from deploy.local.pipeline import Pipeline
+from deploy.local.process import ManagedProcess, wait_until
+from tests.integration.ingest_server import free_port
+from tests.integration.kafka_utils import delete_topics
+
+pytestmark = pytest.mark.integration
+PROM = Path(__file__).parents[2] / "deploy" / "prometheus"
+RULES = sorted((PROM / "rules").glob("*.yml"))
+
+
+def test_promtool_validates_the_config_and_the_rules():
+    for args in (["check", "config", str(PROM / "prometheus.yml")], ["check", "rules", *map(str, RULES)]):
+        res = subprocess.run(["promtool", *args], capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0, res.stdout + res.stderr
+
+
+def _exported(text: str) -> set[str]:
+    names = set()
+    for line in text.splitlines():
+        m = re.match(r"# TYPE (\S+) (\w+)", line)
+        if m:
+            name, kind = m.groups()
+            names |= {name, f"{name}_bucket", f"{name}_count", f"{name}_sum"} if kind == "histogram" else {name}
+    return names
+
+
+def _rule_metrics() -> set[str]:
+    used = set()
+    for f in RULES:
+        for group in yaml.safe_load(f.read_text())["groups"]:
+            for rule in group["rules"]:
+                used |= set(re.findall(r"\b(stir_[a-z0-9_]+)", rule["expr"]))
+    return used
+
+
+def test_rules_use_exported_metrics_and_a_real_prometheus_scrapes_every_process(stack, fresh_db, uid, tmp_path):
+    TokenStore(tmp_path / "tokens.json").create("prom", ["*"])
+    ports = {name: free_port() for name in ("ingest", "worker", "warehouse", "loader", "http", "web", "prom")}
+    prefix = f"pm{uid}."
+    env = {
+        "STIR_STREAMS_TOPIC_PREFIX": prefix, "STIR_STREAMS_APP_ID": f"pm-{uid}",
+        "STIR_STREAMS_WEB_PORT": str(ports["web"]), "STIR_STREAMS_DATA_DIR": str(tmp_path / "faust"),
+        "STIR_STREAMS_METRICS_PORT": str(ports["worker"]),
+        "STIR_INGEST_TOPIC_PREFIX": prefix, "STIR_INGEST_PORT": str(ports["ingest"]),
+        "STIR_INGEST_TOKENS_FILE": str(tmp_path / "tokens.json"),
+        "STIR_CH_TOPIC_PREFIX": prefix, "STIR_CH_KAFKA_GROUP": f"pm-wh-{uid}", "STIR_CH_DATABASE": f"pm_{uid}",
+        "STIR_CH_EMBEDDED_PATH": str(tmp_path / "chdb"), "STIR_CH_HTTP_PORT": str(ports["http"]),
+        "STIR_CH_METRICS_PORT": str(ports["warehouse"]),
+        "STIR_LOADER_PG_DSN": fresh_db, "STIR_LOADER_SCHEMA_NAME": f"serving_{uid}",
+        "STIR_LOADER_METRICS_PORT": str(ports["loader"]),
+    }  # fmt: skip
+    pipeline = Pipeline(tmp_path / "run", env)
+    prom = ManagedProcess("prometheus", tmp_path / "prometheus.pid", tmp_path / "prometheus.log")
+    try:
+        pipeline.up()
+        targets = {"stir-ingest": ports["ingest"], "stir-worker": ports["worker"],
+                   "stir-warehouse": ports["warehouse"], "stir-loader": ports["loader"]}  # fmt: skip
+        exported: set[str] = set()
+        for job, port in targets.items():
+
+            def serving(url: str = f"http://127.0.0.1:{port}/metrics") -> bool:
+                try:
+                    return httpx.get(url, timeout=2).status_code == 200
+                except httpx.HTTPError:
+                    return False
+
+            assert wait_until(serving, 60, 0.2), f"{job} serves no /metrics"
+            exported |= _exported(httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text)
+        used = _rule_metrics()
+        assert len(used) >= 10
+        assert used <= exported, f"rules use metrics no process exports: {sorted(used - exported)}"
+
+        config = yaml.safe_load((PROM / "prometheus.yml").read_text())
+        config["rule_files"] = [str(f) for f in RULES]
+        for sc in config["scrape_configs"]:
+            sc["static_configs"] = [{"targets": [f"127.0.0.1:{targets[sc['job_name']]}"]}]
+        (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))  # the same file, this test's ports
+        config_file, tsdb = tmp_path / "prometheus.yml", tmp_path / "tsdb"
+        prom.start(["prometheus", f"--config.file={config_file}", f"--storage.tsdb.path={tsdb}",
+                    f"--web.listen-address=127.0.0.1:{ports['prom']}"])  # fmt: skip
+        api = f"http://127.0.0.1:{ports['prom']}/api/v1"
+
+        def all_up() -> bool:
+            try:
+                got = httpx.get(f"{api}/targets", timeout=5).json()["data"]["activeTargets"]
+            except httpx.HTTPError:
+                return False
+            return len(got) == len(targets) and all(t["health"] == "up" for t in got)
+
+        assert wait_until(all_up, 60, 0.5), httpx.get(f"{api}/targets", timeout=5).text[-2000:]
+        groups = httpx.get(f"{api}/rules", timeout=5).json()["data"]["groups"]
+        assert {g["name"] for g in groups} == {"stir-recording", "stir-alerts"}
+
+        def evaluated() -> bool:
+            rules = [r for g in httpx.get(f"{api}/rules", timeout=5).json()["data"]["groups"] for r in g["rules"]]
+            return all(r.get("health") == "ok" for r in rules)
+
+        assert wait_until(evaluated, 60, 0.5), httpx.get(f"{api}/rules", timeout=5).text[-2000:]
+        up = httpx.get(f"{api}/query", params={"query": 'sum(up{job=~"stir-.*"})'}, timeout=5).json()
+        assert up["data"]["result"][0]["value"][1] == "4"
+    finally:
+        prom.stop()
+        pipeline.down()
+        from streams.app import topics
+        from streams.settings import StreamsSettings
+
+        delete_topics(stack.bootstrap, topics(StreamsSettings(topic_prefix=prefix)))
