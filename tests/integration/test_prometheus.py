@@ -4,6 +4,7 @@ process with all targets up and every rule group loaded."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -84,6 +85,15 @@ def test_rules_use_exported_metrics_and_a_real_prometheus_scrapes_every_process(
         used = _rule_metrics()
         assert len(used) >= 10
         assert used <= exported, f"rules use metrics no process exports: {sorted(used - exported)}"
+        # the Grafana dashboards' PromQL: recorded series from the rules, raw series from the processes
+        recorded = {r["record"] for f in RULES for g in yaml.safe_load(f.read_text())["groups"] for r in g["rules"]
+                    if "record" in r}  # fmt: skip
+        for f in sorted((PROM.parent / "grafana" / "dashboards").glob("*.json")):
+            for p in json.loads(f.read_text())["panels"]:
+                for t in p["targets"]:
+                    if "expr" in t:
+                        assert set(re.findall(r"\b(stir:[a-z0-9_:]+)", t["expr"])) <= recorded, (f.name, t["expr"])
+                        assert set(re.findall(r"\b(stir_[a-z0-9_]+)", t["expr"])) <= exported, (f.name, t["expr"])
 
         config = yaml.safe_load((PROM / "prometheus.yml").read_text())
         config["rule_files"] = [str(f) for f in RULES]
