@@ -69,3 +69,9 @@ def contract(topic: str) -> Contract:
         return contracts()[topic]
     except KeyError:
         raise KeyError(f"unknown event type {topic!r}") from None
+
+
+def contract_of_topic(topic: str) -> Contract | None:
+    """The contract of a topic name that may carry a deployment prefix (``dev.social.post.snapshot``), or None
+    for topics without one (CDC, internal, DLQ)."""
+    return next((c for name, c in contracts().items() if topic == name or topic.endswith("." + name)), None)

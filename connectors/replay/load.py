@@ -46,11 +46,10 @@ def validator(topic: str, contract: str | None = None) -> Callable[[bytes | None
     """The reason a record's value breaks the topic's contract (every JSON line must validate), or None."""
     from pydantic import ValidationError
 
-    from schemas.registry import contracts
+    from schemas.registry import contract_of_topic, contracts
 
-    known = contracts()
-    name = contract or next((n for n in known if topic == n or topic.endswith("." + n)), None)
-    model = known[name].model if name else None
+    found = contracts()[contract] if contract else contract_of_topic(topic)
+    name, model = (found.topic, found.model) if found else (None, None)
 
     def check(value: bytes | None) -> str | None:
         if value is None:

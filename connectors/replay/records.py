@@ -114,9 +114,7 @@ def detect_format(path: Path) -> str:
 
 def contract_metadata(topic: str) -> dict[str, str]:
     """The contract of ``topic`` (matched by its suffix, so prefixed test topics find theirs)."""
-    from schemas.registry import contracts
+    from schemas.registry import contract_of_topic
 
-    for name, c in contracts().items():
-        if topic == name or topic.endswith("." + name):
-            return {"stir.contract.topic": name, "stir.contract": json.dumps(c.schema)}
-    return {}
+    c = contract_of_topic(topic)
+    return {"stir.contract.topic": c.topic, "stir.contract": json.dumps(c.schema)} if c else {}
