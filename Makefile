@@ -57,6 +57,7 @@ bench: setup
 	@set +e; $(BIN)/python -m pytest tests/benchmarks -q -p no:cacheprovider -o python_files='bench_*.py' -s; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "no benchmarks yet"; rc=0; fi; exit $$rc
 
-## clean-state: stop the stack and delete its data (.stir/); keeps the jar cache
+## clean-state: stop the stack and delete its data (.stir/, and its PostgreSQL cluster); keeps the jar cache
 clean-state: down
+	$(BIN)/python -c "from deploy.local.services import Postgres; from deploy.local.settings import StackSettings; import shutil; shutil.rmtree(Postgres(StackSettings()).data_dir.parent, ignore_errors=True)"
 	rm -rf .stir

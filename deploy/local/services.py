@@ -7,6 +7,7 @@ that runs it in the foreground, how to stop it, and how to tell that it is ready
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import pwd
 import secrets
@@ -14,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import uuid
+from functools import cached_property
 from pathlib import Path
 
 import httpx
@@ -92,6 +94,15 @@ def _java() -> str:
     return java
 
 
+FALLBACK_ROOT = Path("/var/tmp/stir-stream")
+
+
+def _reachable_by(path: Path, user: str) -> bool:
+    """Whether ``user`` can traverse to ``path`` (its deepest existing ancestor is searchable by the user)."""
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    return subprocess.run(["test", "-x", str(existing)], user=user, capture_output=True).returncode == 0
+
+
 class Postgres(Service):
     name = "postgres"
     stop_signal = signal.SIGINT  # "fast" shutdown: rolls back clients instead of waiting for them
@@ -100,9 +111,17 @@ class Postgres(Service):
     def port(self) -> int:
         return self.s.pg_port
 
-    @property
+    @cached_property
     def data_dir(self) -> Path:
-        return self.s.state_dir / "postgres" / "data"
+        """``<state dir>/postgres/data``; when the non-root OS user that runs PostgreSQL cannot reach it (a
+        checkout under a private directory, e.g. ``mktemp -d``), a directory under /var/tmp named after the
+        state dir, so every command of this checkout finds the same cluster."""
+        preferred = self.s.state_dir / "postgres" / "data"
+        user = self.user()
+        if user is None or _reachable_by(preferred, user):
+            return preferred
+        digest = hashlib.sha256(str(self.s.state_dir).encode()).hexdigest()[:12]
+        return FALLBACK_ROOT / digest / "postgres" / "data"
 
     def user(self) -> str | None:
         return run_as_user(self.s)
