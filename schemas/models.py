@@ -23,6 +23,10 @@ Platform = Literal["instagram", "youtube"]
 PostType = Literal["image", "carousel", "reel", "video", "short"]
 ScrapeStatus = Literal["PENDING", "RUNNING", "COMPLETE", "FAILED"]
 SessionKind = Literal["start", "heartbeat", "end"]
+ProcessStatus = Literal[
+    "applied", "screening", "interviewing", "final_round", "offer", "rejected", "withdrawn", "ghosted"
+]
+SecurityStatus = Literal["active", "suspicious"]
 
 
 class Event(BaseModel):
@@ -185,6 +189,58 @@ class ScrapePostStatus(Event):
     stale: bool
 
 
+# --- hiring and account security (derived) ---------------------------------------------------------
+
+
+class HiringProcessStatus(Event):
+    process_id: NonEmpty
+    position_id: NonEmpty
+    version: Int64
+    status: ProcessStatus
+    candidate_name: str
+    applied_at: EpochMillis
+    screening_at: EpochMillis | None = None
+    interviewing_at: EpochMillis | None = None
+    final_round_at: EpochMillis | None = None
+    closed_at: EpochMillis | None = None
+    ghosted_at: EpochMillis | None = None
+    last_activity_at: EpochMillis
+    interviews: Int32
+    interviews_completed: Int32
+    next_interview_at: EpochMillis | None = None
+    first_response_at: EpochMillis | None = None
+    deleted: bool
+
+
+class HiringPosition(Event):
+    position_id: NonEmpty
+    company_id: NonEmpty
+    version: Int64
+    title: str
+    location: str | None = None
+    status: str
+    deleted: bool
+
+
+class HiringCompany(Event):
+    company_id: NonEmpty
+    version: Int64
+    name: str
+    deleted: bool
+
+
+class AccountSecurity(Event):
+    user_id: NonEmpty
+    tenant_id: str
+    version: Int64
+    status: SecurityStatus
+    since: EpochMillis | None = None
+    failed_logins: Int32
+    times_flagged: Int32
+    last_failure_at: EpochMillis | None = None
+    last_success_at: EpochMillis | None = None
+
+
 MODELS: dict[str, type[Event]] = {
     "social.profile.snapshot": ProfileSnapshot,
     "social.post.snapshot": PostSnapshot,
@@ -198,4 +254,8 @@ MODELS: dict[str, type[Event]] = {
     "metrics.post.rolling": PostMetrics,
     "metrics.collection.rolling": CollectionMetrics,
     "status.scrape.post": ScrapePostStatus,
+    "status.hiring.process": HiringProcessStatus,
+    "dim.hiring.position": HiringPosition,
+    "dim.hiring.company": HiringCompany,
+    "status.account.security": AccountSecurity,
 }

@@ -15,6 +15,10 @@ Agents:
   ``metrics.collection.rolling`` and ``internal.membership.by_post``;
 - ``memberships`` (key post_id) reads ``metrics.post.rolling`` and ``internal.membership.by_post``; writes
   ``internal.post.by_collection`` (see ``streams/transform_collection.py``);
+- ``hiring`` (key process_id) reads processes, interviews and outcomes CDC (and job_positions, companies CDC
+  as dimension rows); writes ``status.hiring.process``, ``dim.hiring.position``, ``dim.hiring.company``;
+- ``logins`` (key user_id) reads ``activity.auth.attempt``; writes ``status.account.security``;
+  both fire rules on an event-time clock (``streams/event_clock.py``, ``streams/batch_clocked.py``);
 - a timer emits refresh requests for stale posts on ``social.scrape.request``.
 """
 
@@ -38,6 +42,7 @@ from streams import batch
 from streams import metrics as m
 from streams import transform_post as tpost
 from streams.batch import INTERNAL_POSTS
+from streams.batch_clocked import HIRING_DIM_TABLES, HIRING_FACT_TABLES, ClockedBatch, HiringBatch, SecurityBatch
 from streams.faust_fixes import drop_batches_fetched_before_a_seek, refuse_offset_gaps, wait_for_dead_members
 from streams.records import BadRecord
 from streams.settings import StreamsSettings
@@ -81,6 +86,9 @@ class Pipeline:
             settings.cdc_topic("collection_items"), t(batch.INTERNAL_POST_BY_COLLECTION), **raw
         )
         self.membership_in = self.app.topic(t("metrics.post.rolling"), t(batch.INTERNAL_MEMBERSHIP), **raw)
+        hiring_cdc = [settings.cdc_topic(x) for x in (*HIRING_FACT_TABLES, *HIRING_DIM_TABLES)]
+        self.hiring_in = self.app.topic(*hiring_cdc, **raw)
+        self.logins_in = self.app.topic(t("activity.auth.attempt"), **raw)
         self.outputs = {
             name: self.app.topic(t(name), **raw)
             for name in (
@@ -92,6 +100,10 @@ class Pipeline:
                 "metrics.profile.rolling",
                 "metrics.post.rolling",
                 "social.scrape.request",
+                "status.hiring.process",
+                "dim.hiring.position",
+                "dim.hiring.company",
+                "status.account.security",
                 "dlq.streams",
             )
         }
@@ -104,6 +116,10 @@ class Pipeline:
         self.profile_table = self.app.Table("profiles", **opts)
         self.collection_table = self.app.Table("collections", **opts)
         self.membership_table = self.app.Table("memberships", **opts)
+        self.hiring_table = self.app.Table("hiring", **opts)
+        self.logins_table = self.app.Table("logins", **opts)
+        self.hiring = HiringBatch(settings)
+        self.logins = SecurityBatch(settings)
         self.requested: dict[str, int] = {}
         self._register()
 
@@ -111,11 +127,13 @@ class Pipeline:
     def _register(self) -> None:
         app = self.app
 
-        agents = [
+        agents: list[tuple[str, Any, Callable[..., batch.BatchResult], Any]] = [
             ("posts", self.post_in, batch.post_batch, self.post_table),
             ("profiles", self.profile_in, batch.profile_batch, self.profile_table),
             ("collections", self.collection_in, batch.collection_batch, self.collection_table),
             ("memberships", self.membership_in, batch.membership_batch, self.membership_table),
+            ("hiring", self.hiring_in, self.hiring, self.hiring_table),
+            ("logins", self.logins_in, self.logins, self.logins_table),
         ]
         for name, topic, fn, table in agents:
             self._agent(name, topic, fn, table)
@@ -130,12 +148,21 @@ class Pipeline:
             m.TABLE_KEYS.labels("profiles").set(len(self.profile_table))
             m.TABLE_KEYS.labels("collections").set(len(self.collection_table))
             m.TABLE_KEYS.labels("memberships").set(len(self.membership_table))
+            m.TABLE_KEYS.labels("hiring").set(len(self.hiring_table))
+            m.TABLE_KEYS.labels("logins").set(len(self.logins_table))
             consumer = self.app.consumer
             for tp in consumer.assignment():
                 hw = consumer.highwater(tp)
                 position = await consumer.position(tp)
                 if hw is not None and position is not None:
                     m.LAG.labels(tp.topic, str(tp.partition)).set(max(hw - position, 0))
+
+        async def forget_clocks(*_: Any, **__: Any) -> None:
+            self.hiring.clock.reset()
+            self.logins.clock.reset()
+
+        app.on_partitions_revoked.connect(forget_clocks)
+        app.on_partitions_assigned.connect(forget_clocks)
 
         @app.task
         async def metrics_server() -> None:
@@ -215,6 +242,10 @@ class Pipeline:
 
         out: dict[str, list[tuple[str, bytes]]] = defaultdict(list)
         now = self.now_ms()
+        if isinstance(fn, ClockedBatch) and not fn.clock.ready:
+            rebuilt = fn.rebuild((k.decode(), v) for k, v in table.items())
+            for topic, rows in rebuilt.out.items():
+                out[topic].extend(rows)
         for event in events:
             msg = event.message
             name = self._name(msg.topic)
@@ -229,8 +260,23 @@ class Pipeline:
             for topic, rows in res.out.items():
                 out[topic].extend(rows)
         await self._send(agent, out)
-        for key, state in overlay.items():
-            table[key.encode()] = state
+        await self._persist(table, overlay)
+
+    @staticmethod
+    async def _persist(table: Any, states: dict[str, Any]) -> None:
+        """Write the new states and wait until the broker has acknowledged their changelog records.
+
+        ``table[key] = state`` only queues the changelog record, and faust's pre-commit flush gives up after
+        0.1 s of no progress, so an offset could be committed while the state it depends on was still in the
+        producer's buffer; a SIGKILL then left the recovered state older than the committed offsets.
+        """
+        futures = []
+        for key, state in states.items():
+            k = key.encode()
+            futures.append(table.send_changelog(table.partition_for_key(k), k, state))
+            table.data[k] = state
+        for fut in futures:
+            await fut
 
     # --- refresh requests --------------------------------------------------------------------------
     async def emit_refresh_requests(self) -> None:
@@ -274,7 +320,9 @@ def inputs(settings: StreamsSettings) -> list[str]:
     return [t("social.post.snapshot"), t("social.scrape.status"), t("social.profile.snapshot"),
             settings.cdc_topic("scrape_requests"), settings.cdc_topic("profiles"),
             settings.cdc_topic("collection_items"), t(INTERNAL_POSTS), t(batch.INTERNAL_MEMBERSHIP),
-            t(batch.INTERNAL_POST_BY_COLLECTION), t("metrics.post.rolling")]  # fmt: skip
+            t(batch.INTERNAL_POST_BY_COLLECTION), t("metrics.post.rolling"),
+            *[settings.cdc_topic(x) for x in (*HIRING_FACT_TABLES, *HIRING_DIM_TABLES)],
+            t("activity.auth.attempt")]  # fmt: skip
 
 
 def topics(settings: StreamsSettings) -> list[str]:
@@ -285,7 +333,10 @@ def topics(settings: StreamsSettings) -> list[str]:
              settings.cdc_topic("collection_items"), t(batch.INTERNAL_MEMBERSHIP),
              t(batch.INTERNAL_POST_BY_COLLECTION), t("metrics.collection.rolling"),
              t("status.scrape.post"), t("metrics.profile.rolling"), t("metrics.post.rolling"),
-             t("social.scrape.request"), t("dlq.streams")]  # fmt: skip
+             t("social.scrape.request"), t("dlq.streams"),
+             *[settings.cdc_topic(x) for x in (*HIRING_FACT_TABLES, *HIRING_DIM_TABLES)],
+             t("activity.auth.attempt"), t("status.hiring.process"), t("dim.hiring.position"),
+             t("dim.hiring.company"), t("status.account.security")]  # fmt: skip
     return names
 
 

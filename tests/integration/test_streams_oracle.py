@@ -118,7 +118,6 @@ def test_worker_output_equals_oracle(stack, tmp_path, uid, workload):
 
 
 @pytest.mark.faults
-@pytest.mark.flaky_faults
 def test_worker_sigkill_mid_stream_still_equals_oracle(stack, tmp_path, uid, workload):
     """After a SIGKILL the worker restarts from its committed offsets and changelog-recovered tables; the final
     rows still equal the oracle. (This found three faust-streaming issues: see ``streams/faust_fixes.py``.)

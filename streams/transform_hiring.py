@@ -1,0 +1,226 @@
+"""Hiring: the status of an application process, from the CDC of ``processes``, ``interviews`` and ``outcomes``
+(all three keyed by the process id, so one agent holds a process's whole story), and an event-time clock.
+
+A process's state is the newest image (by LSN) of its row, of each of its interviews and of each outcome, plus
+the count of change events applied. The status row is a pure function of that state and of ``now``, the event
+time clock of the process's partition (see ``streams/event_clock.py``), never the wall clock, so a replay of
+the raw topics gives the same rows:
+
+- an outcome (the latest by decision time) ends the process: ``offer``, ``rejected`` or ``withdrawn``; a process
+  row whose own status is one of those ends it too (at its ``updated_at``);
+- otherwise the stage is the highest one an interview that is not cancelled was scheduled for: ``screening``
+  (screening), ``interviewing`` (technical, onsite), ``final_round`` (final); none: ``applied``;
+- a scheduled interview whose time is at or before ``now`` counts as completed;
+- a process that has not ended and shows no activity (its rows' times, and the times of its interviews that are
+  not cancelled) for ``ghost_after_ms`` up to ``now`` is ``ghosted``; new activity brings it back.
+
+The row's version is ``facts << 16 | interviews passed by time << 1 | ghosted``: new facts always raise it, and
+for the same facts the clock only moves the two low parts up, so the newest version is the newest truth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+DAY_MS = 86_400_000
+TERMINAL = ("offer", "rejected", "withdrawn")
+ACTIVE = ("applied", "screening", "interviewing", "final_round")
+STAGE_LEVEL = {"screening": 1, "technical": 2, "onsite": 2, "final": 3}
+LEVEL_STATUS = {0: "applied", 1: "screening", 2: "interviewing", 3: "final_round"}
+
+State = dict[str, Any]
+
+
+@dataclass
+class Outcome:
+    changed: bool = False
+    duplicates: int = 0
+
+
+def ms(value: Any) -> int | None:
+    """Debezium's ISO-8601 text of a timestamptz (or epoch ms) as epoch ms."""
+    if value is None:
+        return None
+    if isinstance(value, int):
+        return value
+    return int(datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def new_state() -> State:
+    return {"proc": None, "iv": {}, "oc": {}, "n": 0, "t": 0}
+
+
+def copy_state(state: State) -> State:
+    return {"proc": state["proc"], "iv": dict(state["iv"]), "oc": dict(state["oc"]), "n": state["n"], "t": state["t"]}
+
+
+def process_key(row: dict[str, Any]) -> str:
+    """The process id a CDC row belongs to (``processes``: its id; interviews and outcomes: process_id)."""
+    image = row.get("after") or row.get("before") or {}
+    table = row["source"]["table"]
+    return str(image["id"] if table == "processes" else image["process_id"])
+
+
+def _image(row: dict[str, Any], table: str) -> tuple[str, int, dict[str, Any], int]:
+    """(row id, lsn, the newest image's fields we keep, the change's event time)."""
+    deleted = row.get("op") == "d"
+    image = row.get("before") if deleted else row.get("after")
+    if image is None:
+        raise ValueError(f"{table} change without an image")
+    lsn = int(row["source"]["lsn"])
+    commit = int(row["source"].get("ts_ms") or row.get("ts_ms") or 0)
+    if table == "processes":
+        kept = {"position_id": str(image["position_id"]), "candidate": image.get("candidate_name") or "",
+                "status": image.get("status") or "applied", "applied_at": ms(image["applied_at"]),
+                "updated_at": ms(image.get("updated_at")) or ms(image["applied_at"])}  # fmt: skip
+        t = kept["updated_at"]
+    elif table == "interviews":
+        kept = {"stage": image["stage"], "scheduled_at": ms(image["scheduled_at"]),
+                "status": image.get("status") or "scheduled", "completed_at": ms(image.get("completed_at")),
+                "created_at": ms(image.get("created_at")), "updated_at": ms(image.get("updated_at"))}  # fmt: skip
+        t = kept["updated_at"] or kept["created_at"] or commit
+    elif table == "outcomes":
+        kept = {"outcome": image["outcome"], "decided_at": ms(image["decided_at"])}
+        t = kept["decided_at"]
+    else:
+        raise ValueError(f"not a hiring table: {table}")
+    if deleted:
+        t = max(t or 0, commit)
+    kept["lsn"] = lsn
+    kept["deleted"] = deleted
+    return str(image["id"]), lsn, kept, int(t or 0)
+
+
+def apply_cdc(state: State, rows: list[dict[str, Any]], out: Outcome) -> None:
+    """Each change replaces its row's image when its LSN is newer; an LSN seen already is a re-delivery."""
+    for row in rows:
+        table = row["source"]["table"]
+        rid, lsn, kept, t = _image(row, table)
+        group = "proc" if table == "processes" else "iv" if table == "interviews" else "oc"
+        cur = state["proc"] if group == "proc" else state[group].get(rid)
+        if cur is not None and lsn <= cur["lsn"]:
+            out.duplicates += 1
+            continue
+        if group == "proc":
+            state["proc"] = kept
+        else:
+            state[group][rid] = kept
+        state["n"] += 1
+        state["t"] = max(state["t"], t)
+        out.changed = True
+
+
+def _live_interviews(state: State) -> list[dict[str, Any]]:
+    return [iv for iv in state["iv"].values() if not iv["deleted"] and iv["status"] != "cancelled"]
+
+
+def _ending(state: State) -> tuple[str, int] | None:
+    outcomes = [o for o in state["oc"].values() if not o["deleted"]]
+    if outcomes:
+        last = max(outcomes, key=lambda o: (o["decided_at"], o["lsn"]))
+        return last["outcome"], last["decided_at"]
+    proc = state["proc"]
+    if proc["status"] in TERMINAL:
+        return proc["status"], proc["updated_at"]
+    return None
+
+
+def last_activity(state: State) -> int:
+    proc = state["proc"]
+    times = [proc["applied_at"], proc["updated_at"]]
+    for iv in state["iv"].values():
+        if iv["deleted"]:
+            continue
+        times += [t for t in (iv["created_at"], iv["updated_at"], iv["completed_at"]) if t is not None]
+        if iv["status"] != "cancelled":
+            times.append(iv["scheduled_at"])
+    times += [o["decided_at"] for o in state["oc"].values() if not o["deleted"]]
+    return max(times)
+
+
+def status_row(process_id: str, state: State, now: int, ghost_after_ms: int) -> dict[str, Any] | None:
+    """The process's status as of the event-time clock ``now``; None until its own row has been seen."""
+    proc = state["proc"]
+    if proc is None:
+        return None
+    live = _live_interviews(state)
+    entered: dict[int, int] = {}
+    for iv in live:
+        level = STAGE_LEVEL.get(iv["stage"], 2)
+        at = iv["created_at"] if iv["created_at"] is not None else iv["scheduled_at"]
+        entered[level] = min(entered.get(level, at), at)
+    passed = sum(1 for iv in live if iv["status"] == "scheduled" and iv["scheduled_at"] <= now)
+    completed = sum(1 for iv in live if iv["status"] == "completed") + passed
+    upcoming = [iv["scheduled_at"] for iv in live if iv["status"] == "scheduled" and iv["scheduled_at"] > now]
+    ending = _ending(state)
+    activity = last_activity(state)
+    ghosted = False
+    closed_at = None
+    if ending is not None:
+        status, closed_at = ending
+    elif activity + ghost_after_ms <= now:
+        status, ghosted = "ghosted", True
+    else:
+        status = LEVEL_STATUS[max(entered, default=0)]
+    responses = [at for at in entered.values()]
+    responses += [o["decided_at"] for o in state["oc"].values() if not o["deleted"] and o["outcome"] != "withdrawn"]
+    return {
+        "process_id": process_id,
+        "position_id": proc["position_id"],
+        "version": (state["n"] << 16) | (min(passed, 32767) << 1) | int(ghosted),
+        "status": status,
+        "candidate_name": proc["candidate"],
+        "applied_at": proc["applied_at"],
+        "screening_at": entered.get(1),
+        "interviewing_at": entered.get(2),
+        "final_round_at": entered.get(3),
+        "closed_at": closed_at,
+        "ghosted_at": activity + ghost_after_ms if ghosted else None,
+        "last_activity_at": activity,
+        "interviews": len(live),
+        "interviews_completed": completed,
+        "next_interview_at": min(upcoming) if upcoming and ending is None else None,
+        "first_response_at": min(responses) if responses else None,
+        "deleted": proc["deleted"],
+    }
+
+
+def next_change(state: State, now: int, ghost_after_ms: int) -> int | None:
+    """The earliest clock value after ``now`` at which ``status_row`` changes without new facts (an interview's
+    time passes, or the process becomes ghosted); None when only new facts can change it."""
+    if state["proc"] is None:
+        return None
+    live = _live_interviews(state)
+    due = [iv["scheduled_at"] for iv in live if iv["status"] == "scheduled" and iv["scheduled_at"] > now]
+    if _ending(state) is None:
+        ghost_at = last_activity(state) + ghost_after_ms
+        if ghost_at > now:
+            due.append(ghost_at)
+    return min(due) if due else None
+
+
+def dimension_row(row: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+    """A ``job_positions`` or ``companies`` change as its dimension row: (topic, key, row); version = LSN."""
+    table = row["source"]["table"]
+    deleted = row.get("op") == "d"
+    image = row.get("before") if deleted else row.get("after")
+    if image is None:
+        raise ValueError(f"{table} change without an image")
+    lsn = int(row["source"]["lsn"])
+    if table == "job_positions":
+        key = str(image["id"])
+        return "dim.hiring.position", key, {
+            "position_id": key, "company_id": str(image["company_id"]), "version": lsn, "title": image["title"],
+            "location": image.get("location"), "status": image.get("status") or "open", "deleted": deleted,
+        }  # fmt: skip
+    if table == "companies":
+        key = str(image["id"])
+        return "dim.hiring.company", key, {"company_id": key, "version": lsn, "name": image["name"], "deleted": deleted}
+    raise ValueError(f"not a hiring dimension table: {table}")
+
+
+def dimension_time(row: dict[str, Any]) -> int:
+    image = row.get("after") or row.get("before") or {}
+    return ms(image.get("updated_at") or image.get("created_at")) or int(row["source"].get("ts_ms") or 0)
