@@ -119,6 +119,80 @@ SPECS: tuple[Spec, ...] = (
         indexes=(("post_id",), ("persistently_failing", "stale")),
         interval_s=10,
     ),
+    # --- hiring ---------------------------------------------------------------------------------------
+    Spec(
+        name="hiring_processes",
+        query="SELECT process_id, position_id, company_id, company_name, position_title, candidate_name, status, "
+        "applied_at, screening_at, interviewing_at, final_round_at, closed_at, ghosted_at, last_activity_at, "
+        "interviews, interviews_completed, next_interview_at, first_response_at, applied_days, screening_days, "
+        "interviewing_days, final_round_days, version FROM hiring_processes",
+        columns=cols(
+            "process_id text, position_id text, company_id text, company_name text, position_title text, "
+            "candidate_name text, status text, applied_at timestamptz, screening_at timestamptz, "
+            "interviewing_at timestamptz, final_round_at timestamptz, closed_at timestamptz, ghosted_at timestamptz, "
+            "last_activity_at timestamptz, interviews integer, interviews_completed integer, "
+            "next_interview_at timestamptz, first_response_at timestamptz, applied_days float8, "
+            "screening_days float8, interviewing_days float8, final_round_days float8, version bigint"
+        ),
+        indexes=(("process_id",), ("company_id", "status"), ("position_id",)),
+        interval_s=10,
+    ),
+    Spec(
+        name="active_applications",
+        query="SELECT * FROM active_applications",
+        columns=cols(
+            "process_id text, position_id text, company_id text, company_name text, position_title text, "
+            "candidate_name text, status text, stage_entered_at timestamptz, applied_at timestamptz, "
+            "last_activity_at timestamptz, interviews integer, interviews_completed integer, "
+            "next_interview_at timestamptz, next_action text, duplicate_active boolean, version bigint"
+        ),
+        indexes=(("process_id",), ("company_id", "status"), ("position_id",)),
+        interval_s=10,
+        min_row_ratio=0.0,  # applications end: a smaller table is normal
+    ),
+    Spec(
+        name="interview_analytics",
+        query="SELECT * FROM interview_analytics",
+        columns=cols(
+            "company_id text, company_name text, processes bigint, active bigint, offers bigint, rejections bigint, "
+            "withdrawals bigint, ghosted bigint, response_rate float8, ghosting_rate float8, "
+            "interviews_per_process float8, avg_applied_days float8, avg_screening_days float8, "
+            "avg_interviewing_days float8, avg_final_round_days float8"
+        ),
+        indexes=(("company_id",),),
+        interval_s=30,
+    ),
+    Spec(
+        name="application_daily_stats",
+        query="SELECT * FROM application_daily_stats",
+        columns=cols(
+            "day date, company_id text, applications bigint, offers bigint, rejections bigint, withdrawals bigint, "
+            "ghosted bigint"
+        ),
+        indexes=(("day", "company_id"),),
+        interval_s=60,
+    ),
+    # --- user activity ----------------------------------------------------------------------------------
+    Spec(
+        name="tenant_activity",
+        query="SELECT tenant_id, day, dau, wau, mau, sessions, avg_session_s FROM tenant_activity_daily",
+        columns=cols(
+            "tenant_id text, day date, dau bigint, wau bigint, mau bigint, sessions bigint, avg_session_s float8"
+        ),
+        indexes=(("tenant_id", "day"),),
+        interval_s=60,
+    ),
+    Spec(
+        name="account_security",
+        query="SELECT user_id, tenant_id, status, since, failed_logins, times_flagged, last_failure_at, "
+        "last_success_at, version FROM account_security FINAL",
+        columns=cols(
+            "user_id text, tenant_id text, status text, since timestamptz, failed_logins integer, "
+            "times_flagged integer, last_failure_at timestamptz, last_success_at timestamptz, version bigint"
+        ),
+        indexes=(("user_id",), ("tenant_id", "status")),
+        interval_s=5,
+    ),
 )
 
 

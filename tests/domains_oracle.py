@@ -15,6 +15,7 @@ from connectors.ingest.partitioner import partition_for
 
 STAGE = {"screening": 1, "technical": 2, "onsite": 2, "final": 3}
 NAMES = ["applied", "screening", "interviewing", "final_round"]
+Records = list[tuple[str, str, dict[str, Any]]]
 
 
 def _ms(v: Any) -> int | None:

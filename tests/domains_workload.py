@@ -33,7 +33,9 @@ def _cdc(table: str, op: str, before: Any, after: Any, lsn: int, t: int) -> dict
             "source": {"lsn": lsn, "ts_ms": t, "table": table, "schema": "public"}}  # fmt: skip
 
 
-def generate_hiring(rng: random.Random, end_ms: int, processes: int, w: DomainWorkload) -> None:
+def generate_hiring(rng: random.Random, end_ms: int, processes: int, w: DomainWorkload, shared_positions: bool) -> None:
+    """``shared_positions``: processes pick any position (duplicates galore); otherwise each process has its own
+    position, except a comeback's replacement (PostgreSQL allows one active process per position)."""
     changes: list[tuple[int, str, str, str, Any, Any]] = []  # (commit time, topic table, key, op, before, after)
     start = end_ms - 120 * DAY
     companies = [(i + 1, f"Company {i + 1}") for i in range(max(3, processes // 30))]
@@ -42,7 +44,7 @@ def generate_hiring(rng: random.Random, end_ms: int, processes: int, w: DomainWo
         changes.append(
             (start, "companies", str(c_id), "c", None, {"id": c_id, "name": name, "created_at": _iso(start)})
         )
-    for p in range(max(5, processes // 6)):
+    for p in range(max(5, processes // 6) if shared_positions else processes):
         pid, cid = p + 1, rng.choice(companies)[0]
         row = {"id": pid, "company_id": cid, "title": f"Engineer {pid}",
                "location": rng.choice([None, "Remote", "Berlin"]), "status": "open",
@@ -54,10 +56,12 @@ def generate_hiring(rng: random.Random, end_ms: int, processes: int, w: DomainWo
             changes.append((t, "job_positions", str(pid), "u", row, {**row, "status": "closed", "updated_at": _iso(t)}))
     iv_id = 0
     oc_id = 0
+    extra = 0
     for n in range(processes):
         proc_id = 1000 + n
         applied = start + rng.randint(0, 110 * DAY)
-        proc = {"id": proc_id, "position_id": rng.choice(positions), "candidate_name": f"Candidate {n}",
+        position = rng.choice(positions) if shared_positions else positions[n]
+        proc = {"id": proc_id, "position_id": position, "candidate_name": f"Candidate {n}",
                 "candidate_email": None, "status": "applied", "applied_at": _iso(applied),
                 "updated_at": _iso(applied)}  # fmt: skip
         changes.append((applied, "processes", str(proc_id), "c", None, proc))
@@ -102,9 +106,16 @@ def generate_hiring(rng: random.Random, end_ms: int, processes: int, w: DomainWo
             changes.append(
                 (t_w, "processes", str(proc_id), "u", proc, {**proc, "status": "withdrawn", "updated_at": _iso(t_w)})
             )
-        elif kind < 0.65:  # silent for weeks, then a late comeback
-            t_back = t + rng.randint(22, 40) * DAY
+        elif kind < 0.65:  # silent for weeks: the app marks it ghosted and a new process takes the position; then
+            # the first candidate comes back (two active processes for one position, seen by the stream)
+            t_mark, t_back = t + 21 * DAY + HOUR, t + rng.randint(23, 40) * DAY
             if t_back < end_ms:
+                changes.append((t_mark, "processes", str(proc_id), "u", proc,
+                                {**proc, "status": "ghosted", "updated_at": _iso(t_mark)}))  # fmt: skip
+                extra += 1
+                other = {**proc, "id": 100_000 + extra, "candidate_name": f"Candidate {n}b", "status": "applied",
+                         "applied_at": _iso(t_mark + HOUR), "updated_at": _iso(t_mark + HOUR)}  # fmt: skip
+                changes.append((t_mark + HOUR, "processes", str(other["id"]), "c", None, other))
                 iv_id += 1
                 iv = {"id": iv_id, "process_id": proc_id, "stage": "technical", "scheduled_at": _iso(t_back + DAY),
                       "status": "scheduled", "completed_at": None, "created_at": _iso(t_back),
@@ -213,10 +224,10 @@ def generate_activity(rng: random.Random, end_ms: int, users: int, w: DomainWork
 
 
 def generate(*, seed: int = 11, processes: int = 300, users: int = 150, end_ms: int = 1_790_000_000_000,
-             lateness_ms: int = 2 * HOUR) -> DomainWorkload:  # fmt: skip
+             lateness_ms: int = 2 * HOUR, shared_positions: bool = True) -> DomainWorkload:  # fmt: skip
     rng = random.Random(seed)
     w = DomainWorkload(end_ms, lateness_ms)
-    generate_hiring(rng, end_ms, processes, w)
+    generate_hiring(rng, end_ms, processes, w, shared_positions)
     generate_logins(rng, end_ms, users, lateness_ms, w)
     generate_activity(rng, end_ms, users, w)
     return w

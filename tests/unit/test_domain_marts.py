@@ -1,0 +1,20 @@
+"""The hiring and activity marts, run by embedded ClickHouse over the agents' rows and the raw events, equal the
+plain-Python oracle (in a child process: chdb keeps one data path per process)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from deploy.local.settings import REPO_ROOT
+
+
+def test_domain_marts_equal_oracle(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "tests.domain_marts_check", str(tmp_path / "chdb")], cwd=REPO_ROOT,
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    for name, r in report.items():
+        assert r["diffs"] == [], (name, r["diffs"])
+        assert r["rows"] > 0, f"{name}: nothing compared"
