@@ -78,7 +78,7 @@ def main(path: str) -> None:
              for (d, c), v in so.application_daily_stats(procs).items()}  # fmt: skip
     tenant = {(t, d.isoformat()): v for (t, d), v in so.tenant_activity(records).items()}
     api = {(e, h.strftime("%Y-%m-%d %H:%M:%S")): v for (e, h), v in so.api_latency_hourly(records).items()}
-    checks = {
+    checks: dict[str, tuple[dict[Any, dict[str, Any]], dict[Any, dict[str, Any]]]] = {
         "hiring_processes": (procs, view("SELECT * FROM hiring_processes", "process_id")),
         "active_applications": (so.active_applications(procs),
                                 view("SELECT * FROM active_applications", "process_id")),
