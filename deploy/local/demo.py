@@ -25,6 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from clickhouse_ddl.runner import all_sources
+from deploy.local.demo_domains import HIRING_CDC_TOPICS, play_activity, play_hiring, print_domains
 from deploy.local.kafka_progress import end_offsets, group_lag
 from deploy.local.pipeline import Pipeline
 from deploy.local.process import wait_until
@@ -32,6 +33,7 @@ from deploy.local.settings import StackSettings
 
 DAY = 86_400_000
 CDC_TOPICS = [f"cdc.public.{t}" for t in ("profiles", "posts", "scrape_requests", "collections", "collection_items")]
+CDC_TOPICS += HIRING_CDC_TOPICS
 CATEGORIES = ["food", "music", "travel", "tech", "fashion", "fitness", "gaming"]
 LANGUAGES = ["en", "es", "pt", "de", "fr"]
 
@@ -172,6 +174,22 @@ def play_workload(dsn: str, ingest_url: str, token: str, size: DemoSize, console
     return counts
 
 
+def play_domains(dsn: str, ingest_url: str, token: str, size: DemoSize, console: Console) -> dict[str, int]:
+    """The hiring (PostgreSQL) and user-activity (ingest API) workloads."""
+    from connectors.ingest_client import IngestClient
+
+    rng = random.Random(size.seed + 1 + int(time.time()))
+    with _progress(console) as progress:
+        task = progress.add_task("hiring: PostgreSQL rows", total=1)
+        hiring_rows = play_hiring(dsn, rng)
+        progress.advance(task)
+        task = progress.add_task("user activity: ingest API events", total=1)
+        with IngestClient(ingest_url, token, source="demo", batch_size=1000) as client:
+            play_activity(client, rng)
+        progress.advance(task)
+    return {"hiring_rows": hiring_rows, "activity_events": client.stats.accepted}
+
+
 def wait_for_pipeline(stack: StackSettings, pipeline: Pipeline, cdc_before: int, cdc_rows: int, dsn: str,
                       console: Console) -> None:  # fmt: skip
     """CDC rows in Kafka, then the worker, then the bridge caught up, then one loader pass after that."""
@@ -200,7 +218,14 @@ def wait_for_pipeline(stack: StackSettings, pipeline: Pipeline, cdc_before: int,
             with psycopg.connect(dsn) as conn:
                 rows = conn.execute("SELECT DISTINCT spec FROM serving.stir_load_runs WHERE outcome = 'swapped' "
                                     "AND started_at > %s", (mark,)).fetchall()  # fmt: skip
-            return {"profile_summary", "leaderboard_monthly"} <= {r[0] for r in rows}
+            wanted = {
+                "profile_summary",
+                "leaderboard_monthly",
+                "hiring_processes",
+                "tenant_activity",
+                "account_security",
+            }
+            return wanted <= {r[0] for r in rows}
 
         if not wait_until(loaded, 300, 0.5):
             raise RuntimeError("timed out waiting for the loader")
@@ -342,21 +367,24 @@ def run(keep_running: bool, size: DemoSize, console: Console) -> Summary:
         t1 = time.monotonic()
         cdc_before = end_offsets(stack.bootstrap, CDC_TOPICS)
         played = play_workload(stack.dsn(), pipeline.ingest_url, token, size, console)
+        played.update(play_domains(stack.dsn(), pipeline.ingest_url, token, size, console))
         summary.seconds["workload"] = time.monotonic() - t1
 
         console.rule("pipeline")
         t2 = time.monotonic()
-        wait_for_pipeline(stack, pipeline, cdc_before, played["postgres_rows"], stack.dsn(), console)
+        cdc_rows = played["postgres_rows"] + played["hiring_rows"]
+        wait_for_pipeline(stack, pipeline, cdc_before, cdc_rows, stack.dsn(), console)
         summary.seconds["catch-up after the last event"] = time.monotonic() - t2
         ch = connect(WarehouseSettings())
         summary.to_clickhouse_ms, summary.to_serving_ms = freshness_probes(stack.dsn(), ch, size.probes, console)
-        summary.counts = {"postgres rows written (this run)": played["postgres_rows"],
-                          "ingest API events accepted (this run)": played["api_events"],
+        summary.counts = {"postgres rows written (this run)": cdc_rows,
+                          "ingest API events accepted (this run)": played["api_events"] + played["activity_events"],
                           **counts(stack, ch, stack.dsn())}  # fmt: skip
         summary.top10 = top10(stack.dsn())
         ch.close()
         summary.seconds["total"] = time.monotonic() - t0
         print_summary(summary, console)
+        print_domains(stack.dsn(), console)
         return summary
     finally:
         if not keep_running:
