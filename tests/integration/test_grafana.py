@@ -50,7 +50,7 @@ def test_dashboards_have_fixed_uids_and_use_the_provisioned_data_sources():
     provisioned = {d["uid"]: d["type"] for d in yaml.safe_load(
         (GRAFANA / "provisioning" / "datasources" / "stir.yaml").read_text())["datasources"]}  # fmt: skip
     uids = [json.loads(f.read_text())["uid"] for f in DASHBOARDS]
-    assert len(uids) == len(set(uids)) == 3
+    assert len(uids) == len(set(uids)) == 4
     for f in DASHBOARDS:
         d: dict[str, Any] = json.loads(f.read_text())
         for p in d["panels"]:
