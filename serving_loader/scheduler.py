@@ -9,6 +9,7 @@ from typing import Any
 
 import psycopg
 
+from connectors.health import observe_connect
 from serving_loader.loader import RunResult, ensure_schema, observe_slots, run_spec
 from serving_loader.settings import LoaderSettings
 from serving_loader.specs import SPECS, Spec, by_name
@@ -17,8 +18,10 @@ log = logging.getLogger("stir.loader")
 
 
 class Loader:
-    def __init__(self, settings: LoaderSettings, dsn: str, ch_client: Any) -> None:
+    def __init__(self, settings: LoaderSettings, dsn: str, ch_client: Any, connect_url: str | None = None) -> None:
         self.s = settings
+        self.connect_url = connect_url
+        self._next_connect_probe = 0.0
         self.dsn = dsn
         self.ch = ch_client
         self.conn = psycopg.connect(dsn, autocommit=True)
@@ -60,6 +63,9 @@ class Loader:
                 observe_slots(self.conn)
             except psycopg.Error as exc:
                 log.debug("slot lag not readable: %s", exc)
+            if self.connect_url and time.monotonic() >= self._next_connect_probe:
+                observe_connect(self.connect_url)
+                self._next_connect_probe = time.monotonic() + 5.0
             stop.wait(max(0.05, min(due.values()) - time.monotonic()))
 
     def close(self) -> None:

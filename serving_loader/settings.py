@@ -15,5 +15,9 @@ class LoaderSettings(BaseSettings):
     swap_retries: int = Field(5, ge=0, le=100)
     interval_scale: float = Field(1.0, gt=0, description="multiplies every spec's refresh interval")
     only: list[str] = Field(default_factory=list, description="run only these specs (comma separated)")
+    connect_url: str | None = Field(
+        None,
+        description="Kafka Connect REST URL probed for task state (default: the local stack's; empty string: no probe)",
+    )
     metrics_port: int | None = Field(None, ge=1024, le=65535)
     block_rows: int = Field(65536, ge=1000, description="rows per block streamed out of ClickHouse")

@@ -403,7 +403,8 @@ def _loader() -> Loader:
     except Exception as exc:
         hint = "" if ws.url else " (is `stir warehouse run` running?)"
         raise fail(f"cannot reach ClickHouse at {ws.http_url}{hint}: {exc}") from None
-    return Loader(ls, dsn, ch)
+    connect_url = stack_settings().connect_rest if ls.connect_url is None else ls.connect_url
+    return Loader(ls, dsn, ch, connect_url=connect_url or None)
 
 
 @load_app.command("run")
@@ -609,6 +610,47 @@ def demo(
         run(keep_running, DemoSize(profiles=profiles, days=days, posts_per_profile=posts), out)
     except Exception as exc:
         raise fail(f"demo failed: {exc}") from None
+
+
+@app.command()
+def report(
+    to: Path = typer.Option(Path("reports"), "--out", help="directory of the PNG charts"),
+    window: float = typer.Option(30.0, min=2, help="seconds of /metrics sampling"),
+    every: float = typer.Option(2.0, min=0.5, help="seconds between samples"),
+) -> None:
+    """Render throughput, lag, freshness and top movers as PNG charts from the live stack."""
+    from rich.progress import Progress
+
+    from clickhouse_ddl.backends import connect
+    from deploy.local.pipeline import Pipeline
+    from deploy.local.report import derive, render, sample_window, scrape, warehouse_figures
+
+    pipeline = Pipeline(stack_settings().state_dir / "run")
+    ports = {"worker": "STIR_STREAMS_METRICS_PORT", "warehouse": "STIR_CH_METRICS_PORT",
+             "loader": "STIR_LOADER_METRICS_PORT"}  # fmt: skip
+    urls = {name: f"http://127.0.0.1:{pipeline._get(var, '0')}/metrics" for name, var in ports.items()}
+    urls["ingest"] = f"{pipeline.ingest_url}/metrics"
+    reachable = {}
+    for name, url in urls.items():
+        try:
+            scrape(url)
+            reachable[name] = url
+        except Exception:
+            err.print(f"[yellow]{name}: {url} does not answer; left out[/]")
+    if not reachable:
+        raise fail("no pipeline process answers on its /metrics port: start it (`make demo` with --keep-running)")
+    with Progress(console=err) as progress:
+        task = progress.add_task(f"sampling /metrics for {window:.0f} s", total=int(window / every) + 1)
+        samples = sample_window(reachable, window, every, tick=lambda: progress.advance(task))
+    try:
+        ch = connect(warehouse_settings())
+        wh = warehouse_figures(ch)
+        ch.close()
+    except Exception as exc:
+        err.print(f"[yellow]warehouse not readable ({exc}); the ClickHouse charts are empty[/]")
+        wh = {}
+    for path in render(derive(samples), wh, to):
+        out.print(str(path))
 
 
 def main() -> None:

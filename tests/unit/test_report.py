@@ -1,0 +1,38 @@
+"""`stir report`'s arithmetic: rates between samples and histogram quantiles (Prometheus' histogram_quantile)."""
+
+from __future__ import annotations
+
+import math
+
+from deploy.local.report import derive, quantile_from_buckets
+
+
+def test_quantile_interpolates_inside_the_bucket():
+    buckets = {0.1: 10.0, 0.5: 30.0, 1.0: 40.0, float("inf"): 40.0}
+    assert quantile_from_buckets(buckets, 0.5) == 0.1 + (0.5 - 0.1) * (20 - 10) / (30 - 10)
+    assert math.isclose(quantile_from_buckets(buckets, 0.95) or 0, 0.5 + 0.5 * (38 - 30) / 10)
+    assert quantile_from_buckets({0.1: 0.0, float("inf"): 0.0}, 0.5) is None
+
+
+def _sample(ingest: float, agent: float, bridge: float, lag: float, le_counts: dict[str, float]):
+    worker = {("stir_streams_events_in_total", (("agent", "profiles"), ("topic", "x"))): agent,
+              ("stir_streams_consumer_lag", (("partition", "0"), ("topic", "x"))): lag}  # fmt: skip
+    for le, c in le_counts.items():
+        worker[("stir_streams_processing_latency_seconds_bucket", (("agent", "profiles"), ("le", le)))] = c
+    return {
+        "ingest": {("stir_ingest_events_total", (("outcome", "accepted"), ("type", "t"))): ingest},
+        "worker": worker,
+        "warehouse": {("stir_bridge_rows_total", (("table", "t"),)): bridge},
+    }
+
+
+def test_derive_turns_counters_into_rates_per_stage():
+    a = _sample(100, 50, 10, 7, {"1.0": 0, "+Inf": 0})
+    b = _sample(300, 250, 110, 3, {"1.0": 10, "+Inf": 10})
+    series = derive([(0.0, a), (2.0, b)])
+    tp = series["throughput"]
+    assert tp.t == [2.0]
+    assert tp.lines["ingest API"] == [100.0] and tp.lines["agent profiles"] == [100.0]
+    assert tp.lines["warehouse bridge"] == [50.0]
+    assert series["lag"].lines["Faust worker"] == [7.0, 3.0]
+    assert series["freshness"].lines["agents p50"] == [0.5]
