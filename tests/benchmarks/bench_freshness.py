@@ -40,11 +40,12 @@ from tests.benchmarks.procstats import Sampler
 from tests.integration.domains_harness import pipeline_env
 from tests.integration.kafka_utils import delete_topics
 
-LEVELS = (1000, 5000, 10000, 20000)
-SECONDS = 60
+LEVELS = tuple(int(x) for x in os.environ.get("STIR_BENCH_LEVELS", "1000,5000,10000,20000").split(","))
+SECONDS = int(os.environ.get("STIR_BENCH_SECONDS", "60"))
 PROFILES = 5000  # load targets
 PROBES = 400  # probe profiles (ids above the load's), one per probe commit
 BATCH_PERIOD_S = 300
+GENERATOR = "load generator (this process)"
 
 
 def _pct(xs: list[float], p: float) -> float | None:
@@ -90,6 +91,12 @@ class Probes:
                 time.sleep(max(0.0, 1.0 - (time.monotonic() - tick)))
 
     def poll_until_done(self, stop: threading.Event, deadline_s: float = 120) -> None:
+        try:
+            self._poll(stop, deadline_s)
+        finally:
+            self.poll_cpu_s = time.thread_time()
+
+    def _poll(self, stop: threading.Event, deadline_s: float) -> None:
         with psycopg.connect(self.dsn, autocommit=True) as conn:
             end = None
             while True:
@@ -116,7 +123,7 @@ class Probes:
                     for pid, v in rows:
                         if v > pending[pid][0]:
                             self.to_serving[pid] = now - pending[pid][1]
-                time.sleep(0.05)
+                time.sleep(0.1)
 
 
 def _run_level(n: int, url: str, token: str, probes: Probes, lag: Any, roots: dict[str, int]) -> dict[str, Any]:
@@ -124,6 +131,7 @@ def _run_level(n: int, url: str, token: str, probes: Probes, lag: Any, roots: di
     accepted = [0, 0]
     errors: list[str] = []
     seq = [n * 1_000_000]
+    cpu: dict[str, float] = {}
 
     def poster(k: int) -> None:
         per_tick = max(1, n // 20 // 2)  # 20 ticks a second, two posters
@@ -140,8 +148,9 @@ def _run_level(n: int, url: str, token: str, probes: Probes, lag: Any, roots: di
                     errors.append(f"{r.status_code} {r.text[:100]}")
                 next_tick += 0.05
                 time.sleep(max(0.0, next_tick - time.monotonic()))
+        cpu[f"poster{k}"] = time.thread_time()
 
-    sampler = Sampler(roots)
+    sampler = Sampler(roots, alone=frozenset({GENERATOR}))  # the pipeline's processes are its children
     sampler.start()
     poll_stop = threading.Event()
     poller = threading.Thread(target=probes.poll_until_done, args=(poll_stop,))
@@ -150,7 +159,9 @@ def _run_level(n: int, url: str, token: str, probes: Probes, lag: Any, roots: di
     t0 = time.monotonic()
     for t in posters:
         t.start()
+    c0 = time.thread_time()
     probes.commit_every_second(SECONDS)
+    cpu["probe commits"] = time.thread_time() - c0
     stop.set()
     for t in posters:
         t.join()
@@ -161,6 +172,7 @@ def _run_level(n: int, url: str, token: str, probes: Probes, lag: Any, roots: di
     poll_stop.set()
     poller.join()
     usage = sampler.result()
+    cpu["probe polls"] = probes.poll_cpu_s
     to_ch = sorted(probes.to_ch.values())
     to_pg = sorted(probes.to_serving.values())
     rate = sum(accepted) / elapsed
@@ -170,7 +182,7 @@ def _run_level(n: int, url: str, token: str, probes: Probes, lag: Any, roots: di
         "worker_drain_s": round(drain_s, 1), "sustained": sustained, "probes": len(probes.pending),
         "to_clickhouse_ms": {str(p): round((_pct(to_ch, p) or 0) * 1000) for p in (50, 95, 99)} if to_ch else None,
         "to_serving_ms": {str(p): round((_pct(to_pg, p) or 0) * 1000) for p in (50, 95, 99)} if to_pg else None,
-        "api_errors": len(errors), "processes": usage,
+        "api_errors": len(errors), "processes": usage, "generator_cpu_s": {k: round(v, 1) for k, v in cpu.items()},
     }  # fmt: skip
     probes.pending.clear()
     probes.to_ch.clear()
@@ -229,7 +241,7 @@ def test_sustained_load_freshness(stack, fresh_db, uid, tmp_path, results):
                                                 ("connect", Connect(stack)))
                  if (rec := svc.proc.running()) is not None}  # fmt: skip
         roots.update({name: rec.pid for name in COMPONENTS if (rec := pipeline.process(name).running()) is not None})
-        roots["load generator (this process)"] = os.getpid()
+        roots[GENERATOR] = os.getpid()
         levels = []
         for n in LEVELS:
             level = _run_level(n, pipeline.ingest_url, token, probes, lag, roots)

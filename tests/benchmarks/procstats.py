@@ -34,8 +34,8 @@ def _tree(root: int, stats: dict[int, tuple[int, int, int]]) -> list[int]:
     return out
 
 
-def snapshot(roots: dict[str, int]) -> dict[str, tuple[int, int]]:
-    """name -> (CPU ticks, resident KiB) of the process tree."""
+def snapshot(roots: dict[str, int], alone: frozenset[str] = frozenset()) -> dict[str, tuple[int, int]]:
+    """name -> (CPU ticks, resident KiB) of the process tree (of the process only, for the names in ``alone``)."""
     stats = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -44,7 +44,7 @@ def snapshot(roots: dict[str, int]) -> dict[str, tuple[int, int]]:
                 stats[int(entry)] = s
     out = {}
     for name, root in roots.items():
-        pids = _tree(root, stats)
+        pids = [root] if name in alone and root in stats else _tree(root, stats)
         out[name] = (sum(stats[p][1] for p in pids), sum(stats[p][2] for p in pids))
     return out
 
@@ -52,22 +52,23 @@ def snapshot(roots: dict[str, int]) -> dict[str, tuple[int, int]]:
 class Sampler(threading.Thread):
     """Samples every second; ``result()``: CPU % (of one core) over the window and peak RSS in MiB."""
 
-    def __init__(self, roots: dict[str, int]) -> None:
+    def __init__(self, roots: dict[str, int], alone: frozenset[str] = frozenset()) -> None:
         super().__init__(daemon=True)
         self.roots = roots
-        self.first = snapshot(roots)
+        self.alone = alone
+        self.first = snapshot(roots, alone)
         self.t0 = time.monotonic()
         self.peak = {k: v[1] for k, v in self.first.items()}
         self.stop = threading.Event()
 
     def run(self) -> None:
         while not self.stop.wait(1.0):
-            for name, (_, rss) in snapshot(self.roots).items():
+            for name, (_, rss) in snapshot(self.roots, self.alone).items():
                 self.peak[name] = max(self.peak.get(name, 0), rss)
 
     def result(self) -> dict[str, dict[str, float]]:
         self.stop.set()
-        last = snapshot(self.roots)
+        last = snapshot(self.roots, self.alone)
         dt = time.monotonic() - self.t0
         return {name: {"cpu_pct": round((last[name][0] - self.first[name][0]) / TICK / dt * 100, 1),
                        "rss_mib": round(max(self.peak[name], last[name][1]) / 1024, 1)}
