@@ -131,6 +131,7 @@ def warehouse_figures(ch: Any) -> dict[str, list[tuple[Any, ...]]]:
         "quantile(0.5)(dateDiff('millisecond', event_time, inserted_at)) / 1000 AS p50, "
         "quantile(0.95)(dateDiff('millisecond', event_time, inserted_at)) / 1000 AS p95 "
         "FROM profile_rolling WHERE inserted_at > now() - INTERVAL 1 HOUR "
+        "AND event_time > inserted_at - INTERVAL 5 MINUTE "  # live changes only: a backfill's history shows its age
         "GROUP BY minute ORDER BY minute").result_rows  # fmt: skip
     return {"movers": [tuple(r) for r in movers], "ch_freshness": [tuple(r) for r in fresh]}
 
@@ -166,9 +167,11 @@ def render(series: dict[str, Series], wh: dict[str, list[tuple[Any, ...]]], out:
     fr = series["freshness"]
     for label, ys in sorted(fr.lines.items()):
         a1.plot(fr.t[: len(ys)], ys, label=label, linewidth=1.6)
-    a1.set_title("Event time → agent output")
+    a1.set_title("Event time → agent output (backfilled history shows its age)", fontsize=10)
     a1.set_xlabel("seconds into the window")
-    a1.set_ylabel("seconds")
+    a1.set_ylabel("seconds (log)")
+    if any(v > 0 for ys in fr.lines.values() for v in ys if v == v):
+        a1.set_yscale("log")
     a1.grid(alpha=0.3)
     a1.legend(fontsize=8)
     rows = wh.get("ch_freshness", [])
@@ -177,7 +180,7 @@ def render(series: dict[str, Series], wh: dict[str, list[tuple[Any, ...]]], out:
         a2.plot([r[0] for r in rows], [r[2] for r in rows], label="p95", linewidth=1.6)
         a2.legend(fontsize=8)
         a2.tick_params(axis="x", labelrotation=30, labelsize=7)
-    a2.set_title("Event time → ClickHouse row (profiles, last hour)")
+    a2.set_title("Live changes: event time → ClickHouse row (profiles, last hour)", fontsize=10)
     a2.set_ylabel("seconds")
     a2.grid(alpha=0.3)
     fig.tight_layout()
