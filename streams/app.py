@@ -43,7 +43,12 @@ from streams import metrics as m
 from streams import transform_post as tpost
 from streams.batch import INTERNAL_POSTS
 from streams.batch_clocked import HIRING_DIM_TABLES, HIRING_FACT_TABLES, ClockedBatch, HiringBatch, SecurityBatch
-from streams.faust_fixes import drop_batches_fetched_before_a_seek, refuse_offset_gaps, wait_for_dead_members
+from streams.faust_fixes import (
+    drop_batches_fetched_before_a_seek,
+    refuse_offset_gaps,
+    tolerate_unpositioned_partitions,
+    wait_for_dead_members,
+)
 from streams.records import BadRecord
 from streams.settings import StreamsSettings
 
@@ -344,6 +349,7 @@ def run_worker(settings: StreamsSettings, bootstrap: str) -> None:
     """Create the topics, then run one Faust worker in the foreground until SIGTERM/SIGINT."""
     drop_batches_fetched_before_a_seek()
     refuse_offset_gaps()
+    tolerate_unpositioned_partitions()
     from connectors.ingest.producer import ensure_topics
 
     ensure_topics(bootstrap, topics(settings), settings.partitions)

@@ -14,6 +14,10 @@ fails without them:
 3. Messages before recovery. faust can hand an agent messages before its tables are recovered; the agents wait
    for the recovery first (``Pipeline._tables_ready`` in ``streams/app.py``).
 
+4. Changelog writes not yet sent at a commit: see ``Pipeline._persist`` (the handler awaits their acks).
+5. The livelock diagnostic asserting on a partition whose position is being reset:
+   ``tolerate_unpositioned_partitions``.
+
 ``refuse_offset_gaps`` stays the last line of defence (exit 70, never commit a hole), and
 ``wait_for_dead_members`` avoids the extra rebalance a restart right after a kill causes. Everything read twice
 because of these is dropped by the agents' dedup.
@@ -148,3 +152,25 @@ def drop_batches_fetched_before_a_seek() -> None:
             await batch.aclose()
 
     consumer_cls.getmany = getmany_until_seek
+
+
+def tolerate_unpositioned_partitions() -> None:
+    """faust's livelock detector (``verify_event_path``, a periodic diagnostic) reads aiokafka's fetch position
+    of every assigned partition; right after a seek or an offset reset that position is not known yet and
+    aiokafka asserts, which crashed the whole worker (seen once in twelve SIGKILL runs, in the restarted
+    worker's first seconds). The check is skipped for such a partition; it runs again a few seconds later."""
+    from faust.transport.drivers import aiokafka as driver
+
+    original = driver.AIOKafkaConsumerThread.verify_event_path
+    if getattr(original, "_stir_tolerant", False):
+        return
+
+    def verify_event_path(self: Any, now: float, tp: Any) -> None:
+        try:
+            return original(self, now, tp)
+        except AssertionError:
+            log.debug("livelock check skipped for %s: its position is not known yet", tp)
+            return None
+
+    verify_event_path._stir_tolerant = True  # type: ignore[attr-defined]
+    driver.AIOKafkaConsumerThread.verify_event_path = verify_event_path  # type: ignore[method-assign]

@@ -27,7 +27,7 @@ import psycopg
 from clickhouse_ddl.backends import connect
 from clickhouse_ddl.settings import WarehouseSettings
 from connectors.connect_client import ConnectClient
-from connectors.debezium import ConnectorSettings, apply, config_for, drop
+from connectors.debezium import apply, config_for, drop
 from connectors.ingest.tokens import TokenStore
 from deploy.local.kafka_progress import group_lag
 from deploy.local.pipeline import COMPONENTS, Pipeline
@@ -37,7 +37,7 @@ from schemas.oltp_migrate import migrate
 from streams.app import inputs as stream_inputs
 from streams.settings import StreamsSettings
 from tests.benchmarks.procstats import Sampler
-from tests.integration.domains_harness import pipeline_env
+from tests.integration.domains_harness import cdc_connector, pipeline_env
 from tests.integration.kafka_utils import delete_topics
 
 LEVELS = tuple(int(x) for x in os.environ.get("STIR_BENCH_LEVELS", "1000,5000,10000,20000").split(","))
@@ -196,9 +196,7 @@ def test_sustained_load_freshness(stack, fresh_db, uid, tmp_path, results):
     env = pipeline_env(prefix, uid, tmp_path, fresh_db, schema, 2 * 86_400_000)
     env["STIR_LOADER_INTERVAL_SCALE"] = "1"  # the specs' own intervals (profile_summary every 5 s)
     pipeline = Pipeline(tmp_path / "run", env)
-    cfg = ConnectorSettings(name=f"fr-{uid}", topic_prefix=f"{prefix}cdc", slot_name=f"slot_{uid}",
-                            publication=f"pub_{uid}", snapshot_mode="no_data", heartbeat_interval_ms=1000,
-                            outbox_topic=f"{prefix}outbox.${{routedByValue}}.events")  # fmt: skip
+    cfg = cdc_connector(prefix, uid, "fr")
     client = ConnectClient(stack.connect_rest)
     token = TokenStore(tmp_path / "tokens.json").create("bench", ["*"])
     total = PROFILES + PROBES

@@ -3,6 +3,7 @@ back, the pipeline's environment, catch-up waits and the serving-table compariso
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from datetime import UTC, datetime
@@ -12,6 +13,7 @@ from typing import Any
 import psycopg
 
 from clickhouse_ddl.runner import all_sources
+from connectors.debezium import ConnectorSettings
 from deploy.local.kafka_progress import group_lag
 from deploy.local.process import wait_until
 from streams.app import inputs as stream_inputs
@@ -19,6 +21,7 @@ from streams.settings import StreamsSettings
 from tests import domains_oracle as oracle
 from tests.domains_workload import DomainWorkload
 from tests.integration.ingest_server import free_port
+from tests.integration.kafka_utils import read_lines
 
 HIRING_TABLES = ("companies", "job_positions", "processes", "interviews", "outcomes")
 ACTIVITY_TOPICS = ("activity.auth.attempt", "activity.session.event", "activity.feature.use", "activity.api.call")
@@ -65,32 +68,21 @@ def realize_hiring(w: DomainWorkload, dsn: str, pause_s: float = 0.0) -> dict[st
 
 def read_raw(bootstrap: str, prefix: str, names: list[str]) -> oracle.Records:
     """Every record of the raw topics, partition by partition (the order each key was produced in)."""
-    import json
-
-    from confluent_kafka import Consumer, TopicPartition
-
     out: oracle.Records = []
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"raw-{time.time_ns()}", "enable.auto.commit": False})
-    md = c.list_topics(timeout=10)
-    for name in names:
-        for p in sorted(md.topics[prefix + name].partitions):
-            low, high = c.get_watermark_offsets(TopicPartition(prefix + name, p), timeout=10)
-            if high <= low:
-                continue
-            c.assign([TopicPartition(prefix + name, p, low)])
-            pos = low
-            while pos < high:
-                msg = c.poll(5)
-                assert msg is not None, f"stalled reading {name}[{p}]"
-                if msg.error():
-                    continue
-                pos = (msg.offset() or 0) + 1
-                for line in (msg.value() or b"").split(b"\n"):
-                    if line.strip():
-                        row = json.loads(line)
-                        out.append((name, _key(name, row), row))
-    c.close()
+
+    def add(name: str, line: bytes) -> None:
+        row = json.loads(line)
+        out.append((name, _key(name, row), row))
+
+    read_lines(bootstrap, prefix, names, add)
     return out
+
+
+def cdc_connector(prefix: str, uid: str, name: str) -> ConnectorSettings:
+    """A connector of its own for one test: topics, slot and publication named after it."""
+    return ConnectorSettings(name=f"{name}-{uid}", topic_prefix=f"{prefix}cdc", slot_name=f"slot_{uid}",
+                             publication=f"pub_{uid}", snapshot_mode="no_data", heartbeat_interval_ms=1000,
+                             outbox_topic=f"{prefix}outbox.${{routedByValue}}.events")  # fmt: skip
 
 
 def _key(name: str, row: dict[str, Any]) -> str:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 _NOT_YET = {KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC, KafkaError._UNKNOWN_PARTITION}
@@ -62,3 +63,42 @@ def consume(
     finally:
         consumer.close()
     return out
+
+
+def produce_messages(bootstrap: str, prefix: str, msgs: list[tuple[str, int, bytes]]) -> None:
+    """``(topic name, partition, value)`` messages to ``prefix + name``, idempotently, all acknowledged."""
+    from confluent_kafka import Producer
+
+    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "acks": "all", "enable.idempotence": True})
+    for name, part, value in msgs:
+        p.produce(prefix + name, value=value, partition=part)
+        p.poll(0)
+    assert p.flush(60) == 0
+
+
+def read_lines(bootstrap: str, prefix: str, names: list[str], on_line: Callable[[str, bytes], None]) -> None:
+    """Every JSON line of ``prefix + name`` for each name, partition by partition from the low to the high
+    watermark (each key's order as produced); ``on_line(name, line)``."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"read-{time.time_ns()}", "enable.auto.commit": False,
+                  "fetch.queue.backoff.ms": 10})  # fmt: skip
+    md = c.list_topics(timeout=10)
+    try:
+        for name in names:
+            topic = prefix + name
+            for p in sorted(md.topics[topic].partitions):
+                low, high = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+                if high <= low:
+                    continue
+                c.assign([TopicPartition(topic, p, low)])
+                pos = low
+                while pos < high:
+                    msg = c.poll(5)
+                    assert msg is not None, f"stalled reading {topic}[{p}] at {pos}/{high}"
+                    if msg.error():
+                        continue
+                    pos = (msg.offset() or 0) + 1
+                    for line in (msg.value() or b"").split(b"\n"):
+                        if line.strip():
+                            on_line(name, line)
+    finally:
+        c.close()

@@ -17,7 +17,7 @@ from clickhouse_ddl.backends import connect
 from clickhouse_ddl.runner import all_sources
 from clickhouse_ddl.settings import WarehouseSettings
 from connectors.connect_client import ConnectClient
-from connectors.debezium import ConnectorSettings, apply, config_for, drop
+from connectors.debezium import apply, config_for, drop
 from connectors.ingest.tokens import TokenStore
 from connectors.ingest_client import IngestClient
 from deploy.local.kafka_progress import end_offsets
@@ -35,6 +35,7 @@ from tests.integration.domains_harness import (
     HIRING_TABLES,
     assert_statuses,
     caught_up,
+    cdc_connector,
     pipeline_env,
     read_raw,
     realize_hiring,
@@ -51,9 +52,7 @@ def test_hiring_and_activity_reach_serving_equal_to_oracle_and_replay(stack, fre
     migrate(fresh_db)
     prefix, schema = f"dom{uid}.", f"serving_{uid}"
     w = generate(processes=120, users=60, seed=41, end_ms=int(time.time() * 1000) - HOUR, shared_positions=False)
-    cfg = ConnectorSettings(name=f"dom-{uid}", topic_prefix=f"{prefix}cdc", slot_name=f"slot_{uid}",
-                            publication=f"pub_{uid}", snapshot_mode="no_data", heartbeat_interval_ms=1000,
-                            outbox_topic=f"{prefix}outbox.${{routedByValue}}.events")  # fmt: skip
+    cfg = cdc_connector(prefix, uid, "dom")
     token = TokenStore(tmp_path / "tokens.json").create("dom", ["*"])
     pipeline = Pipeline(tmp_path / "run", pipeline_env(prefix, uid, tmp_path, fresh_db, schema, w.lateness_ms))
     replay_prefix, replay_schema = f"rep{uid}.", f"replay_{uid}"

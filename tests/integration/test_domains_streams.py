@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
 
 from connectors.ingest.partitioner import partition_for
 from connectors.ingest.producer import ensure_topics
@@ -18,7 +17,7 @@ from streams.settings import StreamsSettings
 from tests import domains_oracle as oracle
 from tests.domains_sim import DOMAIN_KEYS, domain_messages
 from tests.domains_workload import generate
-from tests.integration.kafka_utils import delete_topics
+from tests.integration.kafka_utils import delete_topics, produce_messages, read_lines
 from tests.integration.streams_worker import Worker, group_lag
 from tests.stream_sim import Reduced
 from tests.unit.test_domains_oracle import assert_rows_equal
@@ -27,34 +26,9 @@ from tests.workload import DAY
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 
-def _produce(bootstrap: str, prefix: str, msgs: list[tuple[str, int, bytes]]) -> None:
-    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "acks": "all", "enable.idempotence": True})
-    for name, part, value in msgs:
-        p.produce(prefix + name, value=value, partition=part)
-        p.poll(0)
-    assert p.flush(60) == 0
-
-
-def read_rows(bootstrap: str, prefix: str, group: str, topics: list[str]) -> Reduced:
+def read_rows(bootstrap: str, prefix: str, topics: list[str]) -> Reduced:
     reduced = Reduced()
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
-    md = c.list_topics(timeout=10)
-    for name in topics:
-        for p in md.topics[prefix + name].partitions:
-            low, high = c.get_watermark_offsets(TopicPartition(prefix + name, p), timeout=10)
-            if high <= low:
-                continue
-            c.assign([TopicPartition(prefix + name, p, low)])
-            pos = low
-            while pos < high:
-                msg = c.poll(5)
-                assert msg is not None, f"stalled reading {name}[{p}] at {pos}/{high}"
-                if msg.error() or msg.value() is None:
-                    continue
-                pos = (msg.offset() or 0) + 1
-                for line in (msg.value() or b"").split(b"\n"):
-                    reduced.add(name, DOMAIN_KEYS[name], line)
-    c.close()
+    read_lines(bootstrap, prefix, topics, lambda name, line: reduced.add(name, DOMAIN_KEYS[name], line))
     return reduced
 
 
@@ -72,7 +46,7 @@ def test_domain_agents_survive_sigkill_and_equal_oracle(stack, tmp_path, uid):
               or "outcomes" in t or "job_positions" in t or "companies" in t or "auth.attempt" in t]  # fmt: skip
     try:
         half = len(msgs) // 2
-        _produce(stack.bootstrap, prefix, msgs[:half])
+        produce_messages(stack.bootstrap, prefix, msgs[:half])
         worker.start()
 
         def progressed() -> bool:
@@ -81,14 +55,14 @@ def test_domain_agents_survive_sigkill_and_equal_oracle(stack, tmp_path, uid):
 
         assert wait_until(lambda: not worker.supervise() or progressed(), 120, 0.3), worker.log.read_text()[-3000:]
         assert worker.alive(), worker.log.read_text()[-3000:]
-        _produce(stack.bootstrap, prefix, msgs[half : half + half // 2])
+        produce_messages(stack.bootstrap, prefix, msgs[half : half + half // 2])
         worker.kill9()
-        _produce(stack.bootstrap, prefix, msgs[half + half // 2 :])
+        produce_messages(stack.bootstrap, prefix, msgs[half + half // 2 :])
         worker.start()
         done = wait_until(lambda: not worker.supervise() or group_lag(stack.bootstrap, app_id, inputs) == 0, 300, 1.0)
         assert done and worker.alive(), f"worker did not catch up: {worker.log.read_text()[-3000:]}"
         outputs = ["status.hiring.process", "status.account.security", "dim.hiring.position", "dim.hiring.company"]
-        reduced = read_rows(stack.bootstrap, prefix, f"read-{uid}", outputs)
+        reduced = read_rows(stack.bootstrap, prefix, outputs)
         assert not reduced.conflicts, reduced.conflicts[:5]
         hiring = oracle.hiring(w.hiring, s.partitions, int(s.hiring_ghost_after_days * DAY))
         security = oracle.security(w.logins, s.partitions, w.lateness_ms, s.login_fail_threshold,

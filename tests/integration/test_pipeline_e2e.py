@@ -14,7 +14,7 @@ import pytest
 
 from clickhouse_ddl.runner import all_sources
 from connectors.connect_client import ConnectClient
-from connectors.debezium import ConnectorSettings, apply, config_for, drop
+from connectors.debezium import apply, config_for, drop
 from connectors.ingest.tokens import TokenStore
 from connectors.ingest_client import IngestClient
 from deploy.local.kafka_progress import end_offsets, group_lag
@@ -25,7 +25,7 @@ from serving_loader.specs import SPECS
 from streams.app import inputs as stream_inputs
 from streams.settings import StreamsSettings
 from tests import oracle, serving_oracle
-from tests.integration.ingest_server import free_port
+from tests.integration.domains_harness import cdc_connector, pipeline_env
 from tests.integration.kafka_utils import delete_topics
 from tests.workload import HOUR, Workload, generate
 
@@ -130,23 +130,10 @@ def test_writes_and_events_reach_serving_tables_equal_to_oracle(stack, fresh_db,
         profiles=30, days=40, posts_per_profile=6, seed=31, end_ms=now - 3 * HOUR, numeric_ids=True, collections=8
     )
     clock = w.end_ms + 2 * HOUR
-    cfg = ConnectorSettings(name=f"e2e-{uid}", topic_prefix=f"{prefix}cdc", slot_name=f"slot_{uid}",
-                            publication=f"pub_{uid}", snapshot_mode="no_data", heartbeat_interval_ms=1000,
-                            outbox_topic=f"{prefix}outbox.${{routedByValue}}.events")  # fmt: skip
+    cfg = cdc_connector(prefix, uid, "e2e")
     tokens = TokenStore(tmp_path / "tokens.json")
     token = tokens.create("e2e", ["*"])
-    env = {
-        "STIR_STREAMS_TOPIC_PREFIX": prefix, "STIR_STREAMS_APP_ID": f"e2e-{uid}", "STIR_STREAMS_CLOCK_MS": str(clock),
-        "STIR_STREAMS_ALLOWED_LATENESS_MS": str(w.lateness_ms), "STIR_STREAMS_REFRESH_INTERVAL_S": "3600",
-        "STIR_STREAMS_WEB_PORT": str(free_port()), "STIR_STREAMS_DATA_DIR": str(tmp_path / "faust"),
-        "STIR_INGEST_TOPIC_PREFIX": prefix, "STIR_INGEST_PORT": str(free_port()),
-        "STIR_INGEST_TOKENS_FILE": str(tmp_path / "tokens.json"),
-        "STIR_CH_TOPIC_PREFIX": prefix, "STIR_CH_KAFKA_GROUP": f"e2e-wh-{uid}", "STIR_CH_DATABASE": f"e2e_{uid}",
-        "STIR_CH_EMBEDDED_PATH": str(tmp_path / "chdb"), "STIR_CH_HTTP_PORT": str(free_port()),
-        "STIR_STREAMS_METRICS_PORT": str(free_port()), "STIR_CH_METRICS_PORT": str(free_port()),
-        "STIR_LOADER_METRICS_PORT": str(free_port()), "STIR_LOADER_PG_DSN": fresh_db,
-        "STIR_LOADER_SCHEMA_NAME": schema, "STIR_LOADER_INTERVAL_SCALE": "0.2",
-    }  # fmt: skip
+    env = {**pipeline_env(prefix, uid, tmp_path, fresh_db, schema, w.lateness_ms), "STIR_STREAMS_CLOCK_MS": str(clock)}
     pipeline = Pipeline(tmp_path / "run", env)
     client = ConnectClient(stack.connect_rest)
     try:
@@ -161,9 +148,9 @@ def test_writes_and_events_reach_serving_tables_equal_to_oracle(stack, fresh_db,
             topic = f"{prefix}cdc.public.{table}"
             assert wait_until(lambda t=topic, n=n: end_offsets(stack.bootstrap, [t]) >= n, 120, 0.5), topic
         inputs = stream_inputs(StreamsSettings(topic_prefix=prefix))
-        assert wait_until(lambda: group_lag(stack.bootstrap, f"e2e-{uid}", inputs) == 0, 300, 1.0), "worker lag"
+        assert wait_until(lambda: group_lag(stack.bootstrap, f"{prefix}app", inputs) == 0, 300, 1.0), "worker lag"
         sources = [prefix + src.topic for src in all_sources()]
-        assert wait_until(lambda: group_lag(stack.bootstrap, f"e2e-wh-{uid}.bridge", sources) == 0, 120, 0.5)
+        assert wait_until(lambda: group_lag(stack.bootstrap, f"{prefix}wh.bridge", sources) == 0, 120, 0.5)
         caught_up = datetime.now(UTC)
 
         def loaded_after() -> bool:

@@ -16,7 +16,7 @@ import pytest
 
 from clickhouse_ddl.runner import all_sources
 from connectors.connect_client import ConnectClient
-from connectors.debezium import ConnectorSettings, apply, config_for, drop
+from connectors.debezium import apply, config_for, drop
 from connectors.ingest.tokens import TokenStore
 from connectors.ingest_client import IngestClient
 from deploy.local.kafka_progress import end_offsets
@@ -35,6 +35,7 @@ from tests.integration.domains_harness import (
     HIRING_TABLES,
     assert_statuses,
     caught_up,
+    cdc_connector,
     pipeline_env,
     read_raw,
     realize_hiring,
@@ -84,9 +85,7 @@ def test_kill_every_component_in_turn_and_restart_the_broker(stack, fresh_db, ui
     migrate(fresh_db)
     prefix, schema = f"flt{uid}.", f"serving_{uid}"
     w = generate(processes=100, users=50, seed=53, end_ms=int(time.time() * 1000) - HOUR, shared_positions=False)
-    cfg = ConnectorSettings(name=f"flt-{uid}", topic_prefix=f"{prefix}cdc", slot_name=f"slot_{uid}",
-                            publication=f"pub_{uid}", snapshot_mode="no_data", heartbeat_interval_ms=1000,
-                            outbox_topic=f"{prefix}outbox.${{routedByValue}}.events")  # fmt: skip
+    cfg = cdc_connector(prefix, uid, "flt")
     token = TokenStore(tmp_path / "tokens.json").create("flt", ["*"])
     pipeline = Pipeline(tmp_path / "run", pipeline_env(prefix, uid, tmp_path, fresh_db, schema, w.lateness_ms))
     client = ConnectClient(stack.connect_rest)

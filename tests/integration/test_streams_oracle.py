@@ -7,7 +7,6 @@ from __future__ import annotations
 import time
 
 import pytest
-from confluent_kafka import Producer
 
 from connectors.ingest.producer import ensure_topics
 from deploy.local.process import wait_until
@@ -15,7 +14,7 @@ from streams.app import inputs as stream_inputs
 from streams.app import topics as stream_topics
 from streams.settings import StreamsSettings
 from tests import oracle
-from tests.integration.kafka_utils import delete_topics
+from tests.integration.kafka_utils import delete_topics, produce_messages, read_lines
 from tests.integration.streams_worker import Worker, group_lag
 from tests.stream_sim import KEY_FIELDS, Reduced, messages
 from tests.unit.test_stream_oracle import SKIP, assert_rows_equal
@@ -32,39 +31,9 @@ def workload():
     return generate(profiles=200, days=120, posts_per_profile=25, seed=23, collections=60)
 
 
-def _produce(bootstrap: str, prefix: str, msgs: list[tuple[str, int, bytes]]) -> None:
-    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "acks": "all", "enable.idempotence": True})
-    for name, part, value in msgs:
-        p.produce(prefix + name, value=value, partition=part)
-        p.poll(0)
-    assert p.flush(60) == 0
-
-
-def _read_outputs(bootstrap: str, prefix: str, group: str) -> Reduced:
-    from confluent_kafka import Consumer, TopicPartition
-
+def _read_outputs(bootstrap: str, prefix: str) -> Reduced:
     reduced = Reduced()
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
-                  "fetch.queue.backoff.ms": 10})  # fmt: skip
-    md = c.list_topics(timeout=10)
-    for name in OUTPUTS:
-        topic = prefix + name
-        for p in md.topics[topic].partitions:
-            low, high = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-            if high <= low:
-                continue
-            c.assign([TopicPartition(topic, p, low)])
-            pos = low
-            while pos < high:
-                msg = c.poll(5)
-                assert msg is not None, f"stalled reading {topic}[{p}] at {pos}/{high}"
-                value = msg.value()
-                if msg.error() or value is None:
-                    continue
-                pos = (msg.offset() or 0) + 1
-                for line in value.split(b"\n"):
-                    reduced.add(name, KEY_FIELDS[name], line)
-    c.close()
+    read_lines(bootstrap, prefix, OUTPUTS, lambda name, line: reduced.add(name, KEY_FIELDS[name], line))
     return reduced
 
 
@@ -82,7 +51,7 @@ def _run(stack, tmp_path, uid, workload, kill_midway: bool) -> None:
     })  # fmt: skip
     try:
         half = len(msgs) // 2
-        _produce(stack.bootstrap, prefix, msgs[:half])
+        produce_messages(stack.bootstrap, prefix, msgs[:half])
         worker.start()
         if kill_midway:
             # kill -9 once it has committed part of the first half, while the second half is arriving
@@ -92,17 +61,17 @@ def _run(stack, tmp_path, uid, workload, kill_midway: bool) -> None:
 
             assert wait_until(lambda: not worker.supervise() or progressed(), 120, 0.5), "worker made no progress"
             assert worker.alive(), worker.log.read_text()[-3000:]
-            _produce(stack.bootstrap, prefix, msgs[half : half + half // 2])
+            produce_messages(stack.bootstrap, prefix, msgs[half : half + half // 2])
             worker.kill9()
-            _produce(stack.bootstrap, prefix, msgs[half + half // 2 :])
+            produce_messages(stack.bootstrap, prefix, msgs[half + half // 2 :])
             worker.start()
         else:
-            _produce(stack.bootstrap, prefix, msgs[half:])
+            produce_messages(stack.bootstrap, prefix, msgs[half:])
         t0 = time.monotonic()
         done = wait_until(lambda: not worker.supervise() or group_lag(stack.bootstrap, app_id, inputs) == 0, 300, 1.0)
         assert done and worker.alive(), f"worker did not catch up: {worker.log.read_text()[-3000:]}"
         elapsed = time.monotonic() - t0
-        reduced = _read_outputs(stack.bootstrap, prefix, f"read-{uid}")
+        reduced = _read_outputs(stack.bootstrap, prefix)
         expected = oracle.compute(workload, now)
         assert not reduced.conflicts, reduced.conflicts[:5]
         for topic in OUTPUTS:
@@ -144,7 +113,7 @@ def test_backfill_from_replay_files_equals_the_first_pass(stack, tmp_path, uid, 
         for n, s in enumerate(settings):
             ensure_topics(stack.bootstrap, stream_topics(s), s.partitions)
             if n == 0:
-                _produce(stack.bootstrap, first, messages(workload, s.partitions, max_rows=500))
+                produce_messages(stack.bootstrap, first, messages(workload, s.partitions, max_rows=500))
             else:  # the backfill: every raw topic through a replay file, partitions and order kept
                 for name in raw:
                     f = tmp_path / f"{name}.avro"
@@ -165,7 +134,7 @@ def test_backfill_from_replay_files_equals_the_first_pass(stack, tmp_path, uid, 
                 assert wait_until(caught_up, 300, 1.0) and worker.alive(), worker.log.read_text()[-3000:]
             finally:
                 worker.stop()
-            results.append(_read_outputs(stack.bootstrap, s.topic_prefix, f"read-{s.app_id}"))
+            results.append(_read_outputs(stack.bootstrap, s.topic_prefix))
         expected = oracle.compute(workload, now)
         for topic in OUTPUTS:
             # same rows; a row's version counts the changes applied to its key, and for post rows that depends on
