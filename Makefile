@@ -34,16 +34,16 @@ demo: setup
 
 ## test: lint, unit and integration tests; starts the stack once and stops what it started
 test: setup lint
-	@set +e; $(BIN)/python -m pytest tests/unit tests/integration -m "not flaky_faults"; rc=$$?; \
+	@set +e; $(BIN)/python -m pytest tests/unit tests/integration; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; rc=0; fi; exit $$rc
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
 
 test-integration: setup
-	$(BIN)/python -m pytest tests/integration -m "not flaky_faults"
+	$(BIN)/python -m pytest tests/integration
 
-## test-faults: only the fault-injection tests (kill -9 of components; those not marked flaky_faults are also in `make test`)
+## test-faults: only the fault-injection tests (kill -9 of components, broker restart; all are also in `make test`)
 test-faults: setup
 	$(BIN)/python -m pytest tests/integration -m faults -s
 
