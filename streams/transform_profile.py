@@ -120,6 +120,9 @@ def _mean(xs: list[float]) -> float | None:
     return sum(xs) / len(xs) if xs else None
 
 
+_GROWTH_KEYS = [(d, f"followers_growth_{d}d", f"growth_rate_{d}d") for d in GROWTH_DAYS]
+
+
 def profile_row(profile_id: str, state: ProfileState) -> dict[str, Any] | None:
     """The ``metrics.profile.rolling`` row (fields after the envelope), or None before any snapshot."""
     latest = _latest(state)
@@ -129,17 +132,12 @@ def profile_row(profile_id: str, state: ProfileState) -> dict[str, Any] | None:
     hist = state["hist"]
     row: dict[str, Any] = {"profile_id": profile_id, "version": state["v"], "as_of": as_of,
                            "platform": state["attrs"]["platform"], "followers": followers}  # fmt: skip
-    growth: dict[int, int | None] = {}
-    for days in GROWTH_DAYS:
+    for days, growth_key, rate_key in _GROWTH_KEYS:  # field order does not matter: the output line orders them
         i = bisect.bisect_right(hist, [as_of - days * DAY_MS, "\uffff"]) - 1
         earlier = hist[i][2] if i >= 0 else None
-        growth[days] = None if earlier is None else followers - earlier
-        row[f"followers_growth_{days}d"] = growth[days]
-        row[f"_earlier_{days}"] = earlier
-    for days in GROWTH_DAYS:
-        earlier = row.pop(f"_earlier_{days}")
-        g = growth[days]
-        row[f"growth_rate_{days}d"] = None if g is None or not earlier else g / earlier * 100
+        growth = None if earlier is None else followers - earlier
+        row[growth_key] = growth
+        row[rate_key] = None if growth is None or not earlier else growth / earlier * 100
     posts = sorted(state["posts"].items(), key=lambda kv: (kv[1][1], kv[0]), reverse=True)
     recent = posts[:RECENT_POSTS]
     likes = [p[2] for _, p in recent]

@@ -97,3 +97,16 @@ def test_batch_functions_never_change_a_stored_state(workload):
         states.update(res.states)
         for key, state in res.states.items():
             frozen[f"{id(states)}:{key}"] = json.dumps(state, sort_keys=True)
+
+
+def test_output_id_is_uuid5_of_topic_key_and_version():
+    import random
+    import uuid
+
+    from streams.records import OUTPUT_NS, output_id
+
+    rng = random.Random(3)
+    for _ in range(500):
+        topic = rng.choice(["metrics.profile.rolling", "status.hiring.process", "ü.topic"])
+        key, version = str(rng.getrandbits(40)), rng.getrandbits(60)
+        assert output_id(topic, key, version) == str(uuid.uuid5(OUTPUT_NS, f"{topic}|{key}|{version}"))
