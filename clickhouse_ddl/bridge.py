@@ -9,6 +9,7 @@ which the source's error view moves to ``ingest_errors`` — the server's ``kafk
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -17,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from prometheus_client import Counter, Gauge, Histogram
 
 from clickhouse_ddl.render import Source
@@ -82,14 +83,41 @@ class Bridge:
         self.insert = insert
         self.max_messages = max_messages
         self.poll_s = poll_s
-        self.consumer = Consumer({
-            "bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
+        self.bootstrap, self.group = bootstrap, group
+        self.consumer = self._consumer()
+        self._unassigned_since: float | None = time.monotonic()
+        self.stopped = threading.Event()
+        self._last_lag = 0.0
+
+    REJOIN_AFTER_S = 30.0
+
+    def _consumer(self) -> Consumer:
+        consumer = Consumer({
+            "bootstrap.servers": self.bootstrap, "group.id": self.group, "enable.auto.commit": False,
             "auto.offset.reset": "earliest", "fetch.queue.backoff.ms": 10, "enable.partition.eof": False,
             "topic.metadata.refresh.interval.ms": 5000, "session.timeout.ms": 10000, "heartbeat.interval.ms": 2000,
         })  # fmt: skip
-        self.consumer.subscribe(sorted(self.table_of))
-        self.stopped = threading.Event()
-        self._last_lag = 0.0
+        consumer.subscribe(sorted(self.table_of))
+        return consumer
+
+    def _rejoin_if_stranded(self) -> None:
+        """After a broker restart librdkafka's consumer can lose its group session and then keep failing to reach
+        the group coordinator (seen: "GroupCoordinator: Timed out ... 1 out-queue" every minute, nothing read).
+        With no partitions assigned for ``REJOIN_AFTER_S``, close it and join again with a new one (the
+        committed offsets are in Kafka; anything read twice is harmless)."""
+        if self.consumer.assignment():
+            self._unassigned_since = None
+            return
+        now = time.monotonic()
+        if self._unassigned_since is None:
+            self._unassigned_since = now
+        elif now - self._unassigned_since > self.REJOIN_AFTER_S:
+            log.warning("no partitions assigned for %.0fs: rejoining the group with a new consumer",
+                        now - self._unassigned_since)  # fmt: skip
+            with contextlib.suppress(Exception):
+                self.consumer.close()
+            self.consumer = self._consumer()
+            self._unassigned_since = time.monotonic()
 
     def close(self) -> None:
         self.consumer.close()
@@ -117,11 +145,15 @@ class Bridge:
         for table, items in blocks.items():
             self._insert_table(table, items, stats)
         if stats.messages:
-            self.consumer.commit(asynchronous=False)
+            try:
+                self.consumer.commit(asynchronous=False)
+            except KafkaException as exc:  # e.g. the group moved on during a broker restart: read again, harmless
+                log.warning("commit failed (the rows will be read again): %s", exc)
             BATCH_SECONDS.observe(time.perf_counter() - t0)
             LAST_INSERT.set(time.time())
         if time.monotonic() - self._last_lag > 5:
             self._update_lag()
+            self._rejoin_if_stranded()
         return stats
 
     @staticmethod

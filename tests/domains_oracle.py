@@ -158,3 +158,13 @@ def security(records: list[tuple[str, str, dict[str, Any]]], partitions: int, la
             "times_flagged": flagged, "last_failure_at": last_fail, "last_success_at": last_ok,
         }  # fmt: skip
     return result
+
+
+def expected(hiring_records: Records, login_records: Records, settings: Any,
+             lateness_ms: int) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:  # fmt: skip
+    """(process statuses, account statuses) under the rules' settings (a ``StreamsSettings``)."""
+    s = settings
+    statuses = hiring(hiring_records, s.partitions, int(s.hiring_ghost_after_days * 86_400_000))
+    accounts = security(login_records, s.partitions, lateness_ms, s.login_fail_threshold,
+                        int(s.login_fail_window_s * 1000), int(s.login_quiet_s * 1000))  # fmt: skip
+    return statuses, accounts

@@ -78,6 +78,15 @@ def read_raw(bootstrap: str, prefix: str, names: list[str]) -> oracle.Records:
     return out
 
 
+def domain_topics() -> list[str]:
+    """Every topic (unprefixed) a domain test's pipeline creates: the agents', the warehouse's, the hiring CDC."""
+    from streams.app import topics as stream_topics
+
+    names = {t for t in stream_topics(StreamsSettings()) if not t.startswith("cdc.")}
+    names |= {s.topic for s in all_sources()} | {f"cdc.public.{t}" for t in HIRING_TABLES}
+    return sorted(names)
+
+
 def cdc_connector(prefix: str, uid: str, name: str) -> ConnectorSettings:
     """A connector of its own for one test: topics, slot and publication named after it."""
     return ConnectorSettings(name=f"{name}-{uid}", topic_prefix=f"{prefix}cdc", slot_name=f"slot_{uid}",

@@ -14,7 +14,6 @@ from datetime import UTC
 import pytest
 
 from clickhouse_ddl.backends import connect
-from clickhouse_ddl.runner import all_sources
 from clickhouse_ddl.settings import WarehouseSettings
 from connectors.connect_client import ConnectClient
 from connectors.debezium import apply, config_for, drop
@@ -25,7 +24,6 @@ from deploy.local.pipeline import Pipeline
 from deploy.local.process import wait_until
 from deploy.local.settings import REPO_ROOT
 from schemas.oltp_migrate import migrate
-from streams.app import topics as stream_topics
 from streams.settings import StreamsSettings
 from tests import domains_oracle as oracle
 from tests import domains_serving_oracle as so
@@ -36,6 +34,7 @@ from tests.integration.domains_harness import (
     assert_statuses,
     caught_up,
     cdc_connector,
+    domain_topics,
     pipeline_env,
     read_raw,
     realize_hiring,
@@ -43,7 +42,7 @@ from tests.integration.domains_harness import (
     serving,
 )
 from tests.integration.kafka_utils import delete_topics
-from tests.workload import DAY, HOUR
+from tests.workload import HOUR
 
 pytestmark = pytest.mark.integration
 
@@ -80,10 +79,8 @@ def test_hiring_and_activity_reach_serving_equal_to_oracle_and_replay(stack, fre
         activity_raw = [r for r in raw if not r[0].startswith("cdc.")]
         logins_raw = [r for r in activity_raw if r[0] == "activity.auth.attempt"]
         assert len(hiring_raw) == sum(counts.values())
-        statuses = oracle.hiring(hiring_raw, s.partitions, int(s.hiring_ghost_after_days * DAY))
+        statuses, security = oracle.expected(hiring_raw, logins_raw, s, w.lateness_ms)
         procs = so.hiring_processes(statuses, hiring_raw)
-        security = oracle.security(logins_raw, s.partitions, w.lateness_ms, s.login_fail_threshold,
-                                   int(s.login_fail_window_s * 1000), int(s.login_quiet_s * 1000))  # fmt: skip
         assert {p["status"] for p in procs.values()} >= {"applied", "interviewing", "offer", "rejected", "ghosted"}
         assert {r["status"] for r in security.values()} == {"active", "suspicious"}
         assert_statuses(fresh_db, schema, procs, security)
@@ -153,6 +150,4 @@ def test_hiring_and_activity_reach_serving_equal_to_oracle_and_replay(stack, fre
         pipeline.down()
         drop(client, cfg, fresh_db)
         client.close()
-        topics = {t for t in stream_topics(StreamsSettings()) if not t.startswith("cdc.")}
-        topics |= {s.topic for s in all_sources()} | {f"cdc.public.{t}" for t in HIRING_TABLES}
-        delete_topics(stack.bootstrap, [p + t for p in (prefix, replay_prefix) for t in sorted(topics)])
+        delete_topics(stack.bootstrap, [p + t for p in (prefix, replay_prefix) for t in domain_topics()])

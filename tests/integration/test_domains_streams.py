@@ -21,7 +21,6 @@ from tests.integration.kafka_utils import delete_topics, produce_messages, read_
 from tests.integration.streams_worker import Worker, group_lag
 from tests.stream_sim import Reduced
 from tests.unit.test_domains_oracle import assert_rows_equal
-from tests.workload import DAY
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -64,9 +63,7 @@ def test_domain_agents_survive_sigkill_and_equal_oracle(stack, tmp_path, uid):
         outputs = ["status.hiring.process", "status.account.security", "dim.hiring.position", "dim.hiring.company"]
         reduced = read_rows(stack.bootstrap, prefix, outputs)
         assert not reduced.conflicts, reduced.conflicts[:5]
-        hiring = oracle.hiring(w.hiring, s.partitions, int(s.hiring_ghost_after_days * DAY))
-        security = oracle.security(w.logins, s.partitions, w.lateness_ms, s.login_fail_threshold,
-                                   int(s.login_fail_window_s * 1000), int(s.login_quiet_s * 1000))  # fmt: skip
+        hiring, security = oracle.expected(w.hiring, w.logins, s, w.lateness_ms)
         assert_rows_equal(hiring, reduced.rows["status.hiring.process"], "status.hiring.process")
         assert_rows_equal(security, reduced.rows["status.account.security"], "status.account.security")
         # dimension rows: the newest image of every position and company

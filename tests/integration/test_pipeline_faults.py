@@ -14,7 +14,6 @@ from typing import Any
 import psycopg
 import pytest
 
-from clickhouse_ddl.runner import all_sources
 from connectors.connect_client import ConnectClient
 from connectors.debezium import apply, config_for, drop
 from connectors.ingest.tokens import TokenStore
@@ -25,7 +24,6 @@ from deploy.local.process import wait_until
 from deploy.local.services import Connect, Kafka, broker_ready
 from deploy.local.stack import up
 from schemas.oltp_migrate import migrate
-from streams.app import topics as stream_topics
 from streams.settings import StreamsSettings
 from tests import domains_oracle as oracle
 from tests import domains_serving_oracle as so
@@ -36,13 +34,14 @@ from tests.integration.domains_harness import (
     assert_statuses,
     caught_up,
     cdc_connector,
+    domain_topics,
     pipeline_env,
     read_raw,
     realize_hiring,
     serving,
 )
 from tests.integration.kafka_utils import delete_topics
-from tests.workload import DAY, HOUR
+from tests.workload import HOUR
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -174,11 +173,9 @@ def test_kill_every_component_in_turn_and_restart_the_broker(stack, fresh_db, ui
         hiring_raw = [r for r in raw if r[0].startswith("cdc.")]
         activity_raw = [r for r in raw if not r[0].startswith("cdc.")]
         s = StreamsSettings()
-        statuses = oracle.hiring(hiring_raw, s.partitions, int(s.hiring_ghost_after_days * DAY))
-        procs = so.hiring_processes(statuses, hiring_raw)
         logins = [r for r in activity_raw if r[0] == "activity.auth.attempt"]
-        security = oracle.security(logins, s.partitions, w.lateness_ms, s.login_fail_threshold,
-                                   int(s.login_fail_window_s * 1000), int(s.login_quiet_s * 1000))  # fmt: skip
+        statuses, security = oracle.expected(hiring_raw, logins, s, w.lateness_ms)
+        procs = so.hiring_processes(statuses, hiring_raw)
         # nothing lost: every committed change is in Kafka (Debezium may deliver a few twice) and every process
         distinct = {(r[0], r[2]["source"]["lsn"]) for r in hiring_raw}
         assert len(distinct) == sum(counts.values())
@@ -210,6 +207,4 @@ def test_kill_every_component_in_turn_and_restart_the_broker(stack, fresh_db, ui
         pipeline.down()
         drop(client, cfg, fresh_db)
         client.close()
-        names = {t for t in stream_topics(StreamsSettings()) if not t.startswith("cdc.")}
-        names |= {s.topic for s in all_sources()} | {f"cdc.public.{t}" for t in HIRING_TABLES}
-        delete_topics(stack.bootstrap, [prefix + t for t in sorted(names)])
+        delete_topics(stack.bootstrap, [prefix + t for t in domain_topics()])

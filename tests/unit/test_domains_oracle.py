@@ -9,7 +9,6 @@ from streams.settings import StreamsSettings
 from tests import domains_oracle as oracle
 from tests.domains_sim import simulate_domains
 from tests.domains_workload import generate
-from tests.workload import DAY
 
 ENVELOPE = {"event_id", "event_time", "ingested_at", "source", "schema_version"}
 
@@ -28,10 +27,7 @@ def workload():
 
 
 def _expected(w, s: StreamsSettings):
-    hiring = oracle.hiring(w.hiring, s.partitions, int(s.hiring_ghost_after_days * DAY))
-    security = oracle.security(w.logins, s.partitions, s.allowed_lateness_ms, s.login_fail_threshold,
-                               int(s.login_fail_window_s * 1000), int(s.login_quiet_s * 1000))  # fmt: skip
-    return hiring, security
+    return oracle.expected(w.hiring, w.logins, s, s.allowed_lateness_ms)
 
 
 @pytest.mark.parametrize(
