@@ -628,7 +628,7 @@ def report(
     pipeline = Pipeline(stack_settings().state_dir / "run")
     ports = {"worker": "STIR_STREAMS_METRICS_PORT", "warehouse": "STIR_CH_METRICS_PORT",
              "loader": "STIR_LOADER_METRICS_PORT"}  # fmt: skip
-    env = pipeline._env()
+    env = pipeline.environment()
     urls = {name: f"http://127.0.0.1:{env.get(var, '0')}/metrics" for name, var in ports.items()}
     urls["ingest"] = f"{pipeline.ingest_url}/metrics"
     reachable = {}

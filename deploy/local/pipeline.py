@@ -47,7 +47,8 @@ class Pipeline:
     def process(self, name: str) -> ManagedProcess:
         return ManagedProcess(name, self.run_dir / f"{name}.pid", self.run_dir / f"{name}.log")
 
-    def _env(self) -> dict[str, str]:
+    def environment(self) -> dict[str, str]:
+        """The environment the pipeline's processes run with (metrics ports included)."""
         return {**os.environ, **METRICS_PORTS, **self.env}
 
     def _get(self, key: str, default: str) -> str:
@@ -63,7 +64,7 @@ class Pipeline:
 
     def start(self, name: str, timeout_s: float = 120) -> None:
         proc = self.process(name)
-        rec = proc.start([sys.executable, "-m", "streams.cli", *ARGV[name]], env=self._env())
+        rec = proc.start([sys.executable, "-m", "streams.cli", *ARGV[name]], env=self.environment())
         ready = self._readiness(name, rec.pid)
 
         def ready_or_dead() -> bool:

@@ -136,7 +136,7 @@ def test_hiring_and_activity_reach_serving_equal_to_oracle_and_replay(stack, fre
             load = ["load", "--in", str(out), "--topic", replay_prefix + name, "--preserve-partitions"]
             for args in (["dump", "--topic", prefix + name, "--out", str(out)], load):
                 done = subprocess.run([sys.executable, "-m", "streams.cli", "replay", *args], cwd=REPO_ROOT,
-                                      env=pipeline._env(),
+                                      env=pipeline.environment(),
                                       capture_output=True, text=True, timeout=120)  # fmt: skip
                 assert done.returncode == 0, done.stderr[-2000:]
         caught_up(stack.bootstrap, replay_prefix, fresh_db, replay_schema)
