@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STIR := $(BIN)/stir
 STAMP := $(VENV)/.installed
 
-.PHONY: setup up down status demo test test-unit test-integration test-faults lint bench clean-state
+.PHONY: setup up down status demo test test-unit test-integration test-faults lint bench clean-state help
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,7 @@ test-faults: setup
 	$(BIN)/python -m pytest tests/integration -m faults -s
 
 lint: $(STAMP)
+	$(BIN)/lint-imports
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy streams connectors schemas clickhouse_ddl serving_loader deploy tests
@@ -57,7 +58,11 @@ bench: setup
 	@set +e; $(BIN)/python -m pytest tests/benchmarks -q -p no:cacheprovider -o python_files='bench_*.py' -s; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "no benchmarks yet"; rc=0; fi; exit $$rc
 
-## clean-state: stop the stack and delete its data (.stir/, and its PostgreSQL cluster); keeps the jar cache
+## clean-state: stop the stack and delete its data (STIR_STATE_DIR, default .stir/, and its PostgreSQL cluster); keeps the jar cache
 clean-state: down
-	$(BIN)/python -c "from deploy.local.services import Postgres; from deploy.local.settings import StackSettings; import shutil; shutil.rmtree(Postgres(StackSettings()).data_dir.parent, ignore_errors=True)"
-	rm -rf .stir
+	@if [ -x $(STIR) ]; then $(STIR) clean-state; else echo "nothing to clean (no .venv)"; fi
+
+## help: this list of targets
+help:
+	@awk '/^## / { line = substr($$0, 4); i = index(line, ": "); \
+	  if (i) printf "  %-22s %s\n", substr(line, 1, i - 1), substr(line, i + 2); else print "  " line }' $(MAKEFILE_LIST)

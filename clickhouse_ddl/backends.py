@@ -8,8 +8,6 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from clickhouse_ddl.settings import WarehouseSettings
-
 
 class ChdbBackend:
     """chdb session bound to one database. One process can hold one chdb path, and a session runs one
@@ -47,18 +45,3 @@ class ConnectBackend:
 
     def rows(self, sql: str) -> list[list[Any]]:
         return [list(r) for r in self.client.query(sql).result_rows]
-
-
-def connect(settings: WarehouseSettings, database: str | None = None) -> Any:
-    """A clickhouse-connect client for the configured server or the running embedded warehouse; creates
-    the database when it does not exist yet."""
-    import clickhouse_connect
-
-    url = settings.http_url
-    kw: dict[str, Any] = {"dsn": url, "username": settings.user, "password": settings.password.get_secret_value(),
-                          "compress": False, "autogenerate_session_id": False, "tz_mode": "aware"}  # fmt: skip
-    db = database or settings.database
-    bootstrap = clickhouse_connect.get_client(**kw)
-    bootstrap.command(f"CREATE DATABASE IF NOT EXISTS {db}")
-    bootstrap.close()
-    return clickhouse_connect.get_client(**kw, database=db)

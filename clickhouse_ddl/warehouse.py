@@ -14,21 +14,21 @@ from clickhouse_ddl.bridge import Bridge
 from clickhouse_ddl.http_api import ChdbExecutor, serve
 from clickhouse_ddl.runner import all_sources, migrate
 from clickhouse_ddl.settings import WarehouseSettings
-from connectors.ingest.producer import ensure_topics
+from schemas.kafka import ensure_topics
 
 log = logging.getLogger("stir.warehouse")
 
 
 def run(settings: WarehouseSettings, bootstrap: str) -> None:
-    backend = ChdbBackend(settings.embedded_path, settings.database)
+    backend = ChdbBackend(settings.embedded_path, settings.ch_database)
     applied = migrate(backend, "embedded")
     log.info("migrations applied: %s", [m.path.name for m in applied] or "none pending")
     executor = ChdbExecutor(backend.session, backend.lock)
-    executor.current_db = settings.database
-    server = serve(executor, settings.http_host, settings.http_port)
+    executor.current_db = settings.ch_database
+    server = serve(executor, settings.ch_http_host, settings.ch_http_port)
     if settings.metrics_port:
         start_http_server(settings.metrics_port, addr="127.0.0.1")
-    db = settings.database
+    db = settings.ch_database
     ensure_topics(bootstrap, [settings.topic_prefix + s.topic for s in all_sources()], settings.partitions)
 
     def insert(table: str, data: bytes) -> None:
@@ -43,7 +43,7 @@ def run(settings: WarehouseSettings, bootstrap: str) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    log.info("warehouse ready: http://%s:%d database=%s", settings.http_host, settings.http_port, db)
+    log.info("warehouse ready: http://%s:%d database=%s", settings.ch_http_host, settings.ch_http_port, db)
     try:
         bridge.run()
     finally:

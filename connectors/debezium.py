@@ -14,59 +14,67 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, model_validator
+from pydantic_settings import SettingsConfigDict
 
 from connectors.connect_client import ConnectClient
-from deploy.local.settings import StackSettings
+from schemas.settings import CoreSettings
+from schemas.topics import SOURCE_SCHEMA, cdc_tables
 
-# source table -> the column that is the Kafka key (the entity whose events must stay ordered)
-SOURCE_TABLES: dict[str, str] = {
-    "profiles": "id",
-    "posts": "id",
-    "collections": "id",
-    "collection_items": "collection_id",
-    "scrape_requests": "post_id",
-    "companies": "id",
-    "job_positions": "id",
-    "processes": "id",
-    "interviews": "process_id",
-    "outcomes": "process_id",
-    "tenants": "id",
-    "users": "id",
-}
 OUTBOX_TABLE = "outbox"
 HEARTBEAT_TABLE = "debezium_heartbeat"
 
 
-class ConnectorSettings(BaseSettings):
-    """Settings of the CDC connector (env prefix ``STIR_CDC_``)."""
+class ConnectorSettings(CoreSettings):
+    """Settings of the CDC connector (env prefix ``STIR_CDC_``; shared fields from ``CoreSettings``). Its
+    topics are ``<STIR_TOPIC_PREFIX><STIR_CDC_PREFIX>.public.<table>``; name, slot and publication are scoped
+    by the topic prefix unless set."""
 
     model_config = SettingsConfigDict(env_prefix="STIR_CDC_", extra="ignore")
 
-    name: str = "stir-oltp"
-    topic_prefix: str = Field("cdc", pattern=r"^[a-zA-Z0-9_.-]+$")
-    slot_name: str = Field("stir_cdc", pattern=r"^[a-z0-9_]+$")
-    publication: str = Field("stir_cdc", pattern=r"^[a-z0-9_]+$")
-    schema_name: str = Field("public", pattern=r"^[a-z_][a-z0-9_]*$")
-    snapshot_mode: str = Field("initial", pattern=r"^(initial|no_data|always|when_needed|initial_only)$")
-    heartbeat_interval_ms: int = Field(10_000, ge=1000)
+    name: str = Field("", description="connector name (default: stir-oltp, scoped by the topic prefix)")
+    slot_name: str = Field("", pattern=r"^[a-z0-9_]*$", description="replication slot (default: stir_cdc, scoped)")
+    publication: str = Field("", pattern=r"^[a-z0-9_]*$", description="publication (default: stir_cdc, scoped)")
+    snapshot_mode: str = Field("initial", pattern=r"^(initial|no_data|always|when_needed|initial_only)$",
+                               description="Debezium snapshot.mode")  # fmt: skip
+    heartbeat_interval_ms: int = Field(10_000, ge=1000, description="Debezium heartbeat interval")
     poll_interval_ms: int = Field(50, ge=1, description="how long Debezium waits for a batch (latency floor)")
-    partitions: int = Field(4, ge=1, description="partitions of the CDC topics (equal to the event topics)")
-    replication_factor: int = Field(1, ge=1)
-    outbox_topic: str = Field("outbox.${routedByValue}.events", description="EventRouter route.topic.replacement")
-    secrets_file: str | None = Field(None, description="path of connect-secrets.properties as Connect sees it")
+    connect_secrets_path: str | None = Field(
+        None, description="path of connect-secrets.properties as Connect sees it (default: the state dir's)"
+    )
+
+    @model_validator(mode="after")
+    def _scoped_names(self) -> ConnectorSettings:
+        self.name = self.name or self.scoped("stir-oltp", "-")
+        self.slot_name = self.slot_name or self.scoped("stir_cdc", "_")
+        self.publication = self.publication or self.scoped("stir_cdc", "_")
+        return self
+
+    @property
+    def outbox_topic(self) -> str:
+        """EventRouter's route.topic.replacement: one topic per aggregate type."""
+        return self.topic("outbox.${routedByValue}.events")
 
 
-def connector_config(
-    cfg: ConnectorSettings, *, host: str, port: int, dbname: str, user: str, secrets_file: str
-) -> dict[str, Any]:
-    schema = cfg.schema_name
-    tables = [*SOURCE_TABLES, OUTBOX_TABLE]
+def connector_config(cfg: ConnectorSettings, dbname: str | None = None) -> dict[str, Any]:
+    """The connector's config for the database the settings point at (``dbname``: another on that server)."""
+    if cfg.pg_dsn is not None:
+        from psycopg.conninfo import conninfo_to_dict
+
+        info = conninfo_to_dict(cfg.pg_dsn.get_secret_value())
+        host, port = str(info.get("host", "localhost")), int(str(info.get("port", 5432)))
+        user, db = str(info.get("user", cfg.pg_superuser)), str(info.get("dbname", cfg.pg_database))
+    else:
+        host, port, user, db = cfg.bind_host, cfg.pg_port, cfg.pg_superuser, cfg.pg_database
+    secrets_file = cfg.connect_secrets_path or str(cfg.connect_secrets_file)
+    schema = SOURCE_SCHEMA
+    keys = cdc_tables()
+    tables = [*keys, OUTBOX_TABLE]
     by_key: dict[str, list[str]] = {}
-    for table, key in SOURCE_TABLES.items():
+    for table, key in keys.items():
         by_key.setdefault(key, []).append(table)
-    prefix_re = cfg.topic_prefix.replace(".", r"\.")
+    topic_prefix = cfg.cdc_topic_prefix
+    prefix_re = topic_prefix.replace(".", r"\.")
 
     config: dict[str, Any] = {
         "connector.class": "io.debezium.connector.postgresql.PostgresConnector",
@@ -76,13 +84,13 @@ def connector_config(
         "database.port": port,
         "database.user": user,
         "database.password": f"${{file:{secrets_file}:pg.password}}",
-        "database.dbname": dbname,
-        "topic.prefix": cfg.topic_prefix,
+        "database.dbname": dbname or db,
+        "topic.prefix": topic_prefix,
         "slot.name": cfg.slot_name,
         "publication.name": cfg.publication,
         "publication.autocreate.mode": "disabled",
         "table.include.list": ",".join(f"{schema}.{t}" for t in tables),
-        "message.key.columns": ";".join(f"{schema}.{t}:{k}" for t, k in SOURCE_TABLES.items() if k != "id"),
+        "message.key.columns": ";".join(f"{schema}.{t}:{k}" for t, k in keys.items() if k != "id"),
         "snapshot.mode": cfg.snapshot_mode,
         "heartbeat.interval.ms": cfg.heartbeat_interval_ms,
         "heartbeat.action.query": (
@@ -125,8 +133,8 @@ def connector_config(
 
 def ensure_publication(dsn: str, cfg: ConnectorSettings) -> list[str]:
     """Create or reset the publication to exactly the source tables (+ outbox, heartbeat). Idempotent."""
-    tables = [*SOURCE_TABLES, OUTBOX_TABLE, HEARTBEAT_TABLE]
-    idents = sql.SQL(", ").join(sql.Identifier(cfg.schema_name, t) for t in tables)
+    tables = [*cdc_tables(), OUTBOX_TABLE, HEARTBEAT_TABLE]
+    idents = sql.SQL(", ").join(sql.Identifier(SOURCE_SCHEMA, t) for t in tables)
     pub = sql.Identifier(cfg.publication)
     with psycopg.connect(dsn, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_publication WHERE pubname = %s", (cfg.publication,)).fetchone()
@@ -166,17 +174,3 @@ def drop(client: ConnectClient, cfg: ConnectorSettings, dsn: str) -> None:
                 break
             time.sleep(0.2)
         conn.execute(sql.SQL("DROP PUBLICATION IF EXISTS {}").format(sql.Identifier(cfg.publication)))
-
-
-def config_for(stack: StackSettings, cfg: ConnectorSettings, dbname: str | None = None) -> dict[str, Any]:
-    """The connector config for the database the stack settings point at."""
-    if stack.pg_dsn is not None:
-        from psycopg.conninfo import conninfo_to_dict
-
-        info = conninfo_to_dict(stack.pg_dsn.get_secret_value())
-        host, port = str(info.get("host", "localhost")), int(str(info.get("port", 5432)))
-        user, db = str(info.get("user", stack.pg_superuser)), str(info.get("dbname", stack.pg_database))
-    else:
-        host, port, user, db = stack.bind_host, stack.pg_port, stack.pg_superuser, stack.pg_database
-    secrets_file = cfg.secrets_file or str(stack.connect_secrets_file)
-    return connector_config(cfg, host=host, port=port, dbname=dbname or db, user=user, secrets_file=secrets_file)

@@ -1,19 +1,27 @@
-"""Kafka Connect / Debezium task state as Prometheus gauges, read from Connect's REST API
-(``GET /connectors?expand=status``). The serving loader runs this probe next to its replication-slot probe, so
-the pipeline-health dashboard and the alerts see CDC health without a JMX exporter on Connect."""
+"""CDC health as Prometheus gauges: Kafka Connect / Debezium task state, read from Connect's REST API
+(``GET /connectors?expand=status``), and the replication slots' lag. The local runtime has the serving loader
+run these probes (``CdcProbe``), so the pipeline-health dashboard and the alerts see CDC health without a JMX
+exporter on Connect."""
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
+import psycopg
 from prometheus_client import Gauge
 
 CONNECTOR_UP = Gauge("stir_connect_connector_up", "1 when the connector is RUNNING (Connect REST)", ["connector"])
 TASKS_RUNNING = Gauge("stir_connect_tasks_running", "Tasks of the connector in state RUNNING", ["connector"])
 TASKS_FAILED = Gauge("stir_connect_tasks_failed", "Tasks of the connector in state FAILED", ["connector"])
 REACHABLE = Gauge("stir_connect_reachable", "1 when Connect's REST API answered the last probe")
+SLOT_LAG = Gauge("stir_pg_replication_slot_lag_bytes", "WAL a replication slot has not confirmed (CDC backlog)",
+                 ["slot"])  # fmt: skip
 _known: set[str] = set()
+log = logging.getLogger("stir.cdc")
 
 
 def task_states(expanded: dict[str, Any]) -> dict[str, tuple[bool, int, int]]:
@@ -45,3 +53,35 @@ def observe_connect(base_url: str, timeout_s: float = 2.0) -> None:
         CONNECTOR_UP.labels(name).set(1 if up else 0)
         TASKS_RUNNING.labels(name).set(running)
         TASKS_FAILED.labels(name).set(failed)
+
+
+def observe_slots(conn: psycopg.Connection[Any]) -> None:
+    """Replication slot lag of the database the loader writes to (locally the OLTP database too)."""
+    rows = conn.execute("SELECT slot_name, pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn) "
+                        "FROM pg_replication_slots WHERE confirmed_flush_lsn IS NOT NULL").fetchall()  # fmt: skip
+    for slot, lag in rows:
+        SLOT_LAG.labels(slot).set(float(lag))
+
+
+class CdcProbe:
+    """Both probes, at most every ``every_s`` seconds: call it from any loop."""
+
+    def __init__(self, connect_url: str | None, dsn: Callable[[], str], every_s: float = 5.0) -> None:
+        self.connect_url, self.dsn, self.every_s = connect_url, dsn, every_s
+        self._next = 0.0
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def __call__(self) -> None:
+        now = time.monotonic()
+        if now < self._next:
+            return
+        self._next = now + self.every_s
+        try:
+            if self._conn is None or self._conn.closed:
+                self._conn = psycopg.connect(self.dsn(), autocommit=True, connect_timeout=5)
+            observe_slots(self._conn)
+        except (psycopg.Error, OSError) as exc:
+            log.debug("slot lag not readable: %s", exc)
+            self._conn = None
+        if self.connect_url:
+            observe_connect(self.connect_url)

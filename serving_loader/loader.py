@@ -32,8 +32,6 @@ LOCK_WAIT = Histogram("stir_loader_lock_wait_seconds", "Time the swap waited for
 REFUSALS = Counter("stir_loader_refusals_total", "Swaps refused by the row-ratio guard", ["spec"])
 FAILURES = Counter("stir_loader_failures_total", "Load runs that failed", ["spec"])
 SWAPS = Counter("stir_loader_swaps_total", "Swaps done", ["spec"])
-SLOT_LAG = Gauge("stir_pg_replication_slot_lag_bytes", "WAL a replication slot has not confirmed (CDC backlog)",
-                 ["slot"])  # fmt: skip
 LAST_SWAP = Gauge("stir_loader_last_swap_timestamp_seconds", "When the spec's table was last swapped", ["spec"])
 
 
@@ -67,14 +65,6 @@ def _rows_of(conn: psycopg.Connection[Any], schema: str, table: str) -> int | No
     row = conn.execute(sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(table)))
     got = row.fetchone()
     return int(got[0]) if got else 0
-
-
-def observe_slots(conn: psycopg.Connection[Any]) -> None:
-    """Replication slot lag of the database the loader writes to (locally the OLTP database too)."""
-    rows = conn.execute("SELECT slot_name, pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn) "
-                        "FROM pg_replication_slots WHERE confirmed_flush_lsn IS NOT NULL").fetchall()  # fmt: skip
-    for slot, lag in rows:
-        SLOT_LAG.labels(slot).set(float(lag))
 
 
 def refuse_reason(spec: Spec, new_rows: int, live_rows: int | None) -> str | None:

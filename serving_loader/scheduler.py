@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
 
-from connectors.health import observe_connect
-from serving_loader.loader import RunResult, ensure_schema, observe_slots, run_spec
+from serving_loader.loader import RunResult, ensure_schema, run_spec
 from serving_loader.settings import LoaderSettings
 from serving_loader.specs import SPECS, Spec, by_name
 
@@ -18,10 +18,12 @@ log = logging.getLogger("stir.loader")
 
 
 class Loader:
-    def __init__(self, settings: LoaderSettings, dsn: str, ch_client: Any, connect_url: str | None = None) -> None:
+    def __init__(
+        self, settings: LoaderSettings, dsn: str, ch_client: Any, probes: Sequence[Callable[[], None]] = ()
+    ) -> None:
+        """``probes`` run once per loop turn (the local runtime adds its CDC health probe)."""
         self.s = settings
-        self.connect_url = connect_url
-        self._next_connect_probe = 0.0
+        self.probes = list(probes)
         self.dsn = dsn
         self.ch = ch_client
         self.conn = psycopg.connect(dsn, autocommit=True)
@@ -59,13 +61,11 @@ class Loader:
                 except Exception as exc:
                     log.error("%s: load failed: %s", spec.name, exc)
                 due[spec.name] = time.monotonic() + spec.interval_s * self.s.interval_scale
-            try:
-                observe_slots(self.conn)
-            except psycopg.Error as exc:
-                log.debug("slot lag not readable: %s", exc)
-            if self.connect_url and time.monotonic() >= self._next_connect_probe:
-                observe_connect(self.connect_url)
-                self._next_connect_probe = time.monotonic() + 5.0
+            for probe in self.probes:
+                try:
+                    probe()
+                except Exception as exc:
+                    log.warning("probe failed: %s", exc)
             stop.wait(max(0.05, min(due.values()) - time.monotonic()))
 
     def close(self) -> None:

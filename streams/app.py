@@ -36,13 +36,13 @@ from typing import Any
 import faust
 from prometheus_client import start_http_server
 
-from connectors.ingest.partitioner import partition_for
+from schemas.kafka import ensure_topics, partition_for
 from schemas.models import RefreshRequest
+from schemas.topics import AGENTS, TOPICS, Topology, read_by
 from streams import batch
 from streams import metrics as m
 from streams import transform_post as tpost
-from streams.batch import INTERNAL_POSTS
-from streams.batch_clocked import HIRING_DIM_TABLES, HIRING_FACT_TABLES, ClockedBatch, HiringBatch, SecurityBatch
+from streams.batch_clocked import ClockedBatch, HiringBatch, SecurityBatch
 from streams.faust_fixes import (
     drop_batches_fetched_before_a_seek,
     refuse_offset_gaps,
@@ -80,38 +80,18 @@ class Pipeline:
             table_cleanup_interval=3600.0,
         )
         raw: dict[str, Any] = {"value_serializer": "raw", "key_serializer": "raw", "partitions": settings.partitions}
-        t = settings.topic
-        self.post_in = self.app.topic(
-            t("social.post.snapshot"), t("social.scrape.status"), settings.cdc_topic("scrape_requests"), **raw
-        )
-        self.profile_in = self.app.topic(
-            t("social.profile.snapshot"), settings.cdc_topic("profiles"), t(INTERNAL_POSTS), **raw
-        )
-        self.collection_in = self.app.topic(
-            settings.cdc_topic("collection_items"), t(batch.INTERNAL_POST_BY_COLLECTION), **raw
-        )
-        self.membership_in = self.app.topic(t("metrics.post.rolling"), t(batch.INTERNAL_MEMBERSHIP), **raw)
-        hiring_cdc = [settings.cdc_topic(x) for x in (*HIRING_FACT_TABLES, *HIRING_DIM_TABLES)]
-        self.hiring_in = self.app.topic(*hiring_cdc, **raw)
-        self.logins_in = self.app.topic(t("activity.auth.attempt"), **raw)
-        self.outputs = {
-            name: self.app.topic(t(name), **raw)
-            for name in (
-                INTERNAL_POSTS,
-                batch.INTERNAL_MEMBERSHIP,
-                batch.INTERNAL_POST_BY_COLLECTION,
-                "metrics.collection.rolling",
-                "status.scrape.post",
-                "metrics.profile.rolling",
-                "metrics.post.rolling",
-                "social.scrape.request",
-                "status.hiring.process",
-                "dim.hiring.position",
-                "dim.hiring.company",
-                "status.account.security",
-                "dlq.streams",
-            )
-        }
+        self.topology = topo = Topology(settings)
+
+        def inputs_of(agent: str) -> Any:
+            return self.app.topic(*topo.names(read_by(agent)), **raw)
+
+        self.post_in = inputs_of("posts")
+        self.profile_in = inputs_of("profiles")
+        self.collection_in = inputs_of("collections")
+        self.membership_in = inputs_of("memberships")
+        self.hiring_in = inputs_of("hiring")
+        self.logins_in = inputs_of("logins")
+        self.outputs = {t.name: self.app.topic(topo.name(t), **raw) for t in TOPICS if set(t.writers) & set(AGENTS)}
         # bytes keys travel raw; values (JSON-able dicts) as JSON
         # keys are the entity ids (raw bytes), values JSON; the changelog partition of a key is the one Kafka's
         # default partitioner gives it, which is the partition of its input rows (topics are co-partitioned)
@@ -187,7 +167,9 @@ class Pipeline:
         return self.s.clock_ms if self.s.clock_ms is not None else time.time_ns() // 1_000_000
 
     def _name(self, topic: str) -> str:
-        return topic[len(self.s.topic_prefix) :] if topic.startswith(self.s.topic_prefix) else topic
+        """The declared (logical) name of a deployed topic: what the handlers dispatch on."""
+        declared = self.topology.resolve(topic)
+        return declared.name if declared is not None else topic
 
     # --- shared plumbing ---------------------------------------------------------------------------
     async def _dead_letter(self, agent: str, bad: list[BadRecord], msg: Any) -> None:
@@ -321,28 +303,12 @@ def _chunks(items: list[tuple[str, bytes]], max_rows: int, max_bytes: int) -> li
 
 def inputs(settings: StreamsSettings) -> list[str]:
     """Every topic the agents read (their group's lag over these is the worker's backlog)."""
-    t = settings.topic
-    return [t("social.post.snapshot"), t("social.scrape.status"), t("social.profile.snapshot"),
-            settings.cdc_topic("scrape_requests"), settings.cdc_topic("profiles"),
-            settings.cdc_topic("collection_items"), t(INTERNAL_POSTS), t(batch.INTERNAL_MEMBERSHIP),
-            t(batch.INTERNAL_POST_BY_COLLECTION), t("metrics.post.rolling"),
-            *[settings.cdc_topic(x) for x in (*HIRING_FACT_TABLES, *HIRING_DIM_TABLES)],
-            t("activity.auth.attempt")]  # fmt: skip
+    return Topology(settings).inputs(AGENTS)
 
 
 def topics(settings: StreamsSettings) -> list[str]:
     """Every topic the agents read or write (created up front with equal partition counts)."""
-    t = settings.topic
-    names = [t("social.post.snapshot"), t("social.scrape.status"), t("social.profile.snapshot"),
-             settings.cdc_topic("scrape_requests"), settings.cdc_topic("profiles"), t(INTERNAL_POSTS),
-             settings.cdc_topic("collection_items"), t(batch.INTERNAL_MEMBERSHIP),
-             t(batch.INTERNAL_POST_BY_COLLECTION), t("metrics.collection.rolling"),
-             t("status.scrape.post"), t("metrics.profile.rolling"), t("metrics.post.rolling"),
-             t("social.scrape.request"), t("dlq.streams"),
-             *[settings.cdc_topic(x) for x in (*HIRING_FACT_TABLES, *HIRING_DIM_TABLES)],
-             t("activity.auth.attempt"), t("status.hiring.process"), t("dim.hiring.position"),
-             t("dim.hiring.company"), t("status.account.security")]  # fmt: skip
-    return names
+    return Topology(settings).touched(AGENTS)
 
 
 def run_worker(settings: StreamsSettings, bootstrap: str) -> None:
@@ -350,7 +316,6 @@ def run_worker(settings: StreamsSettings, bootstrap: str) -> None:
     drop_batches_fetched_before_a_seek()
     refuse_offset_gaps()
     tolerate_unpositioned_partitions()
-    from connectors.ingest.producer import ensure_topics
 
     ensure_topics(bootstrap, topics(settings), settings.partitions)
     wait_for_dead_members(bootstrap, settings.app_id, settings.session_timeout_s * 1.5)

@@ -13,7 +13,7 @@ import heapq
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from connectors.ingest.partitioner import partition_for
+from schemas.kafka import partition_for
 
 NextChange = Callable[[Any, int], int | None]
 

@@ -1,24 +1,22 @@
-"""Settings of the stream processors (env prefix ``STIR_STREAMS_``)."""
+"""Settings of the stream processors (env prefix ``STIR_STREAMS_``; shared fields from ``CoreSettings``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, model_validator
+from pydantic_settings import SettingsConfigDict
 
-from deploy.local.settings import REPO_ROOT
+from schemas.settings import CoreSettings
 
 DAY_MS = 86_400_000
 
 
-class StreamsSettings(BaseSettings):
+class StreamsSettings(CoreSettings):
     model_config = SettingsConfigDict(env_prefix="STIR_STREAMS_", extra="ignore")
 
-    app_id: str = Field("stir-streams", pattern=r"^[a-zA-Z0-9_.-]+$", description="consumer group and table prefix")
-    topic_prefix: str = Field("", pattern=r"^[a-zA-Z0-9_.-]*$", description="prepended to every topic name")
-    cdc_prefix: str = Field("cdc", pattern=r"^[a-zA-Z0-9_.-]+$", description="Debezium topic prefix")
-    partitions: int = Field(4, ge=1, description="partitions of every topic the agents read and write")
+    app_id: str = Field("", pattern=r"^[a-zA-Z0-9_.-]*$",
+                        description="consumer group and table prefix (default: stir-streams, scoped)")  # fmt: skip
     allowed_lateness_ms: int = Field(2 * DAY_MS, ge=0, description="older events (per key) are dropped")
     refresh_interval_s: float = Field(60.0, gt=0, description="how often stale posts are looked for")
     refresh_max_per_interval: int = Field(250, ge=0, description="refresh requests per interval at most")
@@ -29,17 +27,21 @@ class StreamsSettings(BaseSettings):
     clock_ms: int | None = Field(None, description="pin the wall clock (tests); unset: real time")
     metrics_port: int = Field(0, ge=0, le=65535, description="Prometheus /metrics port (0: none)")
     web_port: int = Field(16066, ge=1, le=65535, description="Faust's own web server port")
-    data_dir: Path = Field(REPO_ROOT / ".stir" / "streams")
-    commit_interval_s: float = Field(1.0, gt=0)
+    commit_interval_s: float = Field(1.0, gt=0, description="how often consumed offsets are committed")
     session_timeout_s: float = Field(10.0, ge=6, description="how soon a dead worker's partitions move on")
-    max_rows_per_message: int = Field(1000, ge=1)
+    max_rows_per_message: int = Field(1000, ge=1, description="rows per output message at most")
     max_message_bytes: int = Field(512 * 1024, ge=1024, description="below the producer's max request size")
     take_max_messages: int = Field(2000, ge=1, description="messages an agent handles per broker round trip")
     take_within_s: float = Field(0.5, gt=0, description="how long an agent waits to fill a run of messages")
-    log_level: str = Field("warning", pattern=r"^(debug|info|warning|error)$")
+    log_level: str = Field("warning", pattern=r"^(debug|info|warning|error)$", description="worker log level")
 
-    def topic(self, name: str) -> str:
-        return self.topic_prefix + name
+    @model_validator(mode="after")
+    def _scoped_names(self) -> StreamsSettings:
+        if not self.app_id:
+            self.app_id = self.scoped("stir-streams")
+        return self
 
-    def cdc_topic(self, table: str) -> str:
-        return f"{self.topic_prefix}{self.cdc_prefix}.public.{table}"
+    @property
+    def data_dir(self) -> Path:
+        """Faust's table stores (one folder per app id)."""
+        return self.state_dir / "streams"

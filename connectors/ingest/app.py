@@ -18,10 +18,11 @@ from confluent_kafka import KafkaException
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from connectors.ingest import metrics as m
-from connectors.ingest.producer import AsyncProducer, ensure_topics
+from connectors.ingest.producer import AsyncProducer
 from connectors.ingest.settings import IngestSettings
 from connectors.ingest.tokens import Principal, TokenStore
 from connectors.ingest.transform import BodyError, Rejected, group_messages, split_body, transform_batch
+from schemas.kafka import ensure_topics
 from schemas.registry import INGEST_TYPES
 
 DLQ_HEAD_BYTES = 64 * 1024

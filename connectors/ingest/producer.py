@@ -7,7 +7,6 @@ import threading
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
 
 
 class AsyncProducer:
@@ -64,22 +63,3 @@ def _resolve(fut: asyncio.Future[Message], err: KafkaError | None, msg: Message)
         fut.set_exception(KafkaException(err))
     else:
         fut.set_result(msg)
-
-
-def ensure_topics(bootstrap: str, topics: list[str], partitions: int, replication_factor: int = 1) -> None:
-    """Create the topics that do not exist yet (existing ones are left as they are)."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    existing = set(admin.list_topics(timeout=10).topics)
-    new = [
-        NewTopic(t, num_partitions=partitions, replication_factor=replication_factor)
-        for t in topics
-        if t not in existing
-    ]
-    if not new:
-        return
-    for topic, fut in admin.create_topics(new).items():
-        try:
-            fut.result(timeout=30)
-        except KafkaException as e:
-            if e.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                raise RuntimeError(f"cannot create topic {topic}: {e}") from e

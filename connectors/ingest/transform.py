@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from connectors.ingest.partitioner import partition_for
 from connectors.ingest.tokens import Principal
+from schemas.kafka import partition_for
 from schemas.registry import INGEST_TYPES, contracts
 
 _decoder = json.JSONDecoder()

@@ -13,10 +13,17 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
+from pydantic_settings import BaseSettings
 
+from clickhouse_ddl.settings import WarehouseSettings
+from connectors.ingest.settings import IngestSettings
 from deploy.local.process import ManagedProcess, wait_until
+from streams.settings import StreamsSettings
+
+S = TypeVar("S", bound=BaseSettings)
 
 COMPONENTS = ("warehouse", "worker", "ingest", "loader")
 ARGV = {
@@ -51,20 +58,27 @@ class Pipeline:
         """The environment the pipeline's processes run with (metrics ports included)."""
         return {**os.environ, **METRICS_PORTS, **self.env}
 
-    def _get(self, key: str, default: str) -> str:
-        return self.env.get(key, os.environ.get(key, default))
+    def settings(self, cls: type[S]) -> S:
+        """A component's settings as the pipeline's processes see them (their environment, not this one's)."""
+        env, prefix = self.environment(), str(cls.model_config.get("env_prefix", ""))
+        values: dict[str, Any] = {}
+        for name, f in cls.model_fields.items():
+            var = f.validation_alias if isinstance(f.validation_alias, str) else prefix + name.upper()
+            if var in env and f.annotation is not list[str]:
+                values[name] = env[var]
+        return cls(**values)
 
     @property
     def warehouse_url(self) -> str:
-        return f"http://127.0.0.1:{self._get('STIR_CH_HTTP_PORT', '18123')}"
+        return self.settings(WarehouseSettings).ch_http_url
 
     @property
     def ingest_url(self) -> str:
-        return f"http://127.0.0.1:{self._get('STIR_INGEST_PORT', '18080')}"
+        return f"http://127.0.0.1:{self.settings(IngestSettings).port}"
 
     def start(self, name: str, timeout_s: float = 120) -> None:
         proc = self.process(name)
-        rec = proc.start([sys.executable, "-m", "streams.cli", *ARGV[name]], env=self.environment())
+        rec = proc.start([sys.executable, "-m", "deploy.cli", *ARGV[name]], env=self.environment())
         ready = self._readiness(name, rec.pid)
 
         def ready_or_dead() -> bool:
@@ -92,8 +106,9 @@ class Pipeline:
     def _worker_joined(self) -> bool:
         from confluent_kafka.admin import AdminClient
 
-        group = self._get("STIR_STREAMS_APP_ID", "stir-streams")
-        admin = AdminClient({"bootstrap.servers": self._get("STIR_KAFKA_BOOTSTRAP", "127.0.0.1:19092")})
+        settings = self.settings(StreamsSettings)
+        group = settings.app_id
+        admin = AdminClient({"bootstrap.servers": settings.bootstrap})
         desc = admin.describe_consumer_groups([group])[group].result(timeout=5)
         return any(m.assignment.topic_partitions for m in desc.members)
 

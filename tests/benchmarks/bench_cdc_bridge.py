@@ -10,19 +10,17 @@ import uuid
 import psycopg
 from confluent_kafka import Producer
 
-from clickhouse_ddl.backends import connect
 from clickhouse_ddl.runner import all_sources
 from clickhouse_ddl.settings import WarehouseSettings
 from connectors.connect_client import ConnectClient
-from connectors.debezium import ConnectorSettings, apply, config_for, drop
-from connectors.ingest.partitioner import partition_for
-from deploy.local.kafka_progress import end_offsets, group_lag
+from connectors.debezium import ConnectorSettings, apply, connector_config, drop
 from deploy.local.pipeline import Pipeline
 from deploy.local.process import wait_until
+from schemas.kafka import end_offsets, group_lag, partition_for
 from schemas.models import ProfileRollingMetrics
 from schemas.oltp_migrate import migrate
-from tests.integration.ingest_server import free_port
-from tests.integration.kafka_utils import delete_topics
+from tests.support.harness import pipeline_env, warehouse_client
+from tests.support.kafka import delete_topics
 
 CDC_ROWS = 50_000
 BRIDGE_ROWS = 400_000
@@ -31,12 +29,12 @@ BRIDGE_ROWS = 400_000
 def test_cdc_throughput(stack, fresh_db, results):
     uid = uuid.uuid4().hex[:8]
     migrate(fresh_db)
-    cfg = ConnectorSettings(name=f"bthr-{uid}", topic_prefix=f"bthr{uid}", slot_name=f"bthr_{uid}",
+    cfg = ConnectorSettings(topic_prefix=f"bthr{uid}.", slot_name=f"bthr_{uid}",
                             publication=f"bthrp_{uid}", snapshot_mode="no_data")  # fmt: skip
-    topic = f"{cfg.topic_prefix}.public.profiles"
+    topic = f"{cfg.cdc_topic_prefix}.public.profiles"
     client = ConnectClient(stack.connect_rest)
     try:
-        apply(client, cfg, fresh_db, config_for(stack, cfg, dbname=fresh_db.split("dbname=")[1]))
+        apply(client, cfg, fresh_db, connector_config(cfg, dbname=fresh_db.split("dbname=")[1]))
         with psycopg.connect(fresh_db, autocommit=True) as conn:  # warm-up: the topic exists, the task streams
             conn.execute("INSERT INTO profiles (platform, handle) VALUES ('youtube', 'warm')")
         assert wait_until(lambda: end_offsets(stack.bootstrap, [topic]) >= 1, 60, 0.2)
@@ -75,7 +73,7 @@ def test_bridge_throughput(stack, tmp_path, results):
     prefix, topic = f"bbr{uid}.", f"bbr{uid}.metrics.profile.rolling"
     ProfileRollingMetrics.model_validate_json(_row(1, 1_790_000_000_000))
     p = Producer({"bootstrap.servers": stack.bootstrap, "linger.ms": 20, "compression.type": "lz4"})
-    from connectors.ingest.producer import ensure_topics
+    from schemas.kafka import ensure_topics
 
     ensure_topics(stack.bootstrap, [prefix + s.topic for s in all_sources()], 4)
     now = int(time.time() * 1000)
@@ -85,19 +83,17 @@ def test_bridge_throughput(stack, tmp_path, results):
         p.produce(topic, value=b"\n".join(lines), key=key, partition=partition_for(key, 4))
         p.poll(0)
     assert p.flush(60) == 0
-    port = free_port()
-    env = {"STIR_CH_TOPIC_PREFIX": prefix, "STIR_CH_KAFKA_GROUP": f"bbr-{uid}", "STIR_CH_DATABASE": f"bbr_{uid}",
-           "STIR_CH_EMBEDDED_PATH": str(tmp_path / "chdb"), "STIR_CH_HTTP_PORT": str(port),
-           "STIR_CH_METRICS_PORT": str(free_port())}  # fmt: skip
+    env = pipeline_env(prefix, tmp_path / "state", "")
     pipeline = Pipeline(tmp_path / "run", env)
+    bridge_group = f"{WarehouseSettings(topic_prefix=prefix).kafka_group}.bridge"
     try:
         t0 = time.perf_counter()
         pipeline.start("warehouse")
         ready = time.perf_counter()
         sources = [prefix + s.topic for s in all_sources()]
-        assert wait_until(lambda: group_lag(stack.bootstrap, f"bbr-{uid}.bridge", sources) == 0, 600, 0.2)
+        assert wait_until(lambda: group_lag(stack.bootstrap, bridge_group, sources) == 0, 600, 0.2)
         elapsed = time.perf_counter() - t0  # from the process start: the bridge reads while migrations finish
-        ch = connect(WarehouseSettings(http_port=port, database=f"bbr_{uid}"))
+        ch = warehouse_client(env)
         rows = ch.query("SELECT count() FROM profile_rolling").result_rows[0][0]
         ch.close()
         assert rows >= 50_000  # ReplacingMergeTree may have merged some versions already

@@ -24,21 +24,18 @@ from typing import Any
 import httpx
 import psycopg
 
-from clickhouse_ddl.backends import connect
-from clickhouse_ddl.settings import WarehouseSettings
 from connectors.connect_client import ConnectClient
-from connectors.debezium import apply, config_for, drop
-from connectors.ingest.tokens import TokenStore
-from deploy.local.kafka_progress import group_lag
+from connectors.debezium import apply, connector_config, drop
 from deploy.local.pipeline import COMPONENTS, Pipeline
 from deploy.local.process import wait_until
 from deploy.local.services import Connect, Kafka, Postgres
+from schemas.kafka import group_lag
 from schemas.oltp_migrate import migrate
 from streams.app import inputs as stream_inputs
 from streams.settings import StreamsSettings
 from tests.benchmarks.procstats import Sampler
-from tests.integration.domains_harness import cdc_connector, pipeline_env
-from tests.integration.kafka_utils import delete_topics
+from tests.support.harness import cdc_connector, ingest_token, pipeline_env, serving_schema, warehouse_client
+from tests.support.kafka import delete_topics
 
 LEVELS = tuple(int(x) for x in os.environ.get("STIR_BENCH_LEVELS", "1000,5000,10000,20000").split(","))
 SECONDS = int(os.environ.get("STIR_BENCH_SECONDS", "60"))
@@ -192,16 +189,17 @@ def _run_level(n: int, url: str, token: str, probes: Probes, lag: Any, roots: di
 
 def test_sustained_load_freshness(stack, fresh_db, uid, tmp_path, results):
     migrate(fresh_db)
-    prefix, schema = f"fr{uid}.", f"serving_{uid}"
-    env = pipeline_env(prefix, uid, tmp_path, fresh_db, schema, 2 * 86_400_000)
-    env["STIR_LOADER_INTERVAL_SCALE"] = "1"  # the specs' own intervals (profile_summary every 5 s)
+    prefix = f"fr{uid}."
+    schema = serving_schema(prefix)
+    # the specs' own intervals (profile_summary every 5 s)
+    env = pipeline_env(prefix, tmp_path / "state", fresh_db, STIR_LOADER_INTERVAL_SCALE="1")
     pipeline = Pipeline(tmp_path / "run", env)
-    cfg = cdc_connector(prefix, uid, "fr")
+    cfg = cdc_connector(prefix, uid)
     client = ConnectClient(stack.connect_rest)
-    token = TokenStore(tmp_path / "tokens.json").create("bench", ["*"])
+    token = ingest_token(env)
     total = PROFILES + PROBES
     try:
-        apply(client, cfg, fresh_db, config_for(stack, cfg, dbname=f"t_{uid}"))
+        apply(client, cfg, fresh_db, connector_config(cfg, dbname=f"t_{uid}"))
         pipeline.up()
         with (
             psycopg.connect(fresh_db, autocommit=True) as conn,
@@ -219,10 +217,11 @@ def test_sustained_load_freshness(stack, fresh_db, uid, tmp_path, results):
                          f'"followers":{1000 + i}}}' for i in range(start, min(start + 1000, total + 1))]  # fmt: skip
                 r = http.post(f"{pipeline.ingest_url}/v1/events", content="\n".join(lines).encode())
                 assert r.status_code == 200, r.text[:300]
-        inputs = stream_inputs(StreamsSettings(topic_prefix=prefix))
+        streams = StreamsSettings(topic_prefix=prefix)
+        inputs = stream_inputs(streams)
 
         def lag() -> int | None:
-            return group_lag(stack.bootstrap, f"{prefix}app", inputs)
+            return group_lag(stack.bootstrap, streams.app_id, inputs)
 
         def seeded() -> bool:
             with psycopg.connect(fresh_db) as conn:
@@ -233,7 +232,7 @@ def test_sustained_load_freshness(stack, fresh_db, uid, tmp_path, results):
             return bool(row and row[0] == total)
 
         assert wait_until(seeded, 300, 1.0), "the seed never reached the serving table"
-        ch = connect(WarehouseSettings(http_port=int(env["STIR_CH_HTTP_PORT"]), database=env["STIR_CH_DATABASE"]))
+        ch = warehouse_client(env)
         probes = Probes(fresh_db, schema, ch, list(range(PROFILES + 1, total + 1)))
         roots = {name: rec.pid for name, svc in (("postgres", Postgres(stack)), ("kafka", Kafka(stack)),
                                                 ("connect", Connect(stack)))

@@ -13,11 +13,11 @@ import psycopg
 from confluent_kafka import Consumer
 
 from connectors.connect_client import ConnectClient
-from connectors.debezium import ConnectorSettings, apply, config_for, drop
+from connectors.debezium import ConnectorSettings, apply, connector_config, drop
 from schemas.oltp_migrate import migrate
 from schemas.registry import INGEST_TYPES
-from tests.integration.ingest_server import ingest_server
-from tests.integration.kafka_utils import delete_topics
+from tests.support.ingest_server import ingest_server
+from tests.support.kafka import delete_topics
 
 EVENTS = 200_000
 BATCH = 1000
@@ -73,13 +73,13 @@ def test_ingest_throughput(stack, tmp_path, results):
 def test_cdc_latency(stack, fresh_db, results):
     uid = uuid.uuid4().hex[:8]
     migrate(fresh_db)
-    cfg = ConnectorSettings(name=f"bench-{uid}", topic_prefix=f"bcdc{uid}", slot_name=f"bslot_{uid}",
+    cfg = ConnectorSettings(topic_prefix=f"bcdc{uid}.", slot_name=f"bslot_{uid}",
                             publication=f"bpub_{uid}", snapshot_mode="no_data")  # fmt: skip
-    topic = f"{cfg.topic_prefix}.public.profiles"
+    topic = f"{cfg.cdc_topic_prefix}.public.profiles"
     client = ConnectClient(stack.connect_rest)
     rate, seconds = 200, 15
     try:
-        apply(client, cfg, fresh_db, config_for(stack, cfg, dbname=fresh_db.split("dbname=")[1]))
+        apply(client, cfg, fresh_db, connector_config(cfg, dbname=fresh_db.split("dbname=")[1]))
         consumer = Consumer({"bootstrap.servers": stack.bootstrap, "group.id": f"b-{uid}",
                              "auto.offset.reset": "earliest", "fetch.queue.backoff.ms": 10,
                              "topic.metadata.refresh.interval.ms": 500})  # fmt: skip

@@ -9,10 +9,10 @@ import uuid
 
 from confluent_kafka import Producer
 
-from connectors.ingest.producer import ensure_topics
 from connectors.replay.dump import dump
 from connectors.replay.load import load
-from tests.integration.kafka_utils import delete_topics
+from schemas.kafka import ensure_topics
+from tests.support.kafka import delete_topics
 
 EVENTS = 200_000
 

@@ -12,14 +12,13 @@ from typing import Any
 
 from confluent_kafka import Consumer, Producer
 
-from connectors.ingest.partitioner import partition_for
-from connectors.ingest.producer import ensure_topics
 from deploy.local.process import wait_until
+from schemas.kafka import ensure_topics, partition_for
 from streams import batch
 from streams.app import topics as stream_topics
 from streams.settings import StreamsSettings
-from tests.integration.kafka_utils import delete_topics
-from tests.integration.streams_worker import Worker, group_lag
+from tests.support.kafka import delete_topics
+from tests.support.streams_worker import Worker, group_lag
 
 PROFILES, DAYS, ROWS_PER_MESSAGE = 2000, 150, 500
 DAY = 86_400_000
@@ -92,7 +91,7 @@ def test_profile_agent_vs_bare_loop(stack, tmp_path, results):
     settings = StreamsSettings(topic_prefix=prefix, app_id=app_id, allowed_lateness_ms=2 * DAY)
     ensure_topics(stack.bootstrap, stream_topics(settings), settings.partitions)
     topic = prefix + "social.profile.snapshot"
-    env = {"STIR_STREAMS_TOPIC_PREFIX": prefix, "STIR_STREAMS_APP_ID": app_id, "STIR_STREAMS_LOG_LEVEL": "info",
+    env = {"STIR_TOPIC_PREFIX": prefix, "STIR_STREAMS_APP_ID": app_id, "STIR_STREAMS_LOG_LEVEL": "info",
            "STIR_STREAMS_REFRESH_INTERVAL_S": "3600"}  # fmt: skip
     worker = Worker(tmp_path, env)
     try:

@@ -15,12 +15,12 @@ import pytest
 from confluent_kafka import Consumer
 
 from connectors.connect_client import ConnectClient
-from connectors.debezium import ConnectorSettings, apply, config_for, drop
+from connectors.debezium import ConnectorSettings, apply, connector_config, drop
 from deploy.local.process import wait_until
 from deploy.local.services import Connect
 from deploy.local.stack import up
 from schemas.oltp_migrate import migrate
-from tests.integration.kafka_utils import delete_topics
+from tests.support.kafka import delete_topics
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 ROWS = 3000
@@ -35,13 +35,12 @@ def _slot(dsn: str, slot: str) -> tuple[bool, int] | None:
 
 def test_connect_sigkill_loses_no_change_and_the_slot_drains(stack, fresh_db, uid):
     migrate(fresh_db)
-    cfg = ConnectorSettings(name=f"ck-{uid}", topic_prefix=f"ck{uid}", slot_name=f"slot_{uid}",
-                            publication=f"pub_{uid}", snapshot_mode="no_data", heartbeat_interval_ms=1000,
-                            outbox_topic=f"ck{uid}.outbox.${{routedByValue}}.events")  # fmt: skip
+    cfg = ConnectorSettings(topic_prefix=f"ck{uid}.", slot_name=f"slot_{uid}", publication=f"pub_{uid}",
+                            snapshot_mode="no_data", heartbeat_interval_ms=1000)  # fmt: skip
     client = ConnectClient(stack.connect_rest)
     written: list[int] = []
     try:
-        apply(client, cfg, fresh_db, config_for(stack, cfg, dbname=f"t_{uid}"))
+        apply(client, cfg, fresh_db, connector_config(cfg, dbname=f"t_{uid}"))
         assert wait_until(lambda: (_slot(fresh_db, cfg.slot_name) or (False, 0))[0], 60), "slot never active"
 
         def writer() -> None:
@@ -65,7 +64,7 @@ def test_connect_sigkill_loses_no_change_and_the_slot_drains(stack, fresh_db, ui
 
         c = Consumer({"bootstrap.servers": stack.bootstrap, "group.id": f"ck-{uuid.uuid4()}",
                       "auto.offset.reset": "earliest"})  # fmt: skip
-        c.subscribe([f"ck{uid}.public.profiles"])
+        c.subscribe([f"{cfg.cdc_topic_prefix}.public.profiles"])
         seen: Counter[int] = Counter()
         deadline = time.monotonic() + 120
         while len(seen) < ROWS and time.monotonic() < deadline:
@@ -84,4 +83,4 @@ def test_connect_sigkill_loses_no_change_and_the_slot_drains(stack, fresh_db, ui
             up(stack)
         drop(client, cfg, fresh_db)
         client.close()
-        delete_topics(stack.bootstrap, [f"ck{uid}.public.profiles"])
+        delete_topics(stack.bootstrap, [f"{cfg.cdc_topic_prefix}.public.profiles"])

@@ -9,7 +9,7 @@ import pytest
 
 from connectors.connect_client import ConnectClient
 from deploy.local.process import wait_until
-from tests.integration.kafka_utils import consume, delete_topics
+from tests.support.kafka import consume, delete_topics
 
 pytestmark = pytest.mark.integration
 

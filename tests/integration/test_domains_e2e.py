@@ -10,57 +10,59 @@ import subprocess
 import sys
 import time
 from datetime import UTC
+from pathlib import Path
 
 import pytest
 
-from clickhouse_ddl.backends import connect
-from clickhouse_ddl.settings import WarehouseSettings
 from connectors.connect_client import ConnectClient
-from connectors.debezium import apply, config_for, drop
-from connectors.ingest.tokens import TokenStore
+from connectors.debezium import apply, connector_config, drop
 from connectors.ingest_client import IngestClient
-from deploy.local.kafka_progress import end_offsets
 from deploy.local.pipeline import Pipeline
 from deploy.local.process import wait_until
-from deploy.local.settings import REPO_ROOT
+from schemas.kafka import end_offsets
 from schemas.oltp_migrate import migrate
 from streams.settings import StreamsSettings
-from tests import domains_oracle as oracle
-from tests import domains_serving_oracle as so
-from tests.domains_workload import generate
-from tests.integration.domains_harness import (
+from tests.support import domains_oracle as oracle
+from tests.support import domains_serving_oracle as so
+from tests.support.domains_workload import generate
+from tests.support.harness import (
     ACTIVITY_TOPICS,
     HIRING_TABLES,
     assert_statuses,
     caught_up,
     cdc_connector,
     domain_topics,
+    ingest_token,
     pipeline_env,
     read_raw,
     realize_hiring,
     same,
     serving,
+    serving_schema,
+    warehouse_client,
 )
-from tests.integration.kafka_utils import delete_topics
-from tests.workload import HOUR
+from tests.support.kafka import delete_topics
+from tests.support.workload import HOUR
 
 pytestmark = pytest.mark.integration
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_hiring_and_activity_reach_serving_equal_to_oracle_and_replay(stack, fresh_db, uid, tmp_path):
     migrate(fresh_db)
-    prefix, schema = f"dom{uid}.", f"serving_{uid}"
+    prefix, replay_prefix = f"dom{uid}.", f"rep{uid}."
+    schema, replay_schema = serving_schema(prefix), serving_schema(replay_prefix)
     w = generate(processes=120, users=60, seed=41, end_ms=int(time.time() * 1000) - HOUR, shared_positions=False)
-    cfg = cdc_connector(prefix, uid, "dom")
-    token = TokenStore(tmp_path / "tokens.json").create("dom", ["*"])
-    pipeline = Pipeline(tmp_path / "run", pipeline_env(prefix, uid, tmp_path, fresh_db, schema, w.lateness_ms))
-    replay_prefix, replay_schema = f"rep{uid}.", f"replay_{uid}"
-    replayed = Pipeline(tmp_path / "run2", pipeline_env(replay_prefix, uid, tmp_path / "r", fresh_db, replay_schema,
-                                                 w.lateness_ms))  # fmt: skip
+    cfg = cdc_connector(prefix, uid)
+    lateness = {"STIR_STREAMS_ALLOWED_LATENESS_MS": str(w.lateness_ms)}
+    pipeline = Pipeline(tmp_path / "run", pipeline_env(prefix, tmp_path / "state", fresh_db, **lateness))
+    token = ingest_token(pipeline.env)
+    replayed = Pipeline(tmp_path / "run2", pipeline_env(replay_prefix, tmp_path / "state2", fresh_db, **lateness))
     client = ConnectClient(stack.connect_rest)
     s = StreamsSettings()
     try:
-        apply(client, cfg, fresh_db, config_for(stack, cfg, dbname=f"t_{uid}"))
+        apply(client, cfg, fresh_db, connector_config(cfg, dbname=f"t_{uid}"))
         pipeline.up()
         counts = realize_hiring(w, fresh_db)
         with IngestClient(pipeline.ingest_url, token, source="e2e", batch_size=500) as ingest:
@@ -70,7 +72,7 @@ def test_hiring_and_activity_reach_serving_equal_to_oracle_and_replay(stack, fre
         for table, n in counts.items():
             topic = f"{prefix}cdc.public.{table}"
             assert wait_until(lambda t=topic, n=n: end_offsets(stack.bootstrap, [t]) >= n, 120, 0.5), topic
-        caught_up(stack.bootstrap, prefix, fresh_db, schema)
+        caught_up(stack.bootstrap, prefix, fresh_db)
 
         # the oracle, over the raw topics as Kafka holds them
         raw_names = [f"cdc.public.{t}" for t in HIRING_TABLES] + list(ACTIVITY_TOPICS)
@@ -110,7 +112,7 @@ def test_hiring_and_activity_reach_serving_equal_to_oracle_and_replay(stack, fre
                 assert same(value, got_t[k][col]), f"tenant_activity {k} {col}: {got_t[k][col]} != {value}"
 
         # the dashboards' views, through ClickHouse's HTTP interface
-        wh = connect(WarehouseSettings(http_port=int(pipeline.env["STIR_CH_HTTP_PORT"]), database=f"d_{schema}"))
+        wh = warehouse_client(pipeline.env)
         try:
             api = so.api_latency_hourly(activity_raw)
             rows = wh.query("SELECT endpoint, hour, calls, p50_ms, p95_ms, p99_ms, error_rate, client_error_rate "
@@ -135,11 +137,11 @@ def test_hiring_and_activity_reach_serving_equal_to_oracle_and_replay(stack, fre
             out = tmp_path / f"{name}.avro"
             load = ["load", "--in", str(out), "--topic", replay_prefix + name, "--preserve-partitions"]
             for args in (["dump", "--topic", prefix + name, "--out", str(out)], load):
-                done = subprocess.run([sys.executable, "-m", "streams.cli", "replay", *args], cwd=REPO_ROOT,
+                done = subprocess.run([sys.executable, "-m", "deploy.cli", "replay", *args], cwd=REPO_ROOT,
                                       env=pipeline.environment(),
                                       capture_output=True, text=True, timeout=120)  # fmt: skip
                 assert done.returncode == 0, done.stderr[-2000:]
-        caught_up(stack.bootstrap, replay_prefix, fresh_db, replay_schema)
+        caught_up(stack.bootstrap, replay_prefix, fresh_db)
         assert_statuses(fresh_db, replay_schema, procs, security)
         print(
             f"processes={len(procs)} accounts={len(security)} tenants-days={len(tenants)} "

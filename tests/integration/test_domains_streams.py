@@ -8,18 +8,17 @@ import json
 
 import pytest
 
-from connectors.ingest.partitioner import partition_for
-from connectors.ingest.producer import ensure_topics
 from deploy.local.process import wait_until
+from schemas.kafka import ensure_topics, partition_for
 from streams.app import inputs as stream_inputs
 from streams.app import topics as stream_topics
 from streams.settings import StreamsSettings
-from tests import domains_oracle as oracle
-from tests.domains_sim import DOMAIN_KEYS, domain_messages
-from tests.domains_workload import generate
-from tests.integration.kafka_utils import delete_topics, produce_messages, read_lines
-from tests.integration.streams_worker import Worker, group_lag
-from tests.stream_sim import Reduced
+from tests.support import domains_oracle as oracle
+from tests.support.domains_sim import DOMAIN_KEYS, domain_messages
+from tests.support.domains_workload import generate
+from tests.support.kafka import delete_topics, produce_messages, read_lines
+from tests.support.stream_sim import Reduced
+from tests.support.streams_worker import Worker, group_lag
 from tests.unit.test_domains_oracle import assert_rows_equal
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
@@ -37,7 +36,7 @@ def test_domain_agents_survive_sigkill_and_equal_oracle(stack, tmp_path, uid):
     s = StreamsSettings(topic_prefix=prefix, app_id=app_id, allowed_lateness_ms=w.lateness_ms)
     ensure_topics(stack.bootstrap, stream_topics(s), s.partitions)
     msgs = domain_messages(w.hiring + w.logins, s.partitions, max_rows=50)
-    worker = Worker(tmp_path, {"STIR_STREAMS_TOPIC_PREFIX": prefix, "STIR_STREAMS_APP_ID": app_id,
+    worker = Worker(tmp_path, {"STIR_TOPIC_PREFIX": prefix, "STIR_STREAMS_APP_ID": app_id,
                                "STIR_STREAMS_ALLOWED_LATENESS_MS": str(w.lateness_ms),
                                "STIR_STREAMS_REFRESH_INTERVAL_S": "3600", "STIR_STREAMS_COMMIT_INTERVAL_S": "0.5",
                                "STIR_STREAMS_TAKE_MAX_MESSAGES": "50"})  # fmt: skip

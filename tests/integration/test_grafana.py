@@ -12,10 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from clickhouse_ddl.backends import connect
-from clickhouse_ddl.settings import WarehouseSettings
 from deploy.local.pipeline import Pipeline
-from tests.integration.ingest_server import free_port
+from tests.support.harness import pipeline_env, warehouse_client
 
 pytestmark = pytest.mark.integration
 GRAFANA = Path(__file__).parents[2] / "deploy" / "grafana"
@@ -60,13 +58,10 @@ def test_dashboards_have_fixed_uids_and_use_the_provisioned_data_sources():
 
 
 def test_every_clickhouse_query_runs_on_the_migrated_warehouse(stack, tmp_path, uid):
-    port = free_port()
-    env = {"STIR_CH_TOPIC_PREFIX": f"gf{uid}.", "STIR_CH_KAFKA_GROUP": f"gf-{uid}", "STIR_CH_DATABASE": f"gf_{uid}",
-           "STIR_CH_EMBEDDED_PATH": str(tmp_path / "chdb"), "STIR_CH_HTTP_PORT": str(port),
-           "STIR_CH_METRICS_PORT": str(free_port())}  # fmt: skip
+    env = pipeline_env(f"gf{uid}.", tmp_path / "state", "")
     pipeline = Pipeline(tmp_path / "run", env)
     pipeline.start("warehouse")
-    client = connect(WarehouseSettings(http_port=port, database=f"gf_{uid}"))
+    client = warehouse_client(env)
     try:
         queries = ch_queries()
         assert len(queries) >= 10
@@ -82,6 +77,6 @@ def test_every_clickhouse_query_runs_on_the_migrated_warehouse(stack, tmp_path, 
         client.close()
         pipeline.down(("warehouse",))
         from clickhouse_ddl.runner import all_sources
-        from tests.integration.kafka_utils import delete_topics
+        from tests.support.kafka import delete_topics
 
         delete_topics(stack.bootstrap, [f"gf{uid}.{s.topic}" for s in all_sources()])

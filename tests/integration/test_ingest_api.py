@@ -15,8 +15,8 @@ from confluent_kafka import Producer
 from connectors.ingest_client import IngestClient
 from deploy.local.process import wait_until
 from schemas.registry import AVRO_DIR, INGEST_TYPES
-from tests.integration.ingest_server import ingest_server
-from tests.integration.kafka_utils import consume, create_topic, delete_topics
+from tests.support.ingest_server import ingest_server
+from tests.support.kafka import consume, create_topic, delete_topics
 
 pytestmark = pytest.mark.integration
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from confluent_kafka import Producer
 
-from tests.integration.kafka_utils import consume, create_topic, delete_topics
+from tests.support.kafka import consume, create_topic, delete_topics
 
 pytestmark = pytest.mark.integration
 

@@ -12,10 +12,11 @@ import pytest
 from psycopg import sql
 
 from connectors.connect_client import ConnectClient
-from connectors.debezium import SOURCE_TABLES, ConnectorSettings, apply, config_for, drop
+from connectors.debezium import ConnectorSettings, apply, connector_config, drop
 from deploy.local.process import wait_until
 from schemas.oltp_migrate import migrate
-from tests.integration.kafka_utils import consume, delete_topics
+from schemas.topics import cdc_tables
+from tests.support.kafka import consume, delete_topics
 
 pytestmark = pytest.mark.integration
 
@@ -59,13 +60,11 @@ def _same(expected: dict[str, Any], actual: dict[str, Any]) -> None:
 @pytest.fixture
 def cdc(stack, fresh_db, uid):
     migrate(fresh_db)
-    cfg = ConnectorSettings(
-        name=f"test-oltp-{uid}", topic_prefix=f"cdc{uid}", slot_name=f"slot_{uid}", publication=f"pub_{uid}",
-        snapshot_mode="no_data", heartbeat_interval_ms=1000, outbox_topic=f"outbox{uid}.${{routedByValue}}.events",
-    )  # fmt: skip
+    cfg = ConnectorSettings(topic_prefix=f"o{uid}.", slot_name=f"slot_{uid}", publication=f"pub_{uid}",
+                            snapshot_mode="no_data", heartbeat_interval_ms=1000)  # fmt: skip
     client = ConnectClient(stack.connect_rest)
     try:
-        apply(client, cfg, fresh_db, config_for(stack, cfg, dbname=f"t_{uid}"))
+        apply(client, cfg, fresh_db, connector_config(cfg, dbname=f"t_{uid}"))
 
         def slot_active() -> bool:
             with psycopg.connect(fresh_db) as conn:
@@ -87,7 +86,7 @@ def test_publication_holds_exactly_the_source_tables(cdc):
         rows = conn.execute(
             "SELECT tablename FROM pg_publication_tables WHERE pubname=%s", (cfg.publication,)
         ).fetchall()
-    assert {r[0] for r in rows} == {*SOURCE_TABLES, "outbox", "debezium_heartbeat"}
+    assert {r[0] for r in rows} == {*cdc_tables(), "outbox", "debezium_heartbeat"}
 
 
 def test_every_source_table_streams_create_update_delete(stack, cdc, uid):
@@ -124,13 +123,13 @@ def test_every_source_table_streams_create_update_delete(stack, cdc, uid):
                 [row[c] for c in pk],
             )
 
-    topics = [f"{cfg.topic_prefix}.public.{t}" for t in ROWS]
+    topics = [f"{cfg.cdc_topic_prefix}.public.{t}" for t in ROWS]
     try:
         for table, (row, change) in ROWS.items():
-            topic = f"{cfg.topic_prefix}.public.{table}"
+            topic = f"{cfg.cdc_topic_prefix}.public.{table}"
             msgs = consume(stack.bootstrap, topic, f"g-{uid}-{table}", count=3, timeout_s=60)
             assert len(msgs) == 3, f"{table}: got {len(msgs)} messages"
-            key_col = SOURCE_TABLES[table]
+            key_col = cdc_tables()[table]
             assert {m.key() for m in msgs} == {str(row[key_col]).encode()}, f"{table}: key is the {key_col} as text"
             c, u, d = (json.loads(m.value()) for m in msgs)
             assert (c["op"], u["op"], d["op"]) == ("c", "u", "d"), table
@@ -147,13 +146,13 @@ def test_every_source_table_streams_create_update_delete(stack, cdc, uid):
 
 
 def test_outbox_insert_is_routed_to_its_aggregate_topic(stack, cdc, uid):
-    _, dsn = cdc
+    cfg, dsn = cdc
     with psycopg.connect(dsn, autocommit=True) as conn, conn.transaction():
         conn.execute(
             "INSERT INTO outbox (aggregatetype, aggregateid, type, payload) VALUES (%s, %s, %s, %s)",
             ("creator", "11", "ProfileVerified", json.dumps({"profile_id": 11, "verified": True})),
         )
-    topic = f"outbox{uid}.creator.events"
+    topic = cfg.topic("outbox.creator.events")
     try:
         msgs = consume(stack.bootstrap, topic, f"g-{uid}-outbox", count=1, timeout_s=60)
         assert len(msgs) == 1

@@ -14,20 +14,18 @@ import pytest
 
 from clickhouse_ddl.runner import all_sources
 from connectors.connect_client import ConnectClient
-from connectors.debezium import apply, config_for, drop
-from connectors.ingest.tokens import TokenStore
+from connectors.debezium import apply, connector_config, drop
 from connectors.ingest_client import IngestClient
-from deploy.local.kafka_progress import end_offsets, group_lag
 from deploy.local.pipeline import Pipeline
 from deploy.local.process import wait_until
+from schemas.kafka import end_offsets
 from schemas.oltp_migrate import migrate
 from serving_loader.specs import SPECS
-from streams.app import inputs as stream_inputs
 from streams.settings import StreamsSettings
-from tests import oracle, serving_oracle
-from tests.integration.domains_harness import cdc_connector, pipeline_env
-from tests.integration.kafka_utils import delete_topics
-from tests.workload import HOUR, Workload, generate
+from tests.support import oracle, serving_oracle
+from tests.support.harness import caught_up, cdc_connector, ingest_token, pipeline_env, serving_schema
+from tests.support.kafka import delete_topics
+from tests.support.workload import HOUR, Workload, generate
 
 pytestmark = pytest.mark.integration
 
@@ -124,20 +122,21 @@ def _serving(dsn: str, schema: str, table: str) -> list[dict[str, Any]]:
 
 def test_writes_and_events_reach_serving_tables_equal_to_oracle(stack, fresh_db, uid, tmp_path):
     migrate(fresh_db)
-    prefix, schema = f"e2e{uid}.", f"serving_{uid}"
+    prefix = f"e2e{uid}."
+    schema = serving_schema(prefix)
     now = int(time.time() * 1000)
     w = generate(
         profiles=30, days=40, posts_per_profile=6, seed=31, end_ms=now - 3 * HOUR, numeric_ids=True, collections=8
     )
     clock = w.end_ms + 2 * HOUR
-    cfg = cdc_connector(prefix, uid, "e2e")
-    tokens = TokenStore(tmp_path / "tokens.json")
-    token = tokens.create("e2e", ["*"])
-    env = {**pipeline_env(prefix, uid, tmp_path, fresh_db, schema, w.lateness_ms), "STIR_STREAMS_CLOCK_MS": str(clock)}
+    cfg = cdc_connector(prefix, uid)
+    env = pipeline_env(prefix, tmp_path / "state", fresh_db, STIR_STREAMS_ALLOWED_LATENESS_MS=str(w.lateness_ms),
+                       STIR_STREAMS_CLOCK_MS=str(clock))  # fmt: skip
+    token = ingest_token(env)
     pipeline = Pipeline(tmp_path / "run", env)
     client = ConnectClient(stack.connect_rest)
     try:
-        apply(client, cfg, fresh_db, config_for(stack, cfg, dbname=f"t_{uid}"))
+        apply(client, cfg, fresh_db, connector_config(cfg, dbname=f"t_{uid}"))
         pipeline.up()
         produced = _realize(w, fresh_db, pipeline.ingest_url, token)
 
@@ -147,19 +146,7 @@ def test_writes_and_events_reach_serving_tables_equal_to_oracle(stack, fresh_db,
         for table, n in cdc_expected.items():
             topic = f"{prefix}cdc.public.{table}"
             assert wait_until(lambda t=topic, n=n: end_offsets(stack.bootstrap, [t]) >= n, 120, 0.5), topic
-        inputs = stream_inputs(StreamsSettings(topic_prefix=prefix))
-        assert wait_until(lambda: group_lag(stack.bootstrap, f"{prefix}app", inputs) == 0, 300, 1.0), "worker lag"
-        sources = [prefix + src.topic for src in all_sources()]
-        assert wait_until(lambda: group_lag(stack.bootstrap, f"{prefix}wh.bridge", sources) == 0, 120, 0.5)
-        caught_up = datetime.now(UTC)
-
-        def loaded_after() -> bool:
-            with psycopg.connect(fresh_db) as conn:
-                rows = conn.execute(f"SELECT spec FROM {schema}.stir_load_runs WHERE outcome = 'swapped' "
-                                    "AND started_at > %s", (caught_up,)).fetchall()  # fmt: skip
-            return {r[0] for r in rows} >= {s.name for s in SPECS}
-
-        assert wait_until(loaded_after, 120, 0.5), "the loader did not refresh every spec"
+        caught_up(stack.bootstrap, prefix, fresh_db, specs=tuple(s.name for s in SPECS))
 
         expected = oracle.compute(produced, clock)
         profiles = serving_oracle.profile_summary(expected["metrics.profile.rolling"])

@@ -15,33 +15,34 @@ import psycopg
 import pytest
 
 from connectors.connect_client import ConnectClient
-from connectors.debezium import apply, config_for, drop
-from connectors.ingest.tokens import TokenStore
+from connectors.debezium import apply, connector_config, drop
 from connectors.ingest_client import IngestClient
-from deploy.local.kafka_progress import end_offsets
 from deploy.local.pipeline import COMPONENTS, Pipeline
 from deploy.local.process import wait_until
 from deploy.local.services import Connect, Kafka, broker_ready
 from deploy.local.stack import up
+from schemas.kafka import end_offsets
 from schemas.oltp_migrate import migrate
 from streams.settings import StreamsSettings
-from tests import domains_oracle as oracle
-from tests import domains_serving_oracle as so
-from tests.domains_workload import generate
-from tests.integration.domains_harness import (
+from tests.support import domains_oracle as oracle
+from tests.support import domains_serving_oracle as so
+from tests.support.domains_workload import generate
+from tests.support.harness import (
     ACTIVITY_TOPICS,
     HIRING_TABLES,
     assert_statuses,
     caught_up,
     cdc_connector,
     domain_topics,
+    ingest_token,
     pipeline_env,
     read_raw,
     realize_hiring,
     serving,
+    serving_schema,
 )
-from tests.integration.kafka_utils import delete_topics
-from tests.workload import HOUR
+from tests.support.kafka import delete_topics
+from tests.support.workload import HOUR
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -82,11 +83,13 @@ class Reader(threading.Thread):
 
 def test_kill_every_component_in_turn_and_restart_the_broker(stack, fresh_db, uid, tmp_path):
     migrate(fresh_db)
-    prefix, schema = f"flt{uid}.", f"serving_{uid}"
+    prefix = f"flt{uid}."
+    schema = serving_schema(prefix)
     w = generate(processes=100, users=50, seed=53, end_ms=int(time.time() * 1000) - HOUR, shared_positions=False)
-    cfg = cdc_connector(prefix, uid, "flt")
-    token = TokenStore(tmp_path / "tokens.json").create("flt", ["*"])
-    pipeline = Pipeline(tmp_path / "run", pipeline_env(prefix, uid, tmp_path, fresh_db, schema, w.lateness_ms))
+    cfg = cdc_connector(prefix, uid)
+    env = pipeline_env(prefix, tmp_path / "state", fresh_db, STIR_STREAMS_ALLOWED_LATENESS_MS=str(w.lateness_ms))
+    token = ingest_token(env)
+    pipeline = Pipeline(tmp_path / "run", env)
     client = ConnectClient(stack.connect_rest)
     reader = Reader(fresh_db, schema, "hiring_processes")
     counts: dict[str, int] = {}
@@ -124,7 +127,7 @@ def test_kill_every_component_in_turn_and_restart_the_broker(stack, fresh_db, ui
                 pipeline.start(name)
 
     try:
-        apply(client, cfg, fresh_db, config_for(stack, cfg, dbname=f"t_{uid}"))
+        apply(client, cfg, fresh_db, connector_config(cfg, dbname=f"t_{uid}"))
         pipeline.up()
         reader.start()
         t0 = time.monotonic()
@@ -165,7 +168,7 @@ def test_kill_every_component_in_turn_and_restart_the_broker(stack, fresh_db, ui
         for table, n in counts.items():
             topic = f"{prefix}cdc.public.{table}"
             assert wait_until(lambda t=topic, n=n: end_offsets(stack.bootstrap, [t]) >= n, 120, 0.5), topic
-        caught_up(stack.bootstrap, prefix, fresh_db, schema)
+        caught_up(stack.bootstrap, prefix, fresh_db)
         reader.stop.set()
         reader.join(10)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from tests.integration.pgoutput import decode
+from tests.support.pgoutput import decode
 
 pytestmark = pytest.mark.integration
 

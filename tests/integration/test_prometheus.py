@@ -13,11 +13,11 @@ import httpx
 import pytest
 import yaml
 
-from connectors.ingest.tokens import TokenStore
 from deploy.local.pipeline import Pipeline
 from deploy.local.process import ManagedProcess, wait_until
-from tests.integration.ingest_server import free_port
-from tests.integration.kafka_utils import delete_topics
+from tests.support.harness import ingest_token, pipeline_env
+from tests.support.ingest_server import free_port
+from tests.support.kafka import delete_topics
 
 pytestmark = pytest.mark.integration
 PROM = Path(__file__).parents[2] / "deploy" / "prometheus"
@@ -50,21 +50,12 @@ def _rule_metrics() -> set[str]:
 
 
 def test_rules_use_exported_metrics_and_a_real_prometheus_scrapes_every_process(stack, fresh_db, uid, tmp_path):
-    TokenStore(tmp_path / "tokens.json").create("prom", ["*"])
-    ports = {name: free_port() for name in ("ingest", "worker", "warehouse", "loader", "http", "web", "prom")}
     prefix = f"pm{uid}."
-    env = {
-        "STIR_STREAMS_TOPIC_PREFIX": prefix, "STIR_STREAMS_APP_ID": f"pm-{uid}",
-        "STIR_STREAMS_WEB_PORT": str(ports["web"]), "STIR_STREAMS_DATA_DIR": str(tmp_path / "faust"),
-        "STIR_STREAMS_METRICS_PORT": str(ports["worker"]),
-        "STIR_INGEST_TOPIC_PREFIX": prefix, "STIR_INGEST_PORT": str(ports["ingest"]),
-        "STIR_INGEST_TOKENS_FILE": str(tmp_path / "tokens.json"),
-        "STIR_CH_TOPIC_PREFIX": prefix, "STIR_CH_KAFKA_GROUP": f"pm-wh-{uid}", "STIR_CH_DATABASE": f"pm_{uid}",
-        "STIR_CH_EMBEDDED_PATH": str(tmp_path / "chdb"), "STIR_CH_HTTP_PORT": str(ports["http"]),
-        "STIR_CH_METRICS_PORT": str(ports["warehouse"]),
-        "STIR_LOADER_PG_DSN": fresh_db, "STIR_LOADER_SCHEMA_NAME": f"serving_{uid}",
-        "STIR_LOADER_METRICS_PORT": str(ports["loader"]),
-    }  # fmt: skip
+    env = pipeline_env(prefix, tmp_path / "state", fresh_db)
+    ingest_token(env)
+    ports = {"ingest": env["STIR_INGEST_PORT"], "worker": env["STIR_STREAMS_METRICS_PORT"],
+             "warehouse": env["STIR_CH_METRICS_PORT"], "loader": env["STIR_LOADER_METRICS_PORT"],
+             "prom": str(free_port())}  # fmt: skip
     pipeline = Pipeline(tmp_path / "run", env)
     prom = ManagedProcess("prometheus", tmp_path / "prometheus.pid", tmp_path / "prometheus.log")
     try:

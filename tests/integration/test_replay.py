@@ -16,11 +16,10 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from connectors.ingest.producer import ensure_topics
 from connectors.replay.records import read_avro
-from deploy.local.kafka_progress import end_offsets
 from deploy.local.process import wait_until
-from tests.integration.kafka_utils import delete_topics
+from schemas.kafka import end_offsets, ensure_topics
+from tests.support.kafka import delete_topics
 
 pytestmark = pytest.mark.integration
 T0 = 1_795_000_000_000
@@ -33,7 +32,7 @@ def _row(i: int) -> dict[str, object]:
 
 
 def _stir(*args: str, **kw: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "streams.cli", *args], capture_output=True, text=True, timeout=300,
+    return subprocess.run([sys.executable, "-m", "deploy.cli", *args], capture_output=True, text=True, timeout=300,
                           **kw)  # type: ignore[call-overload]  # fmt: skip
 
 
@@ -153,7 +152,7 @@ def test_interrupted_load_resumes_exactly_once(stack, topics, tmp_path):
     _produce_rows(stack.bootstrap, src, 20_000, headers=False)
     f = tmp_path / "big.avro"
     assert _stir("replay", "dump", "--topic", src, "--out", str(f)).returncode == 0
-    proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "replay", "load", "--in", str(f), "--topic", dst,
+    proc = subprocess.Popen([sys.executable, "-m", "deploy.cli", "replay", "load", "--in", str(f), "--topic", dst,
                              "--rate", "4000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     assert wait_until(lambda: end_offsets(stack.bootstrap, [dst]) > 3000, 60, 0.05)
     proc.send_signal(signal.SIGINT)

@@ -8,17 +8,17 @@ import time
 
 import pytest
 
-from connectors.ingest.producer import ensure_topics
 from deploy.local.process import wait_until
+from schemas.kafka import ensure_topics
 from streams.app import inputs as stream_inputs
 from streams.app import topics as stream_topics
 from streams.settings import StreamsSettings
-from tests import oracle
-from tests.integration.kafka_utils import delete_topics, produce_messages, read_lines
-from tests.integration.streams_worker import Worker, group_lag
-from tests.stream_sim import KEY_FIELDS, Reduced, messages
+from tests.support import oracle
+from tests.support.kafka import delete_topics, produce_messages, read_lines
+from tests.support.stream_sim import KEY_FIELDS, Reduced, messages
+from tests.support.streams_worker import Worker, group_lag
+from tests.support.workload import HOUR, generate
 from tests.unit.test_stream_oracle import SKIP, assert_rows_equal
-from tests.workload import HOUR, generate
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +45,7 @@ def _run(stack, tmp_path, uid, workload, kill_midway: bool) -> None:
     msgs = messages(workload, settings.partitions, max_rows=500)
     inputs = stream_inputs(settings)
     worker = Worker(tmp_path, {
-        "STIR_STREAMS_TOPIC_PREFIX": prefix, "STIR_STREAMS_APP_ID": app_id, "STIR_STREAMS_CLOCK_MS": str(now),
+        "STIR_TOPIC_PREFIX": prefix, "STIR_STREAMS_APP_ID": app_id, "STIR_STREAMS_CLOCK_MS": str(now),
         "STIR_STREAMS_ALLOWED_LATENESS_MS": str(workload.lateness_ms), "STIR_STREAMS_REFRESH_INTERVAL_S": "3600",
         "STIR_STREAMS_COMMIT_INTERVAL_S": "0.5",
     })  # fmt: skip
@@ -120,7 +120,7 @@ def test_backfill_from_replay_files_equals_the_first_pass(stack, tmp_path, uid, 
                     dump(stack.bootstrap, first + name, f, 0, "now")
                     load(stack.bootstrap, f, second + name, preserve_partitions=True)
             worker = Worker(tmp_path / f"w{n}", {
-                "STIR_STREAMS_TOPIC_PREFIX": s.topic_prefix, "STIR_STREAMS_APP_ID": s.app_id,
+                "STIR_TOPIC_PREFIX": s.topic_prefix, "STIR_STREAMS_APP_ID": s.app_id,
                 "STIR_STREAMS_CLOCK_MS": str(now), "STIR_STREAMS_ALLOWED_LATENESS_MS": str(workload.lateness_ms),
                 "STIR_STREAMS_REFRESH_INTERVAL_S": "3600"})  # fmt: skip
             (tmp_path / f"w{n}").mkdir()

@@ -11,28 +11,23 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Producer
 
-from clickhouse_ddl.backends import ConnectBackend, connect
+from clickhouse_ddl.backends import ConnectBackend
 from clickhouse_ddl.runner import all_sources, migrate, migration_status
-from clickhouse_ddl.settings import WarehouseSettings
 from deploy.local.pipeline import Pipeline
 from deploy.local.process import wait_until
 from schemas.migrations import MigrationError
-from tests.integration.ingest_server import free_port
-from tests.integration.kafka_utils import delete_topics
+from tests.support.harness import pipeline_env, warehouse_client
+from tests.support.kafka import delete_topics
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def warehouse(stack, tmp_path, uid):
-    port = free_port()
-    env = {"STIR_CH_TOPIC_PREFIX": f"wh{uid}.", "STIR_CH_KAFKA_GROUP": f"wh-{uid}", "STIR_CH_DATABASE": f"wh_{uid}",
-           "STIR_CH_EMBEDDED_PATH": str(tmp_path / "chdb"), "STIR_CH_HTTP_PORT": str(port),
-           "STIR_CH_BRIDGE_MAX_MESSAGES": "50", "STIR_CH_METRICS_PORT": str(free_port())}  # fmt: skip
+    env = pipeline_env(f"wh{uid}.", tmp_path / "state", "", STIR_CH_BRIDGE_MAX_MESSAGES="50")
     p = Pipeline(tmp_path / "run", env)
     p.start("warehouse")
-    settings = WarehouseSettings(http_port=port, database=f"wh_{uid}")
-    client = connect(settings)
+    client = warehouse_client(env)
     try:
         yield p, client, f"wh{uid}."
     finally:
@@ -114,8 +109,7 @@ def test_sigkill_redelivery_keeps_latest_state_exact(stack, warehouse):
     assert p.flush(30) == 0
     pipeline.start("warehouse")
     client.close()
-    client = connect(WarehouseSettings(http_port=int(pipeline.env["STIR_CH_HTTP_PORT"]),
-                                       database=pipeline.env["STIR_CH_DATABASE"]))  # fmt: skip
+    client = warehouse_client(pipeline.env)
 
     def complete() -> bool:
         return client.query("SELECT min(version) FROM post_rolling FINAL").result_rows[0][0] == 40

@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
-from deploy.local.settings import REPO_ROOT
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_domain_marts_equal_oracle(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "tests.domain_marts_check", str(tmp_path / "chdb")], cwd=REPO_ROOT,
-                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    argv = [sys.executable, "-m", "tests.support.domain_marts_check", str(tmp_path / "chdb")]
+    out = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     report = json.loads(out.stdout.strip().splitlines()[-1])
     for name, r in report.items():

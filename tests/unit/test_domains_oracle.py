@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from streams.settings import StreamsSettings
-from tests import domains_oracle as oracle
-from tests.domains_sim import simulate_domains
-from tests.domains_workload import generate
+from tests.support import domains_oracle as oracle
+from tests.support.domains_sim import simulate_domains
+from tests.support.domains_workload import generate
 
 ENVELOPE = {"event_id", "event_time", "ingested_at", "source", "schema_version"}
 

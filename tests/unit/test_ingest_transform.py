@@ -7,9 +7,9 @@ import uuid
 
 import pytest
 
-from connectors.ingest.partitioner import murmur2, partition_for
 from connectors.ingest.tokens import Principal, TokenStore
 from connectors.ingest.transform import BodyError, group_messages, split_body, transform_batch, transform_item
+from schemas.kafka import murmur2, partition_for
 
 ALL = Principal("test", ("*",))
 NOW = 1_790_000_000_000

@@ -1,4 +1,4 @@
-"""StackSettings: defaults avoid standard ports, env overrides work, bad values name the field."""
+"""StackSettings (the local runtime): defaults avoid standard ports, env overrides work, bad values name the field."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import pytest
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
+from deploy.cli import app
 from deploy.local.settings import StackSettings
-from streams.cli import app
 
 
 def test_defaults_do_not_collide_with_standard_ports(monkeypatch):
@@ -42,7 +42,7 @@ def test_external_dsn_is_secret(monkeypatch):
 
 @pytest.mark.parametrize(
     ("var", "value", "field"),
-    [("STIR_PG_PORT", "80", "pg_port"), ("STIR_KAFKA_PORT", "not-a-port", "kafka_port"),
+    [("STIR_PG_PORT", "80", "STIR_PG_PORT"), ("STIR_KAFKA_PORT", "not-a-port", "STIR_KAFKA_PORT"),
      ("STIR_KAFKA_HEAP", "lots", "kafka_heap")],
 )  # fmt: skip
 def test_bad_value_names_the_field(monkeypatch, var, value, field):

@@ -11,9 +11,9 @@ import pytest
 
 from streams import transform_post as tpost
 from streams.settings import StreamsSettings
-from tests import oracle
-from tests.stream_sim import simulate
-from tests.workload import HOUR, generate
+from tests.support import oracle
+from tests.support.stream_sim import simulate
+from tests.support.workload import HOUR, generate
 
 SKIP = {"event_id", "event_time", "ingested_at", "source", "schema_version", "version"}
 
@@ -82,7 +82,7 @@ def test_batch_functions_never_change_a_stored_state(workload):
     import json
     from collections import defaultdict
 
-    from tests.stream_sim import agent_of, messages
+    from tests.support.stream_sim import agent_of, messages
 
     settings = StreamsSettings(allowed_lateness_ms=workload.lateness_ms)
     by_agent: dict[str, dict[str, Any]] = defaultdict(dict)

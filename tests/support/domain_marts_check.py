@@ -15,11 +15,11 @@ from typing import Any
 from clickhouse_ddl.backends import ChdbBackend
 from clickhouse_ddl.runner import all_sources, migrate
 from streams.settings import StreamsSettings
-from tests import domains_oracle as oracle
-from tests import domains_serving_oracle as so
-from tests.domains_sim import simulate_domains
-from tests.domains_workload import generate
-from tests.workload import DAY
+from tests.support import domains_oracle as oracle
+from tests.support import domains_serving_oracle as so
+from tests.support.domains_sim import simulate_domains
+from tests.support.domains_workload import generate
+from tests.support.workload import DAY
 
 META = ',"_topic":"t","_partition":0,"_offset":0,"_timestamp_ms":null,"_raw_message":"","_error":""}'
 

@@ -11,17 +11,24 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from clickhouse_ddl.runner import all_sources
+from clickhouse_ddl.settings import WarehouseSettings
 from connectors.debezium import ConnectorSettings
-from deploy.local.kafka_progress import group_lag
+from connectors.ingest.settings import IngestSettings
+from connectors.ingest.tokens import TokenStore
 from deploy.local.process import wait_until
+from schemas.clickhouse import connect
+from schemas.kafka import group_lag
+from schemas.topics import AGENTS, TOPICS
+from serving_loader.settings import LoaderSettings
 from streams.app import inputs as stream_inputs
 from streams.settings import StreamsSettings
-from tests import domains_oracle as oracle
-from tests.domains_workload import DomainWorkload
-from tests.integration.ingest_server import free_port
-from tests.integration.kafka_utils import read_lines
+from tests.support import domains_oracle as oracle
+from tests.support.domains_workload import DomainWorkload
+from tests.support.ingest_server import free_port
+from tests.support.kafka import read_lines
 
 HIRING_TABLES = ("companies", "job_positions", "processes", "interviews", "outcomes")
 ACTIVITY_TOPICS = ("activity.auth.attempt", "activity.session.event", "activity.feature.use", "activity.api.call")
@@ -79,19 +86,15 @@ def read_raw(bootstrap: str, prefix: str, names: list[str]) -> oracle.Records:
 
 
 def domain_topics() -> list[str]:
-    """Every topic (unprefixed) a domain test's pipeline creates: the agents', the warehouse's, the hiring CDC."""
-    from streams.app import topics as stream_topics
-
-    names = {t for t in stream_topics(StreamsSettings()) if not t.startswith("cdc.")}
-    names |= {s.topic for s in all_sources()} | {f"cdc.public.{t}" for t in HIRING_TABLES}
-    return sorted(names)
+    """Every topic (logical) a domain test's pipeline creates: the agents', the warehouse's, the hiring CDC."""
+    names = {t.name for t in TOPICS if t.kind != "cdc" and set(t.readers + t.writers) & {*AGENTS, "warehouse"}}
+    return sorted(names | {f"cdc.public.{t}" for t in HIRING_TABLES})
 
 
-def cdc_connector(prefix: str, uid: str, name: str) -> ConnectorSettings:
-    """A connector of its own for one test: topics, slot and publication named after it."""
-    return ConnectorSettings(name=f"{name}-{uid}", topic_prefix=f"{prefix}cdc", slot_name=f"slot_{uid}",
-                             publication=f"pub_{uid}", snapshot_mode="no_data", heartbeat_interval_ms=1000,
-                             outbox_topic=f"{prefix}outbox.${{routedByValue}}.events")  # fmt: skip
+def cdc_connector(prefix: str, uid: str) -> ConnectorSettings:
+    """The connector of one test's pipeline: topics under its prefix; name, slot and publication scoped by it."""
+    return ConnectorSettings(topic_prefix=prefix, slot_name=f"slot_{uid}", publication=f"pub_{uid}",
+                             snapshot_mode="no_data", heartbeat_interval_ms=1000)  # fmt: skip
 
 
 def _key(name: str, row: dict[str, Any]) -> str:
@@ -106,35 +109,52 @@ def serving(dsn: str, schema: str, table: str) -> list[dict[str, Any]]:
         return list(cur.execute(f'SELECT * FROM {schema}."{table}"').fetchall())
 
 
-def pipeline_env(prefix: str, uid: str, tmp: Path, dsn: str, schema: str, lateness_ms: int) -> dict[str, str]:
-    return {
-        "STIR_STREAMS_TOPIC_PREFIX": prefix, "STIR_STREAMS_APP_ID": f"{prefix}app",
-        "STIR_STREAMS_ALLOWED_LATENESS_MS": str(lateness_ms), "STIR_STREAMS_REFRESH_INTERVAL_S": "3600",
-        "STIR_STREAMS_WEB_PORT": str(free_port()), "STIR_STREAMS_DATA_DIR": str(tmp / "faust"),
-        "STIR_INGEST_TOPIC_PREFIX": prefix, "STIR_INGEST_PORT": str(free_port()),
-        "STIR_INGEST_TOKENS_FILE": str(tmp / "tokens.json"),
-        "STIR_CH_TOPIC_PREFIX": prefix, "STIR_CH_KAFKA_GROUP": f"{prefix}wh", "STIR_CH_DATABASE": f"d_{schema}",
-        "STIR_CH_EMBEDDED_PATH": str(tmp / "chdb"), "STIR_CH_HTTP_PORT": str(free_port()),
-        "STIR_STREAMS_METRICS_PORT": str(free_port()), "STIR_CH_METRICS_PORT": str(free_port()),
-        "STIR_LOADER_METRICS_PORT": str(free_port()), "STIR_LOADER_PG_DSN": dsn,
-        "STIR_LOADER_SCHEMA_NAME": schema, "STIR_LOADER_INTERVAL_SCALE": "0.2",
-    }  # fmt: skip
+def pipeline_env(prefix: str, state_dir: Path, serving_dsn: str, **tuning: str) -> dict[str, str]:
+    """The environment of a pipeline of its own beside the default one: its topic prefix and free ports (every
+    group, database, schema and path is scoped by the prefix), a state dir of its own, the serving database it
+    writes to, and ``tuning`` (more ``STIR_*`` values)."""
+    ports = ("STIR_STREAMS_WEB_PORT", "STIR_INGEST_PORT", "STIR_CH_HTTP_PORT", "STIR_STREAMS_METRICS_PORT",
+             "STIR_CH_METRICS_PORT", "STIR_LOADER_METRICS_PORT")  # fmt: skip
+    return {"STIR_TOPIC_PREFIX": prefix, **{p: str(free_port()) for p in ports}, "STIR_STATE_DIR": str(state_dir),
+            "STIR_LOADER_SERVING_DSN": serving_dsn, "STIR_STREAMS_REFRESH_INTERVAL_S": "3600",
+            "STIR_LOADER_INTERVAL_SCALE": "0.2", **tuning}  # fmt: skip
 
 
-def caught_up(bootstrap: str, prefix: str, dsn: str, schema: str) -> None:
-    inputs = stream_inputs(StreamsSettings(topic_prefix=prefix))
-    assert wait_until(lambda: group_lag(bootstrap, f"{prefix}app", inputs) == 0, 300, 1.0), "worker lag"
-    sources = [prefix + src.topic for src in all_sources()]
-    assert wait_until(lambda: group_lag(bootstrap, f"{prefix}wh.bridge", sources) == 0, 120, 0.5), "bridge lag"
-    caught_up = datetime.now(UTC)
+def ingest_token(env: dict[str, str], name: str = "test", scopes: tuple[str, ...] = ("*",)) -> str:
+    """A bearer token the ingest API of the pipeline with environment ``env`` accepts."""
+    settings = IngestSettings(topic_prefix=env["STIR_TOPIC_PREFIX"], state_dir=Path(env["STIR_STATE_DIR"]))
+    return TokenStore(settings.tokens_file).create(name, list(scopes))
+
+
+def warehouse_client(env: dict[str, str]) -> Any:
+    """A ClickHouse client on the embedded warehouse of the pipeline with environment ``env``."""
+    return connect(WarehouseSettings(topic_prefix=env["STIR_TOPIC_PREFIX"], ch_http_port=int(env["STIR_CH_HTTP_PORT"])))
+
+
+def serving_schema(prefix: str) -> str:
+    return LoaderSettings(topic_prefix=prefix).schema_name
+
+
+def caught_up(bootstrap: str, prefix: str, dsn: str, specs: tuple[str, ...] = DOMAIN_SPECS,
+              timeout_s: float = 300) -> None:  # fmt: skip
+    """The one "pipeline caught up" wait: the worker's and the bridge's groups have no lag, then the loader has
+    swapped every spec in ``specs`` after that moment."""
+    streams = StreamsSettings(topic_prefix=prefix)
+    inputs = stream_inputs(streams)
+    assert wait_until(lambda: group_lag(bootstrap, streams.app_id, inputs) == 0, timeout_s, 1.0), "worker lag"
+    wh = WarehouseSettings(topic_prefix=prefix)
+    sources = [wh.topic(src.topic) for src in all_sources()]
+    assert wait_until(lambda: group_lag(bootstrap, f"{wh.kafka_group}.bridge", sources) == 0, 120, 0.5), "bridge lag"
+    since = datetime.now(UTC)
+    schema = serving_schema(prefix)
 
     def loaded_after() -> bool:
         with psycopg.connect(dsn) as conn:
-            rows = conn.execute(f"SELECT spec FROM {schema}.stir_load_runs WHERE outcome = 'swapped' "
-                                "AND started_at > %s", (caught_up,)).fetchall()  # fmt: skip
-        return {r[0] for r in rows} >= set(DOMAIN_SPECS)
+            query = sql.SQL("SELECT spec FROM {}.stir_load_runs WHERE outcome = 'swapped' AND started_at > %s")
+            rows = conn.execute(query.format(sql.Identifier(schema)), (since,)).fetchall()
+        return {r[0] for r in rows} >= set(specs)
 
-    assert wait_until(loaded_after, 120, 0.5), "the loader did not refresh every domain spec"
+    assert wait_until(loaded_after, 120, 0.5), f"the loader did not refresh every spec of {specs}"
 
 
 def assert_statuses(

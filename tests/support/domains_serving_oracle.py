@@ -7,8 +7,8 @@ from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from tests.domains_oracle import Records
-from tests.serving_oracle import percentile_inc
+from tests.support.domains_oracle import Records
+from tests.support.serving_oracle import percentile_inc
 
 DAY_MS = 86_400_000
 ACTIVE = ("applied", "screening", "interviewing", "final_round")

@@ -11,7 +11,7 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from connectors.ingest.partitioner import partition_for
+from schemas.kafka import partition_for
 
 STAGE = {"screening": 1, "technical": 2, "onsite": 2, "final": 3}
 NAMES = ["applied", "screening", "interviewing", "final_round"]

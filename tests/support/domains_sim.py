@@ -6,11 +6,11 @@ import json
 from collections import defaultdict
 from typing import Any
 
-from connectors.ingest.partitioner import partition_for
+from schemas.kafka import partition_for
 from schemas.models import MODELS
 from streams.batch_clocked import ClockedBatch, HiringBatch, SecurityBatch
 from streams.settings import StreamsSettings
-from tests.stream_sim import Reduced, interleave
+from tests.support.stream_sim import Reduced, interleave
 
 DOMAIN_KEYS = {"status.hiring.process": "process_id", "dim.hiring.position": "position_id",
                "dim.hiring.company": "company_id", "status.account.security": "user_id"}  # fmt: skip

@@ -8,15 +8,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from deploy.local.kafka_progress import group_lag as group_lag
-from tests.integration.ingest_server import free_port
+from schemas.kafka import group_lag as group_lag
+from tests.support.ingest_server import free_port
 
 
 class Worker:
     def __init__(self, workdir: Path, env: dict[str, str]) -> None:
         self.workdir = workdir
         self.env = {**os.environ, **env, "STIR_STREAMS_WEB_PORT": str(free_port()),
-                    "STIR_STREAMS_DATA_DIR": str(workdir / "data")}  # fmt: skip
+                    "STIR_STATE_DIR": str(workdir / "state")}  # fmt: skip
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
@@ -28,7 +28,7 @@ class Worker:
         self.starts += 1
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "streams.cli", "streams", "worker"], env=self.env, stdout=out,
+                [sys.executable, "-m", "deploy.cli", "streams", "worker"], env=self.env, stdout=out,
                 stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
 

@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.workload import DAY, HOUR, _iso
+from tests.support.workload import DAY, HOUR, _iso
 
 MIN = 60_000
 

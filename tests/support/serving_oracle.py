@@ -8,7 +8,7 @@ from collections import defaultdict
 from datetime import UTC, date, datetime
 from typing import Any
 
-from tests.workload import Workload
+from tests.support.workload import Workload
 
 GRADED = {"engagement_grade": "engagement_rate", "likes_grade": "avg_likes", "comments_grade": "avg_comments",
           "views_grade": "avg_views", "growth_grade": "growth_rate_30d",

@@ -14,7 +14,7 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any, TypeVar
 
-from tests.workload import DAY, HOUR, Workload
+from tests.support.workload import DAY, HOUR, Workload
 
 T = TypeVar("T")
 

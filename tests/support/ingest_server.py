@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 
+from connectors.ingest.settings import IngestSettings
 from connectors.ingest.tokens import TokenStore
 from deploy.local.process import wait_until
 
@@ -34,8 +35,8 @@ def free_port() -> int:
 
 @contextmanager
 def ingest_server(workdir: Path, prefix: str, **env: str) -> Iterator[IngestServer]:
-    tokens = workdir / "tokens.json"
-    store = TokenStore(tokens)
+    state = workdir / "state"
+    store = TokenStore(IngestSettings(topic_prefix=prefix, state_dir=state).tokens_file)
     token = store.create("test-all", ["*"])
     scraper = store.create("test-scraper", ["social.*"])
     port = free_port()
@@ -43,13 +44,13 @@ def ingest_server(workdir: Path, prefix: str, **env: str) -> Iterator[IngestServ
     full_env = {
         **os.environ,
         "STIR_INGEST_PORT": str(port),
-        "STIR_INGEST_TOKENS_FILE": str(tokens),
-        "STIR_INGEST_TOPIC_PREFIX": prefix,
+        "STIR_STATE_DIR": str(state),
+        "STIR_TOPIC_PREFIX": prefix,
         **{f"STIR_INGEST_{k.upper()}": v for k, v in env.items()},
     }
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "ingest", "serve"], env=full_env, stdout=out, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "deploy.cli", "ingest", "serve"], env=full_env, stdout=out, stderr=subprocess.STDOUT
         )
     url = f"http://127.0.0.1:{port}"
 

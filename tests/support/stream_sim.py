@@ -7,11 +7,11 @@ import json
 from collections import defaultdict
 from typing import Any
 
-from connectors.ingest.partitioner import partition_for
+from schemas.kafka import partition_for
 from schemas.models import MODELS
 from streams import batch
 from streams.settings import StreamsSettings
-from tests.workload import Workload
+from tests.support.workload import Workload
 
 INPUT_NAMES = {"cdc.profiles": "cdc.public.profiles", "cdc.scrape_requests": "cdc.public.scrape_requests",
                "cdc.collection_items": "cdc.public.collection_items"}  # fmt: skip

@@ -1,0 +1,36 @@
+"""`stir ingest`: the HTTP ingest API for producers."""
+
+from __future__ import annotations
+
+import typer
+
+from connectors.ingest.settings import IngestSettings
+from schemas.console import err, load_settings, out
+
+app = typer.Typer(help="The HTTP ingest API for producers.", no_args_is_help=True)
+
+
+@app.command("serve")
+def serve() -> None:
+    """Run the ingest API (POST /v1/events, /healthz, /metrics)."""
+    from connectors.ingest.app import serve as run
+
+    cfg = load_settings(IngestSettings)
+    err.print(f"ingest API on http://{cfg.host}:{cfg.port} -> Kafka {cfg.bootstrap}")
+    run(cfg, cfg.bootstrap)
+
+
+@app.command("token")
+def token(
+    name: str = typer.Argument(..., help="who the token is for, e.g. scraper-eu"),
+    scope: list[str] = typer.Option(["*"], "--scope", help="event-type pattern it may write (repeatable)"),
+    revoke: bool = typer.Option(False, "--revoke", help="revoke the tokens of this name instead"),
+) -> None:
+    """Create a bearer token (printed once; stored hashed) or revoke one."""
+    from connectors.ingest.tokens import TokenStore
+
+    store = TokenStore(load_settings(IngestSettings).tokens_file)
+    if revoke:
+        out.print(f"revoked {store.revoke(name)} token(s) named {name}")
+        return
+    print(store.create(name, scope))

@@ -1,0 +1,46 @@
+"""`stir db`: the OLTP source schema in PostgreSQL."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from schemas.console import fail, load_settings, out
+from schemas.settings import CoreSettings
+
+app = typer.Typer(help="The OLTP source schema in PostgreSQL.", no_args_is_help=True)
+
+
+@app.command("migrate")
+def migrate() -> None:
+    """Apply pending migrations (one transaction each); refuses edited applied ones."""
+    from schemas.migrations import MigrationError
+    from schemas.oltp_migrate import migrate as do_migrate
+
+    core = load_settings(CoreSettings)
+    try:
+        done = do_migrate(
+            core.dsn(),
+            on_applied=lambda m, sec: out.print(f"  applied {m.version:04d}_{m.name} ({sec * 1000:.0f} ms)"),
+        )
+    except (MigrationError, OSError) as e:
+        raise fail(str(e)) from None
+    out.print(f"{len(done)} migration(s) applied" if done else "schema is up to date")
+
+
+@app.command("status")
+def status() -> None:
+    """Each migration: applied, pending, modified (file edited after apply) or missing."""
+    from schemas.oltp_migrate import migration_status
+
+    try:
+        rows = migration_status(load_settings(CoreSettings).dsn())
+    except OSError as e:
+        raise fail(str(e)) from None
+    table = Table("version", "name", "state")
+    colors = {"applied": "green", "pending": "yellow", "modified": "red", "missing": "red"}
+    for r in rows:
+        table.add_row(f"{r.version:04d}", r.name, f"[{colors[r.state]}]{r.state}[/]")
+    out.print(table)
+    if any(r.state in ("modified", "missing") for r in rows):
+        raise typer.Exit(1)

@@ -1,0 +1,97 @@
+"""`stir load`: the serving loader (ClickHouse marts → PostgreSQL serving tables)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+
+import psycopg
+import typer
+from prometheus_client import start_http_server
+from rich.table import Table
+
+from schemas.clickhouse import connect
+from schemas.console import fail, load_settings, out
+from serving_loader.scheduler import Loader
+from serving_loader.settings import LoaderSettings
+from serving_loader.specs import by_name
+from serving_loader.status import spec_status
+
+app = typer.Typer(help="The serving loader (ClickHouse marts → PostgreSQL serving tables).", no_args_is_help=True)
+
+# Probes the loader's loop runs beside its specs, built from its settings. The composition root (deploy/cli.py)
+# adds the CDC health probe, so the serving loader needs no other stage.
+PROBES: list[Callable[[LoaderSettings], Callable[[], None]]] = []
+
+
+def _loader() -> Loader:
+    ls = load_settings(LoaderSettings)
+    try:
+        ch = connect(ls)
+    except Exception as exc:
+        hint = "" if ls.ch_url else " (is `stir warehouse run` running?)"
+        raise fail(f"cannot reach ClickHouse at {ls.ch_http_url}{hint}: {exc}") from None
+    try:
+        dsn = ls.serving()
+        probes = [make(ls) for make in PROBES] if ls.probe_connect else []
+        return Loader(ls, dsn, ch, probes=probes)
+    except (OSError, psycopg.Error) as exc:
+        raise fail(f"cannot reach the serving database: {exc}") from None
+
+
+@app.command("run")
+def run() -> None:
+    """Refresh every serving table at its spec's interval until SIGTERM/Ctrl-C."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    loader = _loader()
+    try:
+        loader.specs()
+    except ValueError as exc:
+        raise fail(str(exc), 2) from None
+    if loader.s.metrics_port:
+        start_http_server(loader.s.metrics_port, addr="127.0.0.1")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        loader.run(stop)
+    finally:
+        loader.close()
+
+
+@app.command("once")
+def once(spec: str = typer.Argument(..., help="spec name (see `stir load status`)")) -> None:
+    """Load one spec now and swap it in (or refuse the swap)."""
+    specs = by_name()
+    if spec not in specs:
+        raise fail(f"unknown spec {spec!r}; known: {', '.join(specs)}", 2)
+    loader = _loader()
+    try:
+        r = loader.once(specs[spec])
+    except Exception as exc:
+        raise fail(f"{spec}: {exc}") from None
+    finally:
+        loader.close()
+    out.print(f"{spec}: {r.outcome}, {r.rows} rows (live before: {r.live_rows_before}); "
+              + ", ".join(f"{k} {v:.3f}s" for k, v in r.phases.items()))  # fmt: skip
+    if r.outcome == "refused":
+        raise typer.Exit(1)
+
+
+@app.command("status")
+def status() -> None:
+    """Per spec: interval, live rows, last run and its outcome."""
+    ls = load_settings(LoaderSettings)
+    try:
+        with psycopg.connect(ls.serving(), autocommit=True) as conn:
+            rows = spec_status(conn, ls.schema_name)
+    except (OSError, psycopg.Error) as exc:
+        raise fail(f"cannot reach the serving database: {exc}") from None
+    table = Table("spec", "interval", "live rows", "last run", "outcome", "rows", "swap s")
+    for r in rows:
+        table.add_row(r.spec, f"{r.interval_s:g}s", "-" if r.live_rows is None else str(r.live_rows),
+                      str(r.finished_at or "-"), r.outcome or "-", "-" if r.rows is None else str(r.rows),
+                      "-" if r.swap_s is None else f"{r.swap_s:.3f}")  # fmt: skip
+    out.print(table)

@@ -1,0 +1,50 @@
+"""What `stir load status` shows: per spec, the live table's rows and the last run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from serving_loader.specs import SPECS
+
+
+@dataclass(frozen=True)
+class SpecStatus:
+    spec: str
+    interval_s: float
+    live_rows: int | None  # None: no live table yet
+    finished_at: datetime | None = None
+    outcome: str | None = None
+    rows: int | None = None
+    swap_s: float | None = None
+
+
+def _exists(conn: psycopg.Connection[Any], schema: str, table: str) -> bool:
+    row = conn.execute("SELECT to_regclass(%s)", (f'{schema}."{table}"',)).fetchone()
+    return bool(row and row[0])
+
+
+def spec_status(conn: psycopg.Connection[Any], schema: str) -> list[SpecStatus]:
+    has_runs = _exists(conn, schema, "stir_load_runs")
+    out = []
+    for spec in SPECS:
+        live = None
+        if _exists(conn, schema, spec.name):
+            query = sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(spec.name))
+            got = conn.execute(query).fetchone()
+            live = int(got[0]) if got else 0
+        last = None
+        if has_runs:
+            last = conn.execute(
+                sql.SQL("SELECT finished_at, outcome, rows, swap_s FROM {}.stir_load_runs WHERE spec = %s "
+                        "ORDER BY finished_at DESC LIMIT 1").format(sql.Identifier(schema)), (spec.name,)
+            ).fetchone()  # fmt: skip
+        if last is None:
+            out.append(SpecStatus(spec.name, spec.interval_s, live))
+        else:
+            out.append(SpecStatus(spec.name, spec.interval_s, live, last[0], last[1], last[2], last[3]))
+    return out

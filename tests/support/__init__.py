@@ -1,0 +1,1 @@
+"""What the tests share: independent oracles, workloads, simulations and the harness that runs a pipeline."""
