@@ -36,6 +36,11 @@ class WarehouseSettings(CoreSettings):
         return self
 
     @property
+    def bridge_group(self) -> str:
+        """The embedded warehouse's bridge consumer group."""
+        return f"{self.kafka_group}.bridge"
+
+    @property
     def embedded_path(self) -> Path:
         """chdb's data directory (one per database: one process holds one)."""
         return self.state_dir / "chdb" / self.ch_database

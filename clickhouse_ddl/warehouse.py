@@ -34,7 +34,7 @@ def run(settings: WarehouseSettings, bootstrap: str) -> None:
     def insert(table: str, data: bytes) -> None:
         executor.insert(f"INSERT INTO {db}.{table}", "JSONEachRow", data, None)
 
-    bridge = Bridge(bootstrap, f"{settings.kafka_group}.bridge", all_sources(), settings.topic_prefix, insert,
+    bridge = Bridge(bootstrap, settings.bridge_group, all_sources(), settings.topic_prefix, insert,
                     settings.bridge_max_messages, settings.bridge_poll_s)  # fmt: skip
 
     def stop(signum: int, _frame: FrameType | None) -> None:

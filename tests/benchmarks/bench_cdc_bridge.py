@@ -85,7 +85,7 @@ def test_bridge_throughput(stack, tmp_path, results):
     assert p.flush(60) == 0
     env = pipeline_env(prefix, tmp_path / "state", "")
     pipeline = Pipeline(tmp_path / "run", env)
-    bridge_group = f"{WarehouseSettings(topic_prefix=prefix).kafka_group}.bridge"
+    bridge_group = WarehouseSettings(topic_prefix=prefix).bridge_group
     try:
         t0 = time.perf_counter()
         pipeline.start("warehouse")

@@ -144,7 +144,7 @@ def caught_up(bootstrap: str, prefix: str, dsn: str, specs: tuple[str, ...] = DO
     assert wait_until(lambda: group_lag(bootstrap, streams.app_id, inputs) == 0, timeout_s, 1.0), "worker lag"
     wh = WarehouseSettings(topic_prefix=prefix)
     sources = [wh.topic(src.topic) for src in all_sources()]
-    assert wait_until(lambda: group_lag(bootstrap, f"{wh.kafka_group}.bridge", sources) == 0, 120, 0.5), "bridge lag"
+    assert wait_until(lambda: group_lag(bootstrap, wh.bridge_group, sources) == 0, 120, 0.5), "bridge lag"
     since = datetime.now(UTC)
     schema = serving_schema(prefix)
 

@@ -37,7 +37,7 @@ def wait_for_pipeline(core: CoreSettings, cdc_before: int, cdc_rows: int, dsn: s
     inputs = Topology(core).inputs(AGENTS)
     sources = [core.topic(s.topic) for s in all_sources()]  # as the bridge names them
     worker_group = StreamsSettings().app_id
-    bridge_group = f"{WarehouseSettings().kafka_group}.bridge"
+    bridge_group = WarehouseSettings().bridge_group
     steps: list[tuple[str, Callable[[], bool]]] = [
         ("Debezium: CDC rows in Kafka", lambda: end_offsets(core.bootstrap, cdc) - cdc_before >= cdc_rows),
         ("Faust worker: input lag 0", lambda: group_lag(core.bootstrap, worker_group, inputs) == 0),

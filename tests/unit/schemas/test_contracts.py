@@ -20,7 +20,7 @@ from schemas.evolution import check_evolution
 from schemas.models import MODELS
 from schemas.registry import AVRO_DIR, contracts
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 INT32_MAX, INT64_MAX, MILLIS_MAX = 2**31 - 1, 2**63 - 1, 253402300799999
 
 

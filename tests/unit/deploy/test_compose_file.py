@@ -11,7 +11,7 @@ import yaml
 
 from deploy.local.setup import compose_command
 
-COMPOSE = Path(__file__).resolve().parents[2] / "deploy" / "compose.yaml"
+COMPOSE = Path(__file__).resolve().parents[3] / "deploy" / "compose.yaml"
 REQUIRED_ENV = ["STIR_PG_PASSWORD", "STIR_KAFKA_CLUSTER_ID", "STIR_CH_PASSWORD", "STIR_GRAFANA_ADMIN_PASSWORD"]
 
 
