@@ -1,6 +1,7 @@
-"""Workarounds for faust-streaming 0.15 (with aiokafka 0.14) that keep the agents' input lossless across a
-restart. Each was found by the SIGKILL oracle test (``tests/integration/test_streams_oracle.py``), which
-fails without them:
+"""Workarounds for faust-streaming 0.15.3 (with aiokafka 0.14.0) that keep the agents' input lossless across a
+restart. ``apply_all()`` checks the pinned versions and switches on the patches; the runtime calls the two
+mechanisms its handler needs. Each was found by the SIGKILL oracle test
+(``tests/integration/test_streams_oracle.py``), which fails without them:
 
 1. Stale batches. ``Consumer.getmany`` fetches a batch and hands it out record by record, awaiting each
    delivery; meanwhile the table recovery pauses the partitions and seeks them to their committed offsets, and
@@ -10,28 +11,92 @@ fails without them:
    the position past the seek).
 2. Partitions without a committed offset. The seek to committed offsets leaves them where the fetch left them,
    so records handed out before it are never read again (the internal topic's first messages were lost).
-   ``rewind_uncommitted`` puts them back to their beginning (``auto.offset.reset=earliest``).
-3. Messages before recovery. faust can hand an agent messages before its tables are recovered; the agents wait
-   for the recovery first (``Pipeline._tables_ready`` in ``streams/app.py``).
-
-4. Changelog writes not yet sent at a commit: see ``Pipeline._persist`` (the handler awaits their acks).
+   ``rewind_uncommitted`` (part of 1) puts them back to their beginning (``auto.offset.reset=earliest``).
+3. Messages before recovery. faust can hand an agent messages before its tables are recovered:
+   ``wait_for_table_recovery`` (the runtime awaits it before every run).
+4. Changelog writes not yet sent at a commit: ``write_awaiting_changelog`` (the runtime persists with it).
 5. The livelock diagnostic asserting on a partition whose position is being reset:
    ``tolerate_unpositioned_partitions``.
 
 ``refuse_offset_gaps`` stays the last line of defence (exit 70, never commit a hole), and
-``wait_for_dead_members`` avoids the extra rebalance a restart right after a kill causes. Everything read twice
-because of these is dropped by the agents' dedup.
+``wait_for_dead_members`` (``run_worker`` calls it before joining) avoids the extra rebalance a restart right
+after a kill causes. Everything read twice because of these is dropped by the agents' dedup.
+
+``TOUCHED`` lists every faust/aiokafka attribute the workarounds replace or read; a unit test
+(``tests/unit/streams/test_faust_fixes.py``) checks each still exists, so an upgrade that drops one fails there.
 """
 
 from __future__ import annotations
 
+import asyncio
+import importlib.metadata
 import logging
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 log = logging.getLogger("stir.streams")
+
+PINS = {"faust-streaming": "0.15.3", "aiokafka": "0.14.0"}
+CONSUMER = "faust.transport.consumer:Consumer"
+THREAD = "faust.transport.drivers.aiokafka:AIOKafkaConsumerThread"
+APP, TABLE = "faust.app.base:App", "faust.tables.table:Table"
+# workaround: ("patched" | "read", "module:Class" or "module", attribute); instance attributes are checked on
+# instances (a consumer, its thread, an app, a table)
+TOUCHED: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "drop_batches_fetched_before_a_seek": (
+        ("patched", CONSUMER, "seek"), ("patched", CONSUMER, "perform_seek"),
+        ("patched", CONSUMER, "pause_partitions"), ("patched", CONSUMER, "_wait_next_records"),
+        ("patched", CONSUMER, "getmany"), ("patched", THREAD, "seek_wait"), ("patched", THREAD, "seek_to_committed"),
+        ("read", CONSUMER, "app"), ("read", CONSUMER, "assignment"), ("read", CONSUMER, "_committed_offset"),
+        ("read", CONSUMER, "_read_offset"), ("read", CONSUMER, "_thread"), ("read", THREAD, "consumer"),
+        ("read", THREAD, "seek_to_beginning"), ("read", "faust.transport.conductor:Conductor", "acks_enabled_for"),
+        ("read", "aiokafka", "TopicPartition"),
+    ),
+    "refuse_offset_gaps": (("patched", CONSUMER, "_add_gap"),),
+    "tolerate_unpositioned_partitions": (("patched", THREAD, "verify_event_path"),),
+    "wait_for_table_recovery": (
+        ("read", "faust.tables.manager:TableManager", "recovery"),
+        ("read", "faust.tables.recovery:Recovery", "completed"),
+        ("read", APP, "tables"), ("read", APP, "in_recovery"), ("read", APP, "rebalancing"),
+    ),
+    "write_awaiting_changelog": (
+        ("read", TABLE, "send_changelog"), ("read", TABLE, "partition_for_key"), ("read", TABLE, "data"),
+    ),
+}  # fmt: skip
+_applied = False
+
+
+class PinnedVersionError(RuntimeError):
+    pass
+
+
+def check_versions() -> None:
+    """The workarounds patch private code of exactly these versions: anything else fails here, by name."""
+    for package, pin in PINS.items():
+        try:
+            installed = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            installed = "not installed"
+        if installed != pin:
+            raise PinnedVersionError(
+                f"{package} is {installed}, but streams/faust_fixes.py patches {package}=={pin} internals: install "
+                f"{package}=={pin} (pyproject.toml pins it), or re-check every workaround against {installed} and "
+                f"move the pin"
+            )
+
+
+def apply_all() -> None:
+    """Check the pinned versions, then switch on every patch (once per process)."""
+    global _applied
+    check_versions()
+    if _applied:
+        return
+    drop_batches_fetched_before_a_seek()
+    refuse_offset_gaps()
+    tolerate_unpositioned_partitions()
+    _applied = True
 
 
 def wait_for_dead_members(bootstrap: str, group: str, timeout_s: float) -> None:
@@ -53,6 +118,31 @@ def wait_for_dead_members(bootstrap: str, group: str, timeout_s: float) -> None:
             return
         time.sleep(0.5)
     log.warning("group %s still has members after %.0fs; joining beside them", group, timeout_s)
+
+
+async def wait_for_table_recovery(app: Any) -> None:
+    """faust can hand an agent messages before its tables are recovered from the changelog (right after a
+    start or a rebalance); a run processed then would see empty state and write it back. Wait until the
+    recovery is complete; those messages are read again after it and are then duplicates."""
+    recovery = app.tables.recovery
+    while not recovery.completed.is_set() or app.in_recovery or app.rebalancing:
+        await asyncio.sleep(0.02)
+
+
+async def write_awaiting_changelog(table: Any, states: Iterable[tuple[bytes, Any, Any]]) -> None:
+    """Write ``(key, value, changelog value)`` into ``table`` and wait until the broker has acknowledged their
+    changelog records.
+
+    ``table[key] = state`` only queues the changelog record, and faust's pre-commit flush gives up after
+    0.1 s of no progress, so an offset could be committed while the state it depends on was still in the
+    producer's buffer; a SIGKILL then left the recovered state older than the committed offsets.
+    """
+    futures = []
+    for k, value, encoded in states:
+        futures.append(table.send_changelog(table.partition_for_key(k), k, encoded))
+        table.data[k] = value
+    for fut in futures:
+        await fut
 
 
 def refuse_offset_gaps() -> None:

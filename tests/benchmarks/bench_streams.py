@@ -14,7 +14,7 @@ from confluent_kafka import Consumer, Producer
 
 from deploy.local.process import wait_until
 from schemas.kafka import ensure_topics, partition_for
-from streams import batch
+from streams.agents import profiles
 from streams.app import topics as stream_topics
 from streams.settings import StreamsSettings
 from tests.support.kafka import delete_topics
@@ -70,7 +70,7 @@ def _bare_loop(bootstrap: str, topic: str, out_topic: str, settings: StreamsSett
         for msg in msgs:
             if msg.error():
                 continue
-            res = batch.profile_batch("social.profile.snapshot", msg.value(), states.get, settings, 0)
+            res = profiles.handle("social.profile.snapshot", msg.value(), states.get, settings, 0)
             states.update(res.states)
             seen += res.rows_in
             for key, line in res.out.get("metrics.profile.rolling", []):

@@ -1,5 +1,5 @@
 """Independent oracle of the hiring status and the account security status, written from the definitions in
-DESIGN.md (not from ``streams/transform_*``): everything is recomputed from the complete list of input rows.
+DESIGN.md (not from ``streams/transforms``): everything is recomputed from the complete list of input rows.
 
 The event-time clock of a partition is the newest event time among the accepted facts of all keys that
 Kafka's partitioner puts on that partition (``partition_for`` is the Java client's murmur2 partitioner).

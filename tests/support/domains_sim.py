@@ -8,7 +8,9 @@ from typing import Any
 
 from schemas.kafka import partition_for
 from schemas.models import MODELS
-from streams.batch_clocked import ClockedBatch, HiringBatch, SecurityBatch
+from streams.agents.clocked import ClockedBatch
+from streams.agents.hiring import HiringBatch
+from streams.agents.logins import SecurityBatch
 from streams.settings import StreamsSettings
 from tests.support.stream_sim import Reduced, interleave
 

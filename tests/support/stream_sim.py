@@ -9,16 +9,16 @@ from typing import Any
 
 from schemas.kafka import partition_for
 from schemas.models import MODELS
-from streams import batch
+from streams.agents import collections, memberships, posts, profiles
 from streams.settings import StreamsSettings
 from tests.support.workload import Workload
 
 INPUT_NAMES = {"cdc.profiles": "cdc.public.profiles", "cdc.scrape_requests": "cdc.public.scrape_requests",
                "cdc.collection_items": "cdc.public.collection_items"}  # fmt: skip
-POST_TOPICS = {"social.post.snapshot", "social.scrape.status", "cdc.public.scrape_requests"}
-COLLECTION_TOPICS = {"cdc.public.collection_items", batch.INTERNAL_POST_BY_COLLECTION}
-MEMBERSHIP_TOPICS = {"metrics.post.rolling", batch.INTERNAL_MEMBERSHIP}
-INTERNAL = {batch.INTERNAL_POSTS, batch.INTERNAL_MEMBERSHIP, batch.INTERNAL_POST_BY_COLLECTION}
+POST_TOPICS = {posts.SNAPSHOTS, posts.SCRAPE_STATUS, posts.SCRAPE_CDC}
+COLLECTION_TOPICS = {collections.ITEMS_CDC, collections.POST_BY_COLLECTION}
+MEMBERSHIP_TOPICS = {memberships.POST_METRICS, memberships.MEMBERSHIP_BY_POST}
+INTERNAL = {posts.BY_PROFILE, collections.MEMBERSHIP_BY_POST, memberships.POST_BY_COLLECTION}
 
 
 def messages(w: Workload, partitions: int, max_rows: int) -> list[tuple[str, int, bytes]]:
@@ -92,12 +92,12 @@ def interleave(msgs: list[tuple[str, int, bytes]], seed: int) -> list[tuple[str,
 def agent_of(name: str) -> tuple[str, Any]:
     """The agent that reads topic ``name`` and its batch function."""
     if name in POST_TOPICS:
-        return "posts", batch.post_batch
+        return "posts", posts.handle
     if name in COLLECTION_TOPICS:
-        return "collections", batch.collection_batch
+        return "collections", collections.handle
     if name in MEMBERSHIP_TOPICS:
-        return "memberships", batch.membership_batch
-    return "profiles", batch.profile_batch
+        return "memberships", memberships.handle
+    return "profiles", profiles.handle
 
 
 def simulate(

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from streams import transform_post as tpost
 from streams.settings import StreamsSettings
+from streams.transforms import post as tpost
 from tests.support import oracle
 from tests.support.stream_sim import simulate
 from tests.support.workload import HOUR, generate
@@ -93,17 +93,17 @@ def test_batch_functions_never_change_a_stored_state(workload):
         res = fn(name, value, states.get, settings, 0)
         for key in res.states:
             if key in states:
-                assert json.dumps(states[key], sort_keys=True) == frozen[f"{id(states)}:{key}"], key
+                assert json.dumps(states[key].to_json(), sort_keys=True) == frozen[f"{id(states)}:{key}"], key
         states.update(res.states)
         for key, state in res.states.items():
-            frozen[f"{id(states)}:{key}"] = json.dumps(state, sort_keys=True)
+            frozen[f"{id(states)}:{key}"] = json.dumps(state.to_json(), sort_keys=True)
 
 
 def test_output_id_is_uuid5_of_topic_key_and_version():
     import random
     import uuid
 
-    from streams.records import OUTPUT_NS, output_id
+    from streams.transforms.records import OUTPUT_NS, output_id
 
     rng = random.Random(3)
     for _ in range(500):

@@ -3,8 +3,8 @@
 
 A process's state is the newest image (by LSN) of its row, of each of its interviews and of each outcome, plus
 the count of change events applied. The status row is a pure function of that state and of ``now``, the event
-time clock of the process's partition (see ``streams/event_clock.py``), never the wall clock, so a replay of
-the raw topics gives the same rows:
+time clock of the process's partition (see ``streams/transforms/event_clock.py``), never the wall clock, so a
+replay of the raw topics gives the same rows:
 
 - an outcome (the latest by decision time) ends the process: ``offer``, ``rejected`` or ``withdrawn``; a process
   row whose own status is one of those ends it too (at its ``updated_at``);
@@ -16,44 +16,75 @@ the raw topics gives the same rows:
 
 The row's version is ``facts << 16 | interviews passed by time << 1 | ghosted``: new facts always raise it, and
 for the same facts the clock only moves the two low parts up, so the newest version is the newest truth.
+The dimension rows (positions, companies) are in ``streams/transforms/hiring_dims.py``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, TypedDict
 
-DAY_MS = 86_400_000
+from streams.transforms.hiring_dims import ms
+
 TERMINAL = ("offer", "rejected", "withdrawn")
 ACTIVE = ("applied", "screening", "interviewing", "final_round")
 STAGE_LEVEL = {"screening": 1, "technical": 2, "onsite": 2, "final": 3}
 LEVEL_STATUS = {0: "applied", 1: "screening", 2: "interviewing", 3: "final_round"}
 
-State = dict[str, Any]
+
+class ProcessImage(TypedDict):
+    position_id: str
+    candidate: str
+    status: str
+    applied_at: int
+    updated_at: int
+    lsn: int
+    deleted: bool
+
+
+class InterviewImage(TypedDict):
+    stage: str
+    scheduled_at: int
+    status: str
+    completed_at: int | None
+    created_at: int | None
+    updated_at: int | None
+    lsn: int
+    deleted: bool
+
+
+class OutcomeImage(TypedDict):
+    outcome: str
+    decided_at: int
+    lsn: int
+    deleted: bool
+
+
+@dataclass(slots=True)
+class HiringState:
+    process: ProcessImage | None = None
+    interviews: dict[str, InterviewImage] = field(default_factory=dict)  # by interview id
+    outcomes: dict[str, OutcomeImage] = field(default_factory=dict)  # by outcome id
+    changes: int = 0  # change events applied
+    latest_event_time: int = 0  # the newest change's event time (the partition clock follows it)
+
+    def copy(self) -> HiringState:
+        return HiringState(self.process, dict(self.interviews), dict(self.outcomes), self.changes,
+                           self.latest_event_time)  # fmt: skip
+
+    def to_json(self) -> dict[str, Any]:
+        return {"proc": self.process, "iv": self.interviews, "oc": self.outcomes, "n": self.changes,
+                "t": self.latest_event_time}  # fmt: skip
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> HiringState:
+        return cls(d["proc"], dict(d["iv"]), dict(d["oc"]), d["n"], d["t"])
 
 
 @dataclass
 class Outcome:
     changed: bool = False
     duplicates: int = 0
-
-
-def ms(value: Any) -> int | None:
-    """Debezium's ISO-8601 text of a timestamptz (or epoch ms) as epoch ms."""
-    if value is None:
-        return None
-    if isinstance(value, int):
-        return value
-    return int(datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp() * 1000)
-
-
-def new_state() -> State:
-    return {"proc": None, "iv": {}, "oc": {}, "n": 0, "t": 0}
-
-
-def copy_state(state: State) -> State:
-    return {"proc": state["proc"], "iv": dict(state["iv"]), "oc": dict(state["oc"]), "n": state["n"], "t": state["t"]}
 
 
 def process_key(row: dict[str, Any]) -> str:
@@ -63,7 +94,7 @@ def process_key(row: dict[str, Any]) -> str:
     return str(image["id"] if table == "processes" else image["process_id"])
 
 
-def _image(row: dict[str, Any], table: str) -> tuple[str, int, dict[str, Any], int]:
+def _image(row: dict[str, Any], table: str) -> tuple[str, int, Any, int]:
     """(row id, lsn, the newest image's fields we keep, the change's event time)."""
     deleted = row.get("op") == "d"
     image = row.get("before") if deleted else row.get("after")
@@ -71,6 +102,7 @@ def _image(row: dict[str, Any], table: str) -> tuple[str, int, dict[str, Any], i
         raise ValueError(f"{table} change without an image")
     lsn = int(row["source"]["lsn"])
     commit = int(row["source"].get("ts_ms") or row.get("ts_ms") or 0)
+    kept: dict[str, Any]
     if table == "processes":
         kept = {"position_id": str(image["position_id"]), "candidate": image.get("candidate_name") or "",
                 "status": image.get("status") or "applied", "applied_at": ms(image["applied_at"]),
@@ -93,56 +125,56 @@ def _image(row: dict[str, Any], table: str) -> tuple[str, int, dict[str, Any], i
     return str(image["id"]), lsn, kept, int(t or 0)
 
 
-def apply_cdc(state: State, rows: list[dict[str, Any]], out: Outcome) -> None:
+def apply_cdc(state: HiringState, rows: list[dict[str, Any]], out: Outcome) -> None:
     """Each change replaces its row's image when its LSN is newer; an LSN seen already is a re-delivery."""
     for row in rows:
         table = row["source"]["table"]
         rid, lsn, kept, t = _image(row, table)
-        group = "proc" if table == "processes" else "iv" if table == "interviews" else "oc"
-        cur = state["proc"] if group == "proc" else state[group].get(rid)
+        group: dict[str, Any] | None = (
+            None if table == "processes" else state.interviews if table == "interviews" else state.outcomes
+        )
+        cur = state.process if group is None else group.get(rid)
         if cur is not None and lsn <= cur["lsn"]:
             out.duplicates += 1
             continue
-        if group == "proc":
-            state["proc"] = kept
+        if group is None:
+            state.process = kept
         else:
-            state[group][rid] = kept
-        state["n"] += 1
-        state["t"] = max(state["t"], t)
+            group[rid] = kept
+        state.changes += 1
+        state.latest_event_time = max(state.latest_event_time, t)
         out.changed = True
 
 
-def _live_interviews(state: State) -> list[dict[str, Any]]:
-    return [iv for iv in state["iv"].values() if not iv["deleted"] and iv["status"] != "cancelled"]
+def _live_interviews(state: HiringState) -> list[InterviewImage]:
+    return [iv for iv in state.interviews.values() if not iv["deleted"] and iv["status"] != "cancelled"]
 
 
-def _ending(state: State) -> tuple[str, int] | None:
-    outcomes = [o for o in state["oc"].values() if not o["deleted"]]
+def _ending(proc: ProcessImage, state: HiringState) -> tuple[str, int] | None:
+    outcomes = [o for o in state.outcomes.values() if not o["deleted"]]
     if outcomes:
         last = max(outcomes, key=lambda o: (o["decided_at"], o["lsn"]))
         return last["outcome"], last["decided_at"]
-    proc = state["proc"]
     if proc["status"] in TERMINAL:
         return proc["status"], proc["updated_at"]
     return None
 
 
-def last_activity(state: State) -> int:
-    proc = state["proc"]
+def last_activity(proc: ProcessImage, state: HiringState) -> int:
     times = [proc["applied_at"], proc["updated_at"]]
-    for iv in state["iv"].values():
+    for iv in state.interviews.values():
         if iv["deleted"]:
             continue
         times += [t for t in (iv["created_at"], iv["updated_at"], iv["completed_at"]) if t is not None]
         if iv["status"] != "cancelled":
             times.append(iv["scheduled_at"])
-    times += [o["decided_at"] for o in state["oc"].values() if not o["deleted"]]
+    times += [o["decided_at"] for o in state.outcomes.values() if not o["deleted"]]
     return max(times)
 
 
-def status_row(process_id: str, state: State, now: int, ghost_after_ms: int) -> dict[str, Any] | None:
+def status_row(process_id: str, state: HiringState, now: int, ghost_after_ms: int) -> dict[str, Any] | None:
     """The process's status as of the event-time clock ``now``; None until its own row has been seen."""
-    proc = state["proc"]
+    proc = state.process
     if proc is None:
         return None
     live = _live_interviews(state)
@@ -154,8 +186,8 @@ def status_row(process_id: str, state: State, now: int, ghost_after_ms: int) -> 
     passed = sum(1 for iv in live if iv["status"] == "scheduled" and iv["scheduled_at"] <= now)
     completed = sum(1 for iv in live if iv["status"] == "completed") + passed
     upcoming = [iv["scheduled_at"] for iv in live if iv["status"] == "scheduled" and iv["scheduled_at"] > now]
-    ending = _ending(state)
-    activity = last_activity(state)
+    ending = _ending(proc, state)
+    activity = last_activity(proc, state)
     ghosted = False
     closed_at = None
     if ending is not None:
@@ -164,12 +196,12 @@ def status_row(process_id: str, state: State, now: int, ghost_after_ms: int) -> 
         status, ghosted = "ghosted", True
     else:
         status = LEVEL_STATUS[max(entered, default=0)]
-    responses = [at for at in entered.values()]
-    responses += [o["decided_at"] for o in state["oc"].values() if not o["deleted"] and o["outcome"] != "withdrawn"]
+    responses = list(entered.values())
+    responses += [o["decided_at"] for o in state.outcomes.values() if not o["deleted"] and o["outcome"] != "withdrawn"]
     return {
         "process_id": process_id,
         "position_id": proc["position_id"],
-        "version": (state["n"] << 16) | (min(passed, 32767) << 1) | int(ghosted),
+        "version": (state.changes << 16) | (min(passed, 32767) << 1) | int(ghosted),
         "status": status,
         "candidate_name": proc["candidate"],
         "applied_at": proc["applied_at"],
@@ -187,40 +219,16 @@ def status_row(process_id: str, state: State, now: int, ghost_after_ms: int) -> 
     }
 
 
-def next_change(state: State, now: int, ghost_after_ms: int) -> int | None:
+def next_change(state: HiringState, now: int, ghost_after_ms: int) -> int | None:
     """The earliest clock value after ``now`` at which ``status_row`` changes without new facts (an interview's
     time passes, or the process becomes ghosted); None when only new facts can change it."""
-    if state["proc"] is None:
+    proc = state.process
+    if proc is None:
         return None
     live = _live_interviews(state)
     due = [iv["scheduled_at"] for iv in live if iv["status"] == "scheduled" and iv["scheduled_at"] > now]
-    if _ending(state) is None:
-        ghost_at = last_activity(state) + ghost_after_ms
+    if _ending(proc, state) is None:
+        ghost_at = last_activity(proc, state) + ghost_after_ms
         if ghost_at > now:
             due.append(ghost_at)
     return min(due) if due else None
-
-
-def dimension_row(row: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
-    """A ``job_positions`` or ``companies`` change as its dimension row: (topic, key, row); version = LSN."""
-    table = row["source"]["table"]
-    deleted = row.get("op") == "d"
-    image = row.get("before") if deleted else row.get("after")
-    if image is None:
-        raise ValueError(f"{table} change without an image")
-    lsn = int(row["source"]["lsn"])
-    if table == "job_positions":
-        key = str(image["id"])
-        return "dim.hiring.position", key, {
-            "position_id": key, "company_id": str(image["company_id"]), "version": lsn, "title": image["title"],
-            "location": image.get("location"), "status": image.get("status") or "open", "deleted": deleted,
-        }  # fmt: skip
-    if table == "companies":
-        key = str(image["id"])
-        return "dim.hiring.company", key, {"company_id": key, "version": lsn, "name": image["name"], "deleted": deleted}
-    raise ValueError(f"not a hiring dimension table: {table}")
-
-
-def dimension_time(row: dict[str, Any]) -> int:
-    image = row.get("after") or row.get("before") or {}
-    return ms(image.get("updated_at") or image.get("created_at")) or int(row["source"].get("ts_ms") or 0)

@@ -1,0 +1,70 @@
+"""``posts`` agent (key: post id): post snapshots, scrape status events and the scrape_requests CDC → each
+post's scrape status, and its latest counters for the profile agent (keyed by profile id)."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+
+from schemas.models import PostSnapshot, ScrapePostStatus, ScrapeRequestStatus
+from schemas.topics import topic
+from streams.agents.common import BatchResult, GetState, declared, latency_s
+from streams.settings import StreamsSettings
+from streams.transforms import post as tpost
+from streams.transforms.post import PostState
+from streams.transforms.records import cdc_row, contract_line, decode_lines, model_parser
+
+AGENT = "posts"
+SNAPSHOTS = topic("social.post.snapshot").name
+SCRAPE_STATUS = topic("social.scrape.status").name
+SCRAPE_CDC = topic("cdc.public.scrape_requests").name
+BY_PROFILE = topic("internal.post.by_profile").name
+POST_STATUS = topic("status.scrape.post").name
+declared(AGENT, reads=(SNAPSHOTS, SCRAPE_STATUS, SCRAPE_CDC), writes=(BY_PROFILE, POST_STATUS))
+
+
+def handle(name: str, value: bytes | None, get_state: GetState, settings: StreamsSettings, now_ms: int) -> BatchResult:
+    res = BatchResult()
+    by_key: dict[str, tuple[list[PostSnapshot], list[tpost.ScrapeFact]]] = defaultdict(lambda: ([], []))
+    from_events = name == SCRAPE_STATUS
+    if name == SNAPSHOTS:
+        snaps, res.bad = decode_lines(value, model_parser(PostSnapshot))
+        for s in snaps:
+            by_key[s.post_id][0].append(s)
+        res.rows_in = len(snaps)
+    elif name == SCRAPE_STATUS:
+        evs, res.bad = decode_lines(value, model_parser(ScrapeRequestStatus))
+        for e in evs:
+            by_key[e.post_id][1].append(tpost.scrape_fact_from_event(e))
+        res.rows_in = len(evs)
+    else:  # scrape_requests CDC
+        rows, res.bad = decode_lines(value, cdc_row)
+        for r in rows:
+            fact = tpost.scrape_fact_from_cdc(r)
+            if fact is not None:
+                by_key[str(r["after"]["post_id"])][1].append(fact)
+        res.rows_in = len(rows)
+    res.rows_in += len(res.bad)
+    lateness = settings.allowed_lateness_ms
+    for key, (snaps_k, facts_k) in by_key.items():
+        stored: PostState | None = get_state(key)
+        state = stored.copy() if stored is not None else PostState()
+        outcome = tpost.PostOutcome()
+        tpost.apply_snapshots(state, snaps_k, lateness, outcome)
+        tpost.apply_scrapes(state, facts_k, lateness, outcome, from_events=from_events)
+        res.duplicates += outcome.duplicates
+        res.late_dropped += outcome.late_dropped
+        if not outcome.applied:
+            continue
+        res.states[key] = state
+        if outcome.changed_counters:
+            counters = tpost.counters_row(key, state)
+            if counters is not None:
+                res.out[BY_PROFILE].append((counters["profile_id"], json.dumps(counters).encode()))
+        status = tpost.status_row(key, state, now_ms)
+        if status is not None:
+            event_time = max(state.scrape_max_t or 0, state.max_t or 0)
+            res.out[POST_STATUS].append((key, contract_line(ScrapePostStatus, POST_STATUS, status, key, event_time,
+                                                            AGENT)))  # fmt: skip
+            res.latencies_s.append(latency_s(now_ms, event_time))
+    return res

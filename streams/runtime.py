@@ -1,0 +1,151 @@
+"""The plumbing every agent shares: run a handler over a run of messages, send its output lines (one message
+per output topic and partition, acknowledged by the broker), dead-letter the rows it could not decode, and only
+then write the new states (awaiting their changelog acknowledgements).
+
+A crash anywhere re-processes the run: the states either do not hold its rows yet (same outputs again, same
+versions) or hold them already (the rows are duplicates, nothing to send).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import defaultdict
+from typing import Any
+
+from schemas.kafka import partition_for
+from schemas.topics import Topology
+from streams import faust_fixes
+from streams import metrics as m
+from streams.agents.clocked import ClockedBatch
+from streams.agents.common import DLQ, Handler
+from streams.settings import StreamsSettings
+from streams.transforms.records import BadRecord
+from streams.transforms.state import StateRecord
+
+log = logging.getLogger("stir.streams")
+Lines = dict[str, list[tuple[str, bytes]]]  # topic (declared name): (key, line)
+
+
+class StateTable:
+    """An agent's faust table (keys: entity ids as bytes) holding state records. The changelog carries each
+    record's JSON form; values recovered from it arrive as JSON and become records when first read."""
+
+    def __init__(self, table: Any, record: type[StateRecord]) -> None:
+        self.table = table
+        self.record = record
+
+    def get(self, key: str) -> Any:
+        k = key.encode()
+        return self._record(k, self.table.get(k))
+
+    def items(self) -> list[tuple[str, Any]]:
+        return [(k.decode(), self._record(k, v)) for k, v in list(self.table.items())]
+
+    def _record(self, k: bytes, value: Any) -> Any:
+        if value is not None and type(value) is not self.record:
+            value = self.record.from_json(value)
+            self.table.data[k] = value  # the same state, as a record (no changelog record)
+        return value
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    async def write(self, states: dict[str, Any]) -> None:
+        await faust_fixes.write_awaiting_changelog(
+            self.table, ((k.encode(), s, s.to_json()) for k, s in states.items())
+        )
+
+
+class Runtime:
+    def __init__(self, app: Any, settings: StreamsSettings, topology: Topology, outputs: dict[str, Any]) -> None:
+        self.app = app
+        self.s = settings
+        self.topology = topology
+        self.outputs = outputs  # declared name: faust topic
+
+    def now_ms(self) -> int:
+        return self.s.clock_ms if self.s.clock_ms is not None else time.time_ns() // 1_000_000
+
+    def declared_name(self, deployed: str) -> str:
+        """The declared (logical) name of a deployed topic: what the handlers dispatch on."""
+        declared = self.topology.resolve(deployed)
+        return declared.name if declared is not None else deployed
+
+    async def handle_or_die(self, events: list[Any], agent: str, handler: Handler, table: StateTable) -> None:
+        """Crash-only: faust acknowledges a run's messages even when its handler raised, so an error exits
+        the process at once (exit code 70) before any offset moves past work that was not done; the
+        supervisor restarts the worker, which re-reads from the last committed offsets."""
+        try:
+            await faust_fixes.wait_for_table_recovery(self.app)
+            await self.handle(events, agent, handler, table)
+        except Exception:
+            log.exception("agent %s failed; exiting so that no offset is committed past unfinished work", agent)
+            logging.shutdown()
+            os._exit(70)
+
+    async def handle(self, events: list[Any], agent: str, handler: Handler, table: StateTable) -> None:
+        """A run of messages: transform each (later ones see the earlier ones' states), send all outputs and
+        wait for their acknowledgement, then write the states. One broker round trip per run."""
+        overlay: dict[str, Any] = {}
+
+        def get_state(key: str) -> Any:
+            return overlay[key] if key in overlay else table.get(key)
+
+        out: Lines = defaultdict(list)
+        now = self.now_ms()
+        if isinstance(handler, ClockedBatch) and not handler.clock.ready:
+            for topic, rows in handler.rebuild(table.items()).out.items():
+                out[topic].extend(rows)
+        for event in events:
+            msg = event.message
+            name = self.declared_name(msg.topic)
+            res = handler(name, event.value, get_state, self.s, now)
+            m.EVENTS_IN.labels(agent, name).inc(res.rows_in)
+            m.DUPLICATES.labels(agent).inc(res.duplicates)
+            m.LATE.labels(agent).inc(res.late_dropped)
+            for seconds in res.latencies_s:
+                m.LATENCY.labels(agent).observe(seconds)
+            await self.dead_letter(agent, res.bad, msg)
+            overlay.update(res.states)
+            for topic, rows in res.out.items():
+                out[topic].extend(rows)
+        await self.send(agent, out)
+        await table.write(overlay)
+
+    async def dead_letter(self, agent: str, bad: list[BadRecord], msg: Any) -> None:
+        for b in bad:
+            headers = [("dlq.reason", b.reason.encode()[:4000]), ("dlq.agent", agent.encode()),
+                       ("dlq.topic", msg.topic.encode()), ("dlq.partition", str(msg.partition).encode()),
+                       ("dlq.offset", str(msg.offset).encode())]  # fmt: skip
+            await self.outputs[DLQ].send(value=b.line, key=msg.key, headers=headers)
+            m.DLQ.labels(agent).inc()
+
+    async def send(self, agent: str, rows: Lines) -> None:
+        """One message per output topic and partition; waits for the broker's acknowledgements."""
+        futures = []
+        for name, keyed in rows.items():
+            by_part: dict[int, list[tuple[str, bytes]]] = defaultdict(list)
+            for key, line in keyed:
+                by_part[partition_for(key.encode(), self.s.partitions)].append((key, line))
+            for part, items in by_part.items():
+                for chunk in chunks(items, self.s.max_rows_per_message, self.s.max_message_bytes):
+                    value = b"\n".join(line for _, line in chunk)
+                    fut = await self.outputs[name].send(key=chunk[0][0].encode(), value=value, partition=part)
+                    futures.append(fut)
+                    m.EVENTS_OUT.labels(agent, name).inc(len(chunk))
+        for fut in futures:
+            await fut
+
+
+def chunks(items: list[tuple[str, bytes]], max_rows: int, max_bytes: int) -> list[list[tuple[str, bytes]]]:
+    out: list[list[tuple[str, bytes]]] = [[]]
+    size = 0
+    for item in items:
+        if out[-1] and (len(out[-1]) >= max_rows or size + len(item[1]) + 1 > max_bytes):
+            out.append([])
+            size = 0
+        out[-1].append(item)
+        size += len(item[1]) + 1
+    return out

@@ -1,0 +1,264 @@
+"""Per-post state: latest counters from post snapshots, scrape history from status events and CDC.
+
+Pure functions over a ``PostState`` (what the Faust table stores). Exactness rules:
+- dedup on ``event_id`` (snapshots) and on (request, attempt, status) for scrape facts, which the scraper's
+  status events and the scrape_requests CDC both report;
+- event time decides: the latest snapshot is the one with the greatest (event_time, event_id);
+- an event older than the newest seen for its post by more than the allowed lateness is dropped (counted);
+- ``snapshots_applied`` / ``scrapes_applied`` count the distinct snapshot / scrape facts applied: versions that
+  only grow and that are the same on a replay.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from schemas.models import PostSnapshot, ScrapeRequestStatus
+from streams.transforms.admission import admit, prune_ids
+from streams.transforms.state import Entry, at
+
+DAY_MS = 86_400_000
+HOUR_MS = 3_600_000
+SCRAPE_WINDOW_MS = 30 * DAY_MS
+STALE_AFTER_MS = HOUR_MS
+
+
+class LatestSnapshot(Entry):
+    __slots__ = ()
+    event_time: int = at(0)
+    event_id: str = at(1)
+    profile_id: str = at(2)
+    platform: str = at(3)
+    post_type: str = at(4)
+    published_at: int = at(5)
+    likes: int = at(6)
+    comments: int = at(7)
+    views: int | None = at(8)
+    plays: int | None = at(9)
+
+
+class CountedScrape(Entry):
+    """A scrape fact counted once (by its ``sem_key``)."""
+
+    __slots__ = ()
+    t: int = at(0)
+    status: str = at(1)
+
+
+class LastScrape(Entry):
+    __slots__ = ()
+    t: int = at(0)
+    status: str = at(1)
+    sem_key: str = at(2)
+
+
+@dataclass(slots=True)
+class PostState:
+    snapshots_applied: int = 0
+    scrapes_applied: int = 0
+    max_t: int | None = None  # the newest snapshot time admitted (see admission.py)
+    ids: dict[str, int] = field(default_factory=dict)  # snapshot event ids within the lateness horizon
+    snapshot: LatestSnapshot | None = None
+    scrape_max_t: int | None = None  # the newest scrape fact, from either source
+    status_max_t: int | None = None  # the newest status event (what the lateness rule measures against)
+    scrapes: dict[str, CountedScrape] = field(default_factory=dict)  # by sem_key, inside the window
+    last_success_at: int | None = None
+    last_scrape: LastScrape | None = None
+    flow: str | None = None  # the flow of the latest scrape fact
+
+    def copy(self) -> PostState:
+        """A copy the apply functions may change without touching this one: they replace ``snapshot`` and
+        ``last_scrape`` and assign into ``ids`` and ``scrapes`` (faust serializes a table value only when its
+        changelog record is sent, so a stored value must never change after it was written)."""
+        return PostState(self.snapshots_applied, self.scrapes_applied, self.max_t, dict(self.ids), self.snapshot,
+                         self.scrape_max_t, self.status_max_t, dict(self.scrapes), self.last_success_at,
+                         self.last_scrape, self.flow)  # fmt: skip
+
+    def to_json(self) -> dict[str, Any]:
+        return {"pv": self.snapshots_applied, "sv": self.scrapes_applied, "max_t": self.max_t, "ids": self.ids,
+                "snap": self.snapshot, "smax": self.scrape_max_t, "emax": self.status_max_t, "scr": self.scrapes,
+                "last_ok": self.last_success_at, "last": self.last_scrape, "flow": self.flow}  # fmt: skip
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> PostState:
+        snap, last = d["snap"], d["last"]
+        return cls(d["pv"], d["sv"], d["max_t"], dict(d["ids"]), None if snap is None else LatestSnapshot(snap),
+                   d["smax"], d["emax"], {k: CountedScrape(v) for k, v in d["scr"].items()}, d["last_ok"],
+                   None if last is None else LastScrape(last), d["flow"])  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ScrapeFact:
+    """One status of one attempt of a scrape request, from either source."""
+
+    t: int
+    request_id: str
+    attempt: int
+    status: str
+    flow: str
+
+    @property
+    def sem_key(self) -> str:
+        return f"{self.request_id}:{self.attempt}:{self.status}"
+
+
+@dataclass
+class PostOutcome:
+    changed_counters: bool = False
+    changed_scrape: bool = False
+    applied: int = 0
+    late_dropped: int = 0
+    duplicates: int = 0
+
+
+def scrape_fact_from_event(ev: ScrapeRequestStatus) -> ScrapeFact:
+    return ScrapeFact(ev.event_time, ev.request_id, ev.attempt, ev.status, ev.flow)
+
+
+def _ts_ms(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, int):  # epoch micros/millis from Debezium's adaptive modes
+        return value // 1000 if value > 10**14 else value
+    return int(datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def scrape_fact_from_cdc(row: dict[str, Any]) -> ScrapeFact | None:
+    """A Debezium change of ``scrape_requests`` as a scrape fact (None for deletes)."""
+    after = row.get("after")
+    if not after:
+        return None
+    t = _ts_ms(after.get("updated_at")) or int(row["source"]["ts_ms"])
+    return ScrapeFact(t, str(after["id"]), int(after.get("attempt") or 1), str(after["status"]), str(after["flow"]))
+
+
+def apply_snapshots(state: PostState, events: list[PostSnapshot], lateness_ms: int, out: PostOutcome) -> None:
+    for ev in events:
+        if not admit(state, ev.event_id, ev.event_time, lateness_ms, out):
+            continue
+        state.snapshots_applied += 1
+        out.applied += 1
+        snap = state.snapshot
+        if snap is None or (ev.event_time, ev.event_id) > (snap.event_time, snap.event_id):
+            state.snapshot = LatestSnapshot((ev.event_time, ev.event_id, ev.profile_id, ev.platform, ev.post_type,
+                                             ev.published_at, ev.likes, ev.comments, ev.views, ev.plays))  # fmt: skip
+            out.changed_counters = True
+    prune_ids(state, lateness_ms)
+
+
+def apply_scrapes(
+    state: PostState, facts: list[ScrapeFact], lateness_ms: int, out: PostOutcome, *, from_events: bool
+) -> None:
+    """Scrape facts from the status events (``from_events``: subject to the lateness rule, measured against
+    the newest status event of the post) or from the CDC (a commit log: never late). Either source may
+    report a fact first; it counts once."""
+    scrapes = state.scrapes
+    for f in facts:
+        if from_events:
+            status_max = state.status_max_t
+            if status_max is not None and f.t < status_max - lateness_ms:
+                out.late_dropped += 1
+                continue
+            state.status_max_t = f.t if status_max is None else max(status_max, f.t)
+        if f.sem_key in scrapes:
+            out.duplicates += 1
+            continue
+        scrape_max = state.scrape_max_t
+        scrapes[f.sem_key] = CountedScrape((f.t, f.status))
+        state.scrapes_applied += 1
+        out.applied += 1
+        out.changed_scrape = True
+        if scrape_max is None or f.t > scrape_max:
+            state.scrape_max_t = f.t
+        if f.status == "COMPLETE" and (state.last_success_at is None or f.t > state.last_success_at):
+            state.last_success_at = f.t
+        last = state.last_scrape
+        if last is None or (f.t, f.sem_key) > (last.t, last.sem_key):
+            state.last_scrape = LastScrape((f.t, f.status, f.sem_key))
+            state.flow = f.flow
+    if state.scrape_max_t is not None:
+        # facts at or before (newest - 30 days) never count again; a re-delivered one changes no figure
+        floor = state.scrape_max_t - max(SCRAPE_WINDOW_MS, lateness_ms)
+        state.scrapes = {k: v for k, v in scrapes.items() if v.t > floor}
+
+
+def scrape_counts(state: PostState) -> tuple[int, int]:
+    """FAILED and COMPLETE facts in the 30 days up to the newest scrape fact."""
+    scrape_max = state.scrape_max_t
+    if scrape_max is None:
+        return 0, 0
+    floor = scrape_max - SCRAPE_WINDOW_MS
+    failed = complete = 0
+    for t, status in state.scrapes.values():
+        if t > floor:
+            failed += status == "FAILED"
+            complete += status == "COMPLETE"
+    return failed, complete
+
+
+def last_scraped(state: PostState) -> int | None:
+    snap_t = state.snapshot.event_time if state.snapshot else None
+    candidates = [t for t in (snap_t, state.last_success_at) if t is not None]
+    return max(candidates) if candidates else None
+
+
+def status_row(post_id: str, state: PostState, now_ms: int) -> dict[str, Any] | None:
+    """The ``status.scrape.post`` row (fields after the envelope), or None before any scrape fact."""
+    if state.last_scrape is None:
+        return None
+    failed, complete = scrape_counts(state)
+    scraped = last_scraped(state)
+    return {
+        "post_id": post_id,
+        "version": state.snapshots_applied + state.scrapes_applied,
+        "last_status": state.last_scrape.status,
+        "last_attempt_at": state.scrape_max_t,
+        "last_success_at": state.last_success_at,
+        "failed_30d": failed,
+        "complete_30d": complete,
+        "persistently_failing": failed >= 2 and complete == 0,
+        "stale": scraped is None or now_ms - scraped > STALE_AFTER_MS,
+    }
+
+
+def counters_row(post_id: str, state: PostState) -> dict[str, Any] | None:
+    """The internal row the profile agent keeps per post (keyed by profile id), or None before a snapshot."""
+    snap = state.snapshot
+    if snap is None:
+        return None
+    return {"post_id": post_id, "profile_id": snap.profile_id, "pv": state.snapshots_applied, "t": snap.event_time,
+            "platform": snap.platform, "post_type": snap.post_type, "published_at": snap.published_at,
+            "likes": snap.likes, "comments": snap.comments, "views": snap.views, "plays": snap.plays}  # fmt: skip
+
+
+def refresh_candidates(
+    states: list[tuple[str, PostState]],
+    now_ms: int,
+    *,
+    max_age_ms: int = 61 * DAY_MS,
+    skip_attempted_ms: int = 12 * HOUR_MS,
+    limit: int = 250,
+    requested: dict[str, int] | None = None,
+) -> list[tuple[str, PostState]]:
+    """Stale posts published in the last ~2 months, not attempted (or requested) in the last 12 h and not
+    persistently failing, oldest publish time first, at most ``limit``."""
+    requested = requested or {}
+    picked: list[tuple[int, str, PostState]] = []
+    for post_id, st in states:
+        snap = st.snapshot
+        if snap is None or snap.published_at < now_ms - max_age_ms:
+            continue
+        scraped = last_scraped(st)
+        if scraped is not None and now_ms - scraped <= STALE_AFTER_MS:
+            continue
+        attempted = max(st.scrape_max_t or 0, requested.get(post_id, 0))
+        if attempted and now_ms - attempted < skip_attempted_ms:
+            continue
+        failed, complete = scrape_counts(st)
+        if failed >= 2 and complete == 0:
+            continue
+        picked.append((snap.published_at, post_id, st))
+    picked.sort(key=lambda p: (p[0], p[1]))
+    return [(post_id, st) for _, post_id, st in picked[:limit]]

@@ -1,0 +1,256 @@
+"""Per-profile state and the rolling metrics of ``../shared/DESIGN.md`` (Metrics and statuses, Social).
+
+Pure functions over a ``ProfileState``. The state holds the follower history the growth metrics need (every
+point inside the last 90 days plus the newest point before that: a pruned point can never matter again), the
+latest counters of the profile's posts (fed by the post agent, newest version wins), and the profile attributes
+from its CDC rows. ``version`` counts every distinct change applied, so the newest output row of a key carries
+the highest version and is the same on a replay.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypedDict
+
+from schemas.models import ProfileSnapshot
+from streams.transforms.admission import admit, prune_ids
+from streams.transforms.state import Entry, at
+
+DAY_MS = 86_400_000
+GROWTH_DAYS = (7, 30, 90)
+RECENT_POSTS = 12
+RATE_WINDOW_MS = 30 * DAY_MS
+VIDEO_TYPES = {"reel", "video", "short"}
+GROUPS = ((5_000, "0-5k"), (10_000, "5k-10k"), (50_000, "10k-50k"), (100_000, "50k-100k"),
+          (500_000, "100k-500k"), (1_000_000, "500k-1M"))  # fmt: skip
+
+
+class FollowerPoint(Entry):
+    """One accepted snapshot's follower count; the history is sorted by (event_time, event_id)."""
+
+    __slots__ = ()
+    event_time: int = at(0)
+    event_id: str = at(1)
+    followers: int = at(2)
+
+
+class PostCounters(Entry):
+    """The latest counters of one of the profile's posts (from ``internal.post.by_profile``)."""
+
+    __slots__ = ()
+    version: int = at(0)  # the post agent's snapshot count of the post
+    published_at: int = at(1)
+    likes: int = at(2)
+    comments: int = at(3)
+    views: int | None = at(4)
+    plays: int | None = at(5)
+    post_type: str = at(6)
+    platform: str = at(7)
+
+
+class Attributes(TypedDict):
+    """From the latest snapshot."""
+
+    platform: str
+    handle: str
+    category: str | None
+    language: str | None
+    country: str | None
+
+
+class CdcAttributes(TypedDict):
+    """From the newest ``cdc.public.profiles`` change (deletes keep the last image)."""
+
+    lsn: int
+    category: str | None
+    language: str | None
+    handle: str | None
+    deleted: bool
+
+
+@dataclass(slots=True)
+class ProfileState:
+    version: int = 0  # every distinct change applied
+    snapshots_applied: int = 0  # the high part of the post rows' versions
+    max_t: int | None = None  # the newest snapshot time admitted (see admission.py)
+    ids: dict[str, int] = field(default_factory=dict)
+    history: list[FollowerPoint] = field(default_factory=list)
+    attributes: Attributes | None = None
+    posts: dict[str, PostCounters] = field(default_factory=dict)
+    cdc: CdcAttributes | None = None
+
+    def copy(self) -> ProfileState:
+        """A copy the apply functions may change without touching this one (they assign into ``ids`` and
+        ``posts``, insert into and cut ``history``, and replace ``attributes``/``cdc`` and the points)."""
+        return ProfileState(self.version, self.snapshots_applied, self.max_t, dict(self.ids), list(self.history),
+                            self.attributes, dict(self.posts), self.cdc)  # fmt: skip
+
+    def to_json(self) -> dict[str, Any]:
+        return {"v": self.version, "ns": self.snapshots_applied, "max_t": self.max_t, "ids": self.ids,
+                "hist": self.history, "attrs": self.attributes, "posts": self.posts, "cdc": self.cdc}  # fmt: skip
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> ProfileState:
+        return cls(d["v"], d.get("ns", 0), d["max_t"], dict(d["ids"]), [FollowerPoint(p) for p in d["hist"]],
+                   d["attrs"], {k: PostCounters(v) for k, v in d["posts"].items()}, d["cdc"])  # fmt: skip
+
+
+@dataclass
+class ProfileOutcome:
+    changed: bool = False
+    followers_changed: bool = False
+    posts_changed: set[str] = field(default_factory=set)
+    late_dropped: int = 0
+    duplicates: int = 0
+
+
+def follower_group(followers: int) -> str:
+    for bound, name in GROUPS:
+        if followers < bound:
+            return name
+    return "1M+"
+
+
+def apply_snapshots(state: ProfileState, events: list[ProfileSnapshot], lateness_ms: int, out: ProfileOutcome
+                    ) -> None:  # fmt: skip
+    hist = state.history
+    before = hist[-1] if hist else None
+    for ev in events:
+        if not admit(state, ev.event_id, ev.event_time, lateness_ms, out):
+            continue
+        state.version += 1
+        state.snapshots_applied += 1
+        out.changed = True
+        point = FollowerPoint((ev.event_time, ev.event_id, ev.followers))
+        bisect.insort(hist, point)
+        if hist[-1] is point:
+            state.attributes = {"platform": ev.platform, "handle": ev.handle, "category": ev.category,
+                                "language": ev.language, "country": ev.country}  # fmt: skip
+    if not out.changed:
+        return
+    latest = hist[-1]
+    # keep the points the growth windows can still reach: t >= latest - 90d, and the newest one before that
+    cut = latest.event_time - GROWTH_DAYS[-1] * DAY_MS
+    i = bisect.bisect_left(hist, [cut])
+    if i > 1:
+        del hist[: i - 1]
+    prune_ids(state, lateness_ms)
+    if before is None or before.followers != latest.followers:
+        out.followers_changed = True
+
+
+def apply_cdc(state: ProfileState, rows: list[dict[str, Any]], out: ProfileOutcome) -> None:
+    """Profile attributes from ``cdc.public.profiles`` (newest LSN wins; deletes keep the last image)."""
+    for row in rows:
+        lsn = int(row["source"]["lsn"])
+        cdc = state.cdc
+        if cdc is not None and lsn <= cdc["lsn"]:
+            out.duplicates += 1
+            continue
+        image = row.get("after") or row.get("before") or {}
+        state.cdc = {"lsn": lsn, "category": image.get("category"), "language": image.get("language"),
+                     "handle": image.get("handle"), "deleted": row.get("op") == "d"}  # fmt: skip
+        state.version += 1
+        out.changed = True
+
+
+def apply_posts(state: ProfileState, rows: list[dict[str, Any]], out: ProfileOutcome) -> None:
+    """Latest post counters from the post agent; a row replaces the stored one when its ``pv`` is higher."""
+    posts = state.posts
+    for r in rows:
+        cur = posts.get(r["post_id"])
+        if cur is not None and r["pv"] <= cur.version:
+            out.duplicates += 1
+            continue
+        posts[r["post_id"]] = PostCounters((r["pv"], r["published_at"], r["likes"], r["comments"], r["views"],
+                                            r["plays"], r["post_type"], r["platform"]))  # fmt: skip
+        state.version += r["pv"] - (cur.version if cur else 0)
+        out.changed = True
+        out.posts_changed.add(r["post_id"])
+
+
+def _mean(xs: Sequence[float]) -> float | None:
+    return sum(xs) / len(xs) if xs else None
+
+
+_GROWTH_KEYS = [(d, f"followers_growth_{d}d", f"growth_rate_{d}d") for d in GROWTH_DAYS]
+
+
+def profile_row(profile_id: str, state: ProfileState) -> dict[str, Any] | None:
+    """The ``metrics.profile.rolling`` row (fields after the envelope), or None before any snapshot."""
+    hist = state.history
+    if not hist:
+        return None
+    as_of, _, followers = hist[-1]
+    attrs = state.attributes
+    assert attrs is not None  # set by the first point
+    row: dict[str, Any] = {"profile_id": profile_id, "version": state.version, "as_of": as_of,
+                           "platform": attrs["platform"], "followers": followers}  # fmt: skip
+    for days, growth_key, rate_key in _GROWTH_KEYS:  # field order does not matter: the output line orders them
+        i = bisect.bisect_right(hist, [as_of - days * DAY_MS, "\uffff"]) - 1
+        earlier = hist[i].followers if i >= 0 else None
+        growth = None if earlier is None else followers - earlier
+        row[growth_key] = growth
+        row[rate_key] = None if growth is None or not earlier else growth / earlier * 100
+    posts = sorted(state.posts.items(), key=lambda kv: (kv[1].published_at, kv[0]), reverse=True)
+    recent = posts[:RECENT_POSTS]
+    likes = [p.likes for _, p in recent]
+    comments = [p.comments for _, p in recent]
+    views = [p.views for _, p in recent if p.views is not None]
+    avg_likes, avg_comments = _mean(likes), _mean(comments)
+    row["avg_likes"] = avg_likes
+    row["avg_comments"] = avg_comments
+    row["avg_views"] = _mean(views)
+    row["engagement_rate"] = (
+        (avg_likes + avg_comments) / followers * 100
+        if avg_likes is not None and avg_comments is not None and followers > 0
+        else None
+    )
+    row["likes_to_comment_ratio"] = avg_likes / avg_comments if avg_likes is not None and avg_comments else None
+    if posts:
+        newest = posts[0][1].published_at
+        in_window = sum(1 for _, p in posts if p.published_at > newest - RATE_WINDOW_MS)
+        row["avg_posts_per_week"] = in_window * 7 / 30
+    else:
+        row["avg_posts_per_week"] = None
+    # avg_likes is None exactly when there are no likes
+    row["likes_spread"] = (
+        math.sqrt(sum((x - avg_likes) ** 2 for x in likes) / len(likes)) if avg_likes is not None else None
+    )
+    row["posts_counted"] = len(recent)
+    row["follower_group"] = follower_group(followers)
+    cdc: CdcAttributes | dict[str, Any] = state.cdc or {}
+    row["category"] = cdc.get("category") or attrs.get("category")
+    row["language"] = cdc.get("language") or attrs.get("language")
+    return row
+
+
+PV_BITS = 24  # a post's own version stays below 2**24 (16.7M accepted changes of one post)
+
+
+def post_rows(profile_id: str, state: ProfileState, post_ids: set[str] | None) -> list[dict[str, Any]]:
+    """``metrics.post.rolling`` rows for ``post_ids`` (all posts when None); engagement rate against the
+    profile's latest followers.
+
+    A row depends on the profile's accepted snapshots (followers) and the post's own version only, so its
+    version is (snapshots accepted, post version) in one integer: equal versions mean equal rows whatever
+    order the topics interleaved in (a restart re-processes them in another), and the final row has the
+    highest version. (The profile's change counter would not do: a post row is not re-sent on every change.)"""
+    hist = state.history
+    followers = hist[-1].followers if hist else None
+    out = []
+    for post_id in sorted(state.posts if post_ids is None else post_ids):
+        pv, published_at, likes, comments, views, plays, post_type, platform = state.posts[post_id]
+        engagement = likes + comments
+        out.append({
+            "post_id": post_id, "version": (state.snapshots_applied << PV_BITS) + pv, "profile_id": profile_id,
+            "platform": platform,
+            "post_type": post_type, "published_at": published_at, "likes": likes, "comments": comments,
+            "views": views, "plays": plays, "engagement": engagement,
+            "engagement_rate": engagement / followers * 100 if followers else None,
+            "post_class": "video" if post_type in VIDEO_TYPES else "image",
+        })  # fmt: skip
+    return out
