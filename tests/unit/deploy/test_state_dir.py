@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 from clickhouse_ddl.settings import WarehouseSettings
@@ -24,7 +25,8 @@ def test_clean_state_honours_the_state_dir(tmp_path):
     sentinel = cwd / ".stir" / "keep"
     sentinel.write_text("x")
     env = {**os.environ, "STIR_STATE_DIR": str(state)}
-    argv = ["make", "-s", "-f", str(REPO_ROOT / "Makefile"), f"VENV={REPO_ROOT / '.venv'}", "clean-state"]
+    venv = Path(sys.executable).parent.parent  # the virtualenv running these tests
+    argv = ["make", "-s", "-f", str(REPO_ROOT / "Makefile"), f"VENV={venv}", "clean-state"]
     done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert not state.exists(), done.stdout
