@@ -1,23 +1,37 @@
 """Pydantic v2 models that mirror the Avro contracts in ``schemas/avro/`` (the source of truth).
 
-``tests/unit/test_contracts.py`` checks every model against its schema in both directions: field names and
-order, types, optionality and defaults. Models validate in strict mode (no silent coercion of "12" to 12)
-and forbid unknown fields.
+``tests/unit/schemas/test_contracts.py`` checks every model against its schema in both directions: field names
+and order, types, optionality and defaults. Models validate in strict mode (no silent coercion of "12" to 12)
+and forbid unknown fields. Every value is bounded (``schemas/bounds.py``): counts, times, floats and strings are
+held to what every later stage stores and derives without overflow, loss or an index error.
+
+An event's ``event_time`` may be at most the admitting component's clock skew past "now": pass
+``context={"now_ms": ..., "max_future_skew_ms": ...}`` to ``model_validate``; without a context, ``ingested_at``
+is "now" (the ingest API stamped it), and an event without either is not checked.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, ValidationInfo, model_validator
 
-UuidStr = Annotated[
-    str, StringConstraints(pattern=r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-]
-EpochMillis = Annotated[int, Field(ge=0, le=253402300799999)]  # up to 9999-12-31
-Int32 = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
-Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
-NonEmpty = Annotated[str, StringConstraints(min_length=1)]
+from schemas.bounds import (
+    DEFAULT_FUTURE_SKEW_MS,
+    Count,
+    EpochMillis,
+    Finite,
+    Id,
+    Int32,
+    Int64,
+    Label,
+    LatencyMs,
+    Small,
+    StatusCode,
+    Text,
+    UuidStr,
+    validate_event_time,
+)
 
 Platform = Literal["instagram", "youtube"]
 PostType = Literal["image", "carousel", "reel", "video", "short"]
@@ -37,51 +51,61 @@ class Event(BaseModel):
     event_id: UuidStr
     event_time: EpochMillis
     ingested_at: EpochMillis | None = None
-    source: NonEmpty
+    source: Id
     schema_version: Int32 = 1
+
+    @model_validator(mode="after")
+    def _not_in_the_future(self, info: ValidationInfo) -> Self:
+        ctx = info.context if isinstance(info.context, dict) else {}
+        now = ctx.get("now_ms", self.ingested_at)
+        if now is not None:
+            reason = validate_event_time(self.event_time, now, ctx.get("max_future_skew_ms", DEFAULT_FUTURE_SKEW_MS))
+            if reason is not None:
+                raise ValueError(reason)
+        return self
 
 
 # --- social ---------------------------------------------------------------------------------------
 
 
 class ProfileSnapshot(Event):
-    profile_id: NonEmpty
+    profile_id: Id
     platform: Platform
-    handle: str
-    followers: Int64
-    following: Int64 | None = None
-    posts_count: Int64 | None = None
-    category: str | None = None
-    language: str | None = None
-    country: str | None = None
+    handle: Label
+    followers: Count
+    following: Count | None = None
+    posts_count: Count | None = None
+    category: Label | None = None
+    language: Label | None = None
+    country: Label | None = None
 
 
 class PostSnapshot(Event):
-    post_id: NonEmpty
-    profile_id: NonEmpty
+    post_id: Id
+    profile_id: Id
     platform: Platform
     post_type: PostType
     published_at: EpochMillis
-    likes: Int64
-    comments: Int64
-    views: Int64 | None = None
-    plays: Int64 | None = None
+    likes: Count
+    comments: Count
+    views: Count | None = None
+    plays: Count | None = None
 
 
 class ScrapeRequestStatus(Event):
-    request_id: NonEmpty
-    post_id: NonEmpty
-    flow: NonEmpty
+    request_id: Id
+    post_id: Id
+    flow: Id
     status: ScrapeStatus
-    attempt: Int32 = 1
-    error: str | None = None
+    attempt: Small = 1
+    error: Text | None = None
 
 
 class RefreshRequest(Event):
-    request_id: NonEmpty
-    post_id: NonEmpty
-    flow: NonEmpty
-    reason: str
+    request_id: Id
+    post_id: Id
+    flow: Id
+    reason: Label
     published_at: EpochMillis
 
 
@@ -89,102 +113,102 @@ class RefreshRequest(Event):
 
 
 class AuthAttempt(Event):
-    tenant_id: NonEmpty
-    user_id: NonEmpty
+    tenant_id: Id
+    user_id: Id
     success: bool
-    ip: str | None = None
-    user_agent: str | None = None
-    failure_reason: str | None = None
+    ip: Label | None = None
+    user_agent: Text | None = None
+    failure_reason: Text | None = None
 
 
 class SessionEvent(Event):
-    session_id: NonEmpty
-    tenant_id: NonEmpty
-    user_id: NonEmpty
+    session_id: Id
+    tenant_id: Id
+    user_id: Id
     kind: SessionKind
 
 
 class FeatureUse(Event):
-    tenant_id: NonEmpty
-    user_id: NonEmpty
-    feature: NonEmpty
-    action: str | None = None
+    tenant_id: Id
+    user_id: Id
+    feature: Id
+    action: Label | None = None
 
 
 class ApiCall(Event):
-    tenant_id: NonEmpty
-    user_id: str | None = None
-    endpoint: NonEmpty
-    method: NonEmpty
-    status_code: Int32
-    latency_ms: float
+    tenant_id: Id
+    user_id: Label | None = None
+    endpoint: Id
+    method: Id
+    status_code: StatusCode
+    latency_ms: LatencyMs
 
 
 # --- stream processor outputs ---------------------------------------------------------------------
 
 
 class ProfileRollingMetrics(Event):
-    profile_id: NonEmpty
+    profile_id: Id
     version: Int64
     as_of: EpochMillis
     platform: Platform
-    followers: Int64
+    followers: Count
     followers_growth_7d: Int64 | None = None
     followers_growth_30d: Int64 | None = None
     followers_growth_90d: Int64 | None = None
-    growth_rate_7d: float | None = None
-    growth_rate_30d: float | None = None
-    growth_rate_90d: float | None = None
-    avg_likes: float | None = None
-    avg_comments: float | None = None
-    avg_views: float | None = None
-    engagement_rate: float | None = None
-    likes_to_comment_ratio: float | None = None
-    avg_posts_per_week: float | None = None
-    likes_spread: float | None = None
-    posts_counted: Int32 = 0
-    follower_group: str
-    category: str | None = None
-    language: str | None = None
+    growth_rate_7d: Finite | None = None
+    growth_rate_30d: Finite | None = None
+    growth_rate_90d: Finite | None = None
+    avg_likes: Finite | None = None
+    avg_comments: Finite | None = None
+    avg_views: Finite | None = None
+    engagement_rate: Finite | None = None
+    likes_to_comment_ratio: Finite | None = None
+    avg_posts_per_week: Finite | None = None
+    likes_spread: Finite | None = None
+    posts_counted: Small = 0
+    follower_group: Label
+    category: Label | None = None
+    language: Label | None = None
 
 
 class PostMetrics(Event):
-    post_id: NonEmpty
+    post_id: Id
     version: Int64
-    profile_id: NonEmpty
+    profile_id: Id
     platform: Platform
     post_type: PostType
     published_at: EpochMillis
-    likes: Int64
-    comments: Int64
-    views: Int64 | None = None
-    plays: Int64 | None = None
+    likes: Count
+    comments: Count
+    views: Count | None = None
+    plays: Count | None = None
     engagement: Int64
-    engagement_rate: float | None = None
-    post_class: str
+    engagement_rate: Finite | None = None
+    post_class: Label
 
 
 class CollectionMetrics(Event):
-    collection_id: NonEmpty
+    collection_id: Id
     version: Int64
-    posts: Int32
+    posts: Small
     total_likes: Int64
     total_comments: Int64
     total_views: Int64
-    avg_likes: float | None = None
-    avg_comments: float | None = None
-    avg_views: float | None = None
-    avg_engagement_rate: float | None = None
+    avg_likes: Finite | None = None
+    avg_comments: Finite | None = None
+    avg_views: Finite | None = None
+    avg_engagement_rate: Finite | None = None
 
 
 class ScrapePostStatus(Event):
-    post_id: NonEmpty
+    post_id: Id
     version: Int64
     last_status: ScrapeStatus
     last_attempt_at: EpochMillis
     last_success_at: EpochMillis | None = None
-    failed_30d: Int32
-    complete_30d: Int32
+    failed_30d: Small
+    complete_30d: Small
     persistently_failing: bool
     stale: bool
 
@@ -193,11 +217,11 @@ class ScrapePostStatus(Event):
 
 
 class HiringProcessStatus(Event):
-    process_id: NonEmpty
-    position_id: NonEmpty
+    process_id: Id
+    position_id: Id
     version: Int64
     status: ProcessStatus
-    candidate_name: str
+    candidate_name: Label
     applied_at: EpochMillis
     screening_at: EpochMillis | None = None
     interviewing_at: EpochMillis | None = None
@@ -205,38 +229,38 @@ class HiringProcessStatus(Event):
     closed_at: EpochMillis | None = None
     ghosted_at: EpochMillis | None = None
     last_activity_at: EpochMillis
-    interviews: Int32
-    interviews_completed: Int32
+    interviews: Small
+    interviews_completed: Small
     next_interview_at: EpochMillis | None = None
     first_response_at: EpochMillis | None = None
     deleted: bool
 
 
 class HiringPosition(Event):
-    position_id: NonEmpty
-    company_id: NonEmpty
+    position_id: Id
+    company_id: Id
     version: Int64
-    title: str
-    location: str | None = None
-    status: str
+    title: Label
+    location: Label | None = None
+    status: Label
     deleted: bool
 
 
 class HiringCompany(Event):
-    company_id: NonEmpty
+    company_id: Id
     version: Int64
-    name: str
+    name: Label
     deleted: bool
 
 
 class AccountSecurity(Event):
-    user_id: NonEmpty
-    tenant_id: str
+    user_id: Id
+    tenant_id: Label
     version: Int64
     status: SecurityStatus
     since: EpochMillis | None = None
-    failed_logins: Int32
-    times_flagged: Int32
+    failed_logins: Small
+    times_flagged: Small
     last_failure_at: EpochMillis | None = None
     last_success_at: EpochMillis | None = None
 

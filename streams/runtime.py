@@ -19,7 +19,7 @@ from schemas.topics import Topology
 from streams import faust_fixes
 from streams import metrics as m
 from streams.agents.clocked import ClockedBatch
-from streams.agents.common import DLQ, Handler
+from streams.agents.common import DLQ, BatchResult, Handler
 from streams.settings import StreamsSettings
 from streams.transforms.records import BadRecord
 from streams.transforms.state import StateRecord
@@ -101,7 +101,7 @@ class Runtime:
         for event in events:
             msg = event.message
             name = self.declared_name(msg.topic)
-            res = handler(name, event.value, get_state, self.s, now)
+            res = run_isolated(handler, name, event.value, get_state, self.s, now, agent)
             m.EVENTS_IN.labels(agent, name).inc(res.rows_in)
             m.DUPLICATES.labels(agent).inc(res.duplicates)
             m.LATE.labels(agent).inc(res.late_dropped)
@@ -137,6 +137,50 @@ class Runtime:
                     m.EVENTS_OUT.labels(agent, name).inc(len(chunk))
         for fut in futures:
             await fut
+
+
+def run_isolated(handler: Handler, name: str, value: bytes | None, get_state: Any, settings: StreamsSettings,
+                 now_ms: int, agent: str) -> BatchResult:  # fmt: skip
+    """The handler's result for one message; no data can make it raise. When the message as a whole raises
+    (a transform failed, or an output row broke its contract), each of its lines runs alone, in order (a line
+    sees the states the lines before it made), and the lines that still raise come back as dead letters with
+    the reason. Handlers are pure, so the failed whole-message run left nothing behind."""
+    try:
+        return handler(name, value, get_state, settings, now_ms)
+    except Exception as e:  # data errors of any kind: the fallback below names them
+        first = e
+    lines = [line for line in (value or b"").split(b"\n") if line.strip()]
+    merged = BatchResult()
+    if len(lines) <= 1:
+        merged.bad.append(BadRecord(value or b"", failure_reason(agent, first)))
+        merged.rows_in = 1
+        log.warning("agent %s: a row failed and went to the dead letters: %s", agent, failure_reason(agent, first))
+        return merged
+
+    def seen(key: str) -> Any:
+        return merged.states[key] if key in merged.states else get_state(key)
+
+    for line in lines:
+        try:
+            res = handler(name, line, seen, settings, now_ms)
+        except Exception as e:
+            merged.bad.append(BadRecord(line, failure_reason(agent, e)))
+            merged.rows_in += 1
+            log.warning("agent %s: a row failed and went to the dead letters: %s", agent, failure_reason(agent, e))
+            continue
+        for topic, rows in res.out.items():
+            merged.out[topic].extend(rows)
+        merged.states.update(res.states)
+        merged.bad += res.bad
+        merged.rows_in += res.rows_in
+        merged.duplicates += res.duplicates
+        merged.late_dropped += res.late_dropped
+        merged.latencies_s += res.latencies_s
+    return merged
+
+
+def failure_reason(agent: str, e: BaseException) -> str:
+    return f"agent {agent} could not process this row: {type(e).__name__}: {e}"[:4000]
 
 
 def chunks(items: list[tuple[str, bytes]], max_rows: int, max_bytes: int) -> list[list[tuple[str, bytes]]]:

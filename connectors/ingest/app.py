@@ -48,7 +48,7 @@ class Ingest:
         self, original: bytes, code: str, reason: str, principal: Principal | None, **extra: str
     ) -> asyncio.Future[Any]:
         headers = [
-            ("dlq.reason", reason.encode()[:4000]),
+            ("dlq.reason", reason.encode("utf-8", "backslashreplace")[:4000]),
             ("dlq.code", code.encode()),
             ("dlq.source", b"ingest"),
             ("dlq.received_at", str(_now_ms()).encode()),
@@ -103,7 +103,8 @@ class Ingest:
         return await self._produce_batch(items, principal)
 
     async def _produce_batch(self, items: list[bytes], principal: Principal) -> web.Response:
-        outcome = transform_batch(items, principal, _now_ms(), self.s.max_event_bytes)
+        skew_ms = int(self.s.max_future_skew_s * 1000)
+        outcome = transform_batch(items, principal, _now_ms(), self.s.max_event_bytes, skew_ms)
         results: list[dict[str, Any]] = [{} for _ in items]
         try:
             messages = group_messages(

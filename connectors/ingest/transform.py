@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 
 from connectors.ingest.tokens import Principal
+from schemas.bounds import DEFAULT_FUTURE_SKEW_MS
 from schemas.kafka import partition_for
 from schemas.registry import INGEST_TYPES, contracts
 
@@ -33,7 +34,7 @@ class Accepted:
 @dataclass(frozen=True)
 class Rejected:
     index: int
-    code: str  # invalid_json | not_an_object | missing_type | unknown_type | forbidden | invalid | oversized
+    code: str  # invalid_json | not_an_object | missing_type | unknown_type | forbidden | invalid | oversized | too_deep
     reason: str
     original: bytes
     event_type: str | None = None
@@ -72,7 +73,7 @@ def split_body(body: bytes, content_type: str) -> list[bytes]:
         raise BodyError("empty body")
     try:
         if text[pos] != "[":
-            _, end = _decoder.raw_decode(text, pos)
+            end = _item_end(text, pos)
             if _skip_ws(text, end) != len(text):
                 raise BodyError(f"trailing data after the JSON value at char {end}")
             return [text[pos:end].encode()]
@@ -81,7 +82,7 @@ def split_body(body: bytes, content_type: str) -> list[bytes]:
         if pos < len(text) and text[pos] == "]":
             return items
         while True:
-            _, end = _decoder.raw_decode(text, pos)
+            end = _item_end(text, pos)
             items.append(text[pos:end].encode())
             pos = _skip_ws(text, end)
             if pos < len(text) and text[pos] == ",":
@@ -94,6 +95,46 @@ def split_body(body: bytes, content_type: str) -> list[bytes]:
         raise BodyError(f"invalid JSON: {e}") from None
 
 
+def _item_end(text: str, pos: int) -> int:
+    """Where the JSON value at ``pos`` ends. A value the decoder refuses for its limits (nesting deeper than the
+    recursion limit, an integer of more than 4300 digits) is still one item: its end is found by scanning, and
+    ``transform_item`` refuses it on its own, so the other items of the batch are kept."""
+    try:
+        return _decoder.raw_decode(text, pos)[1]
+    except (RecursionError, ValueError) as e:
+        if isinstance(e, json.JSONDecodeError):
+            raise
+        return _scan_value_end(text, pos)
+
+
+def _scan_value_end(text: str, pos: int) -> int:
+    """The end of the object or array at ``pos`` by bracket depth outside strings (the slow path for values the
+    decoder cannot take); a scalar ends at the next ``,``, ``]`` or whitespace."""
+    if text[pos] not in "[{":
+        end = pos
+        while end < len(text) and text[end] not in ",]" + _WS:
+            end += 1
+        return end
+    depth, i, in_string = 0, pos, False
+    while i < len(text):
+        ch = text[i]
+        if in_string:
+            if ch == "\\":
+                i += 1
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+        elif ch in "]}":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    raise BodyError(f"unterminated JSON value at char {pos}")
+
+
 def _skip_ws(text: str, pos: int) -> int:
     while pos < len(text) and text[pos] in _WS:
         pos += 1
@@ -102,20 +143,26 @@ def _skip_ws(text: str, pos: int) -> int:
 
 def _errors(e: ValidationError) -> str:
     parts = []
-    for err in e.errors(include_url=False):
+    for err in e.errors(include_url=False, include_input=False):
         loc = ".".join(str(p) for p in err["loc"]) or "(event)"
         parts.append(f"{loc}: {err['msg']}")
     return "; ".join(parts)
 
 
 def transform_item(
-    raw: bytes, index: int, principal: Principal, now_ms: int, max_event_bytes: int
-) -> Accepted | Rejected:
+    raw: bytes, index: int, principal: Principal, now_ms: int, max_event_bytes: int,
+    max_future_skew_ms: int = DEFAULT_FUTURE_SKEW_MS,
+) -> Accepted | Rejected:  # fmt: skip
+    """One item, accepted or refused with its reason; never raises."""
     if len(raw) > max_event_bytes:
         return Rejected(index, "oversized", f"event is {len(raw)} bytes; the limit is {max_event_bytes}", raw)
     try:
         obj = json.loads(raw)
+    except RecursionError:
+        return Rejected(index, "too_deep", "JSON nested too deeply", raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        return Rejected(index, "invalid_json", f"invalid JSON: {e}", raw)
+    except ValueError as e:  # e.g. an integer beyond Python's digit limit
         return Rejected(index, "invalid_json", f"invalid JSON: {e}", raw)
     if not isinstance(obj, dict):
         return Rejected(index, "not_an_object", "an event must be a JSON object", raw)
@@ -123,22 +170,25 @@ def transform_item(
     if not isinstance(event_type, str):
         return Rejected(index, "missing_type", "missing 'type' (the event type, e.g. social.profile.snapshot)", raw)
     if event_type not in INGEST_TYPES:
-        return Rejected(index, "unknown_type", f"unknown event type {event_type!r}", raw, event_type)
+        return Rejected(index, "unknown_type", f"unknown event type {event_type[:100]!r}", raw)
     if not principal.may_write(event_type):
         return Rejected(index, "forbidden", f"token {principal.name!r} may not write {event_type}", raw, event_type)
     contract = contracts()[event_type]
     obj["ingested_at"] = now_ms
     try:
-        event = contract.model.model_validate(obj)
+        event = contract.model.model_validate(obj, context={"now_ms": now_ms, "max_future_skew_ms": max_future_skew_ms})
     except ValidationError as e:
         return Rejected(index, "invalid", _errors(e), raw, event_type)
+    except RecursionError:
+        return Rejected(index, "too_deep", "JSON nested too deeply", raw, event_type)
     return Accepted(index, event_type, contract.key_of(event), contract.encode(event), event.event_id)
 
 
-def transform_batch(items: list[bytes], principal: Principal, now_ms: int, max_event_bytes: int) -> BatchOutcome:
+def transform_batch(items: list[bytes], principal: Principal, now_ms: int, max_event_bytes: int,
+                    max_future_skew_ms: int = DEFAULT_FUTURE_SKEW_MS) -> BatchOutcome:  # fmt: skip
     out = BatchOutcome()
     for i, raw in enumerate(items):
-        r = transform_item(raw, i, principal, now_ms, max_event_bytes)
+        r = transform_item(raw, i, principal, now_ms, max_event_bytes, max_future_skew_ms)
         (out.accepted if isinstance(r, Accepted) else out.rejected).append(r)  # type: ignore[arg-type]
     return out
 

@@ -43,12 +43,23 @@ class LoadResult:
 
 
 def validator(topic: str, contract: str | None = None) -> Callable[[bytes | None], str | None]:
-    """The reason a record's value breaks the topic's contract (every JSON line must validate), or None."""
+    """The reason a record's value breaks the target topic's contract (every JSON line must validate), or None.
+
+    ``contract`` is the one the replay file names (its ``stir.contract.topic``): a file of another contract than
+    the target topic's is refused as a whole (ValueError), never validated against the wrong model."""
     from pydantic import ValidationError
 
     from schemas.registry import contract_of_topic, contracts
 
-    found = contracts()[contract] if contract else contract_of_topic(topic)
+    found = contract_of_topic(topic)
+    if contract:
+        if contract not in contracts():
+            raise ValueError(f"the replay file names the contract {contract!r}, which does not exist; known: "
+                             f"{', '.join(sorted(contracts()))}")  # fmt: skip
+        if found is None or found.topic != contract:
+            target = found.topic if found else "none (a topic without a contract)"
+            raise ValueError(f"the replay file holds {contract} records, but topic {topic!r} has the contract "
+                             f"{target}; load it into a {contract} topic")  # fmt: skip
     name, model = (found.topic, found.model) if found else (None, None)
 
     def check(value: bytes | None) -> str | None:
@@ -68,8 +79,8 @@ def validator(topic: str, contract: str | None = None) -> Callable[[bytes | None
                 if first["type"] == "json_invalid":
                     return f"row {n}: not JSON: {first['msg']}"
                 return f"row {n}: {name}: {'.'.join(str(x) for x in first['loc'])}: {first['msg']}"
-            except ValueError as e:
-                return f"row {n}: not JSON: {e}"
+            except (ValueError, RecursionError) as e:
+                return f"row {n}: not JSON: {type(e).__name__}: {e}"
         return None
 
     return check

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -113,4 +114,21 @@ def contract_line(model: type[BaseModel], topic: str, row: dict[str, Any], key: 
     if fields is None:
         fields = _FIELDS[model] = tuple(model.model_fields)
     full = {**envelope(topic, key, row["version"], event_time, f"streams.{agent}"), **row}
-    return dumps({f: full[f] for f in fields})
+    return dumps(checked({f: full[f] for f in fields}, topic))
+
+
+class OutputRejected(ValueError):
+    """An output row would break its contract's wire types (the runtime dead-letters the input behind it)."""
+
+
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def checked(row: dict[str, Any], topic: str) -> dict[str, Any]:
+    """The row, when every number fits its wire type: integers within Int64, floats finite. (Strings and
+    counts come from validated inputs; the property tests validate every output row against its full model.)"""
+    for k, v in row.items():
+        t = type(v)
+        if (t is int and not _INT64[0] <= v <= _INT64[1]) or (t is float and not math.isfinite(v)):
+            raise OutputRejected(f"{topic}: {k} = {v!r} does not fit its type")
+    return row

@@ -48,8 +48,8 @@ def test_checkpoint_keeps_a_contiguous_prefix_and_what_is_beyond(tmp_path: Path)
 
 def test_validator_uses_the_topic_contract_by_suffix():
     check = validator("prefix.social.scrape.status")
-    good = {"event_id": "0d6e9f0a-2b1c-4c7e-8a55-6f2f3b9c1d42", "event_time": 1, "ingested_at": None, "source": "s",
-            "schema_version": 1, "request_id": "r", "post_id": "p", "flow": "f", "status": "COMPLETE",
+    good = {"event_id": "0d6e9f0a-2b1c-4c7e-8a55-6f2f3b9c1d42", "event_time": 1_700_000_000_000, "ingested_at": None,
+            "source": "s", "schema_version": 1, "request_id": "r", "post_id": "p", "flow": "f", "status": "COMPLETE",
             "attempt": 1, "error": None}  # fmt: skip
     assert check(json.dumps(good).encode()) is None
     assert "status" in (check(json.dumps({**good, "status": "DONE"}).encode()) or "")
@@ -57,6 +57,18 @@ def test_validator_uses_the_topic_contract_by_suffix():
     assert "not JSON" in (check(b"{nope") or "")
     no_contract = validator("cdc.public.profiles")
     assert no_contract(b'{"op": "c"}') is None and "not a JSON object" in (no_contract(b"[1]") or "")
+
+
+def test_validator_refuses_a_file_of_another_or_unknown_contract():
+    assert validator("x.social.scrape.status", "social.scrape.status")(b"{nope") is not None  # same: row-checked
+    with pytest.raises(ValueError, match=r"holds social\.post\.snapshot records"):
+        validator("x.social.scrape.status", "social.post.snapshot")
+    with pytest.raises(ValueError, match=r"holds social\.post\.snapshot records"):
+        validator("cdc.public.profiles", "social.post.snapshot")
+    with pytest.raises(ValueError, match="does not exist"):
+        validator("x.social.scrape.status", "social.nothing.here")
+    deep = b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    assert validator("cdc.public.profiles")(deep) is not None  # refused with a reason, not raised
 
 
 def test_parse_bound():

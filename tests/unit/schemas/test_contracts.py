@@ -12,16 +12,15 @@ from typing import Any
 
 import fastavro
 import pytest
-from annotated_types import Ge, Le
 from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 
+from schemas.bounds import Wire
 from schemas.evolution import check_evolution
 from schemas.models import MODELS
 from schemas.registry import AVRO_DIR, contracts
 
 REPO = Path(__file__).resolve().parents[3]
-INT32_MAX, INT64_MAX, MILLIS_MAX = 2**31 - 1, 2**63 - 1, 253402300799999
 
 
 # ---- describe both sides in one vocabulary ---------------------------------------------------------
@@ -39,29 +38,24 @@ def avro_sig(t: Any) -> tuple[str, bool]:
 
 
 def model_sig(info: FieldInfo) -> tuple[str, bool]:
+    """(type, nullable) of a model field: its ``Wire`` marker (schemas/bounds.py), or the plain Python type."""
     ann: Any = info.annotation
-    metadata = list(info.metadata)
     nullable = False
     if typing.get_origin(ann) in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(ann) if a is not type(None)]
         nullable = len(args) < len(typing.get_args(ann))
         (ann,) = args
+    metadata = list(info.metadata)
     if typing.get_origin(ann) is typing.Annotated:
         ann, *extra = typing.get_args(ann)
-        for m in extra:
-            metadata += m.metadata if isinstance(m, FieldInfo) else [m]
-    le = next((m.le for m in metadata if isinstance(m, Le)), None)
-    ge = next((m.ge for m in metadata if isinstance(m, Ge)), None)
-    pattern = next((getattr(m, "pattern", None) for m in metadata if getattr(m, "pattern", None)), None)
+        metadata += extra
     if typing.get_origin(ann) is typing.Literal:
         return "enum:" + ",".join(typing.get_args(ann)), nullable
-    if ann is int:
-        if le == MILLIS_MAX and ge == 0:
-            return "long/timestamp-millis", nullable
-        return {INT32_MAX: "int", INT64_MAX: "long"}[int(le)], nullable  # type: ignore[call-overload]
-    if ann is str:
-        return ("string/uuid" if pattern and "[0-9a-fA-F]{8}" in pattern else "string"), nullable
-    return {float: "double", bool: "boolean"}[ann], nullable
+    wire = next((m.avro for m in metadata if isinstance(m, Wire)), None)
+    if wire is not None:
+        return wire, nullable
+    assert ann is bool, f"{ann}: a bare type without a Wire marker (use the aliases of schemas/bounds.py)"
+    return "boolean", nullable
 
 
 @pytest.mark.parametrize("topic", sorted(MODELS))

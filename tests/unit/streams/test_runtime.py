@@ -161,3 +161,35 @@ def test_the_app_is_wired_from_the_declared_topology() -> None:
     assert sorted(a.name for a in app.app.agents.values()) == sorted(names)
     assert set(app.runtime.outputs) == {t.name for t in TOPICS if set(t.writers) & set(AGENTS)}
     assert set(inputs(s)) <= set(topics(s)) and "w.dlq.streams" in topics(s)
+
+
+def test_a_row_that_makes_the_handler_raise_is_dead_lettered_and_the_others_apply():
+    def handler(name: str, value: bytes | None, get_state: Any, settings: Any, now_ms: int) -> Any:
+        res = runtime.BatchResult()
+        for line in (value or b"").split(b"\n"):
+            row = json.loads(line)
+            if row.get("boom"):
+                raise ArithmeticError("derived value out of range")
+            key = row["k"]
+            res.states[key] = (get_state(key) or 0) + row["n"]
+            res.out["t"].append((key, line))
+            res.rows_in += 1
+        return res
+
+    value = b'{"k": "a", "n": 1}\n{"k": "b", "n": 5, "boom": true}\n{"k": "a", "n": 2}'
+    res = runtime.run_isolated(handler, "x", value, lambda _k: 10, StreamsSettings(), 0, "agent")
+    assert res.states == {"a": 13}  # the two good rows, in order, on the stored state
+    assert [k for k, _ in res.out["t"]] == ["a", "a"] and res.rows_in == 3
+    assert [b.line for b in res.bad] == [b'{"k": "b", "n": 5, "boom": true}']
+    assert "ArithmeticError: derived value out of range" in res.bad[0].reason
+    single = runtime.run_isolated(handler, "x", b'{"boom": 1}', lambda _k: None, StreamsSettings(), 0, "agent")
+    assert single.states == {} and len(single.bad) == 1 and single.bad[0].line == b'{"boom": 1}'
+
+
+def test_an_output_row_that_does_not_fit_its_wire_type_is_refused():
+    from streams.transforms.records import OutputRejected, checked
+
+    assert checked({"a": 2**63 - 1, "b": 1.5, "c": None}, "t")["a"] == 2**63 - 1
+    for bad in (-(2**63) - 1, 2**64, float("nan"), float("inf")):
+        with pytest.raises(OutputRejected):
+            checked({"v": bad}, "t")
