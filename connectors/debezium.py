@@ -102,6 +102,7 @@ def connector_config(cfg: ConnectorSettings, dbname: str | None = None) -> dict[
         "decimal.handling.mode": "string",
         "time.precision.mode": "adaptive_time_microseconds",
         "tombstones.on.delete": "false",
+        "skipped.operations": "t",  # a truncate carries no keys to remove downstream (streams/transforms/cdc.py)
         "key.converter": "org.apache.kafka.connect.storage.StringConverter",
         "value.converter": "org.apache.kafka.connect.json.JsonConverter",
         "value.converter.schemas.enable": "false",

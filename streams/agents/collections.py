@@ -12,8 +12,9 @@ from schemas.topics import topic
 from streams.agents.common import BatchResult, GetState, declared, latency_s
 from streams.settings import StreamsSettings
 from streams.transforms import collection as tcol
+from streams.transforms.cdc import cdc_row
 from streams.transforms.collection import CollectionState
-from streams.transforms.records import cdc_row, contract_line, decode_lines, dumps, row_with
+from streams.transforms.records import contract_line, decode_lines, dumps, row_with
 
 AGENT = "collections"
 ITEMS_CDC = topic("cdc.public.collection_items").name

@@ -15,9 +15,10 @@ from streams.agents.clocked import ClockedBatch
 from streams.agents.common import BatchResult, GetState, declared
 from streams.settings import DAY_MS, StreamsSettings
 from streams.transforms import hiring as th
+from streams.transforms.cdc import cdc_row
 from streams.transforms.hiring import HiringState
 from streams.transforms.hiring_dims import dimension_row, dimension_time
-from streams.transforms.records import cdc_row, contract_line, decode_lines
+from streams.transforms.records import contract_line, decode_lines
 
 AGENT = "hiring"
 FACTS = (topic("cdc.public.processes").name, topic("cdc.public.interviews").name, topic("cdc.public.outcomes").name)

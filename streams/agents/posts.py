@@ -11,8 +11,9 @@ from schemas.topics import topic
 from streams.agents.common import BatchResult, GetState, declared, latency_s
 from streams.settings import StreamsSettings
 from streams.transforms import post as tpost
+from streams.transforms.cdc import cdc_row
 from streams.transforms.post import PostState
-from streams.transforms.records import cdc_row, contract_line, decode_lines, model_parser
+from streams.transforms.records import contract_line, decode_lines, model_parser
 
 AGENT = "posts"
 SNAPSHOTS = topic("social.post.snapshot").name

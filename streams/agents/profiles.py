@@ -11,8 +11,9 @@ from schemas.topics import topic
 from streams.agents.common import BatchResult, GetState, declared, latency_s
 from streams.settings import StreamsSettings
 from streams.transforms import profile as tprof
+from streams.transforms.cdc import cdc_row
 from streams.transforms.profile import ProfileState
-from streams.transforms.records import cdc_row, contract_line, decode_lines, model_parser, row_with
+from streams.transforms.records import contract_line, decode_lines, model_parser, row_with
 
 AGENT = "profiles"
 SNAPSHOTS = topic("social.profile.snapshot").name

@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
-from streams.transforms.hiring_dims import ms
+from streams.transforms.cdc import label, ms, past_ms
 
 TERMINAL = ("offer", "rejected", "withdrawn")
 ACTIVE = ("applied", "screening", "interviewing", "final_round")
@@ -104,17 +104,19 @@ def _image(row: dict[str, Any], table: str) -> tuple[str, int, Any, int]:
     commit = int(row["source"].get("ts_ms") or row.get("ts_ms") or 0)
     kept: dict[str, Any]
     if table == "processes":
-        kept = {"position_id": str(image["position_id"]), "candidate": image.get("candidate_name") or "",
-                "status": image.get("status") or "applied", "applied_at": ms(image["applied_at"]),
-                "updated_at": ms(image.get("updated_at")) or ms(image["applied_at"])}  # fmt: skip
+        kept = {"position_id": str(image["position_id"]), "candidate": label(image, "candidate_name") or "",
+                "status": image.get("status") or "applied", "applied_at": past_ms(image["applied_at"], row),
+                "updated_at": past_ms(image.get("updated_at"), row) or past_ms(image["applied_at"], row)}  # fmt: skip
         t = kept["updated_at"]
     elif table == "interviews":
         kept = {"stage": image["stage"], "scheduled_at": ms(image["scheduled_at"]),
-                "status": image.get("status") or "scheduled", "completed_at": ms(image.get("completed_at")),
-                "created_at": ms(image.get("created_at")), "updated_at": ms(image.get("updated_at"))}  # fmt: skip
+                "status": image.get("status") or "scheduled",
+                "completed_at": past_ms(image.get("completed_at"), row),
+                "created_at": past_ms(image.get("created_at"), row),
+                "updated_at": past_ms(image.get("updated_at"), row)}  # fmt: skip
         t = kept["updated_at"] or kept["created_at"] or commit
     elif table == "outcomes":
-        kept = {"outcome": image["outcome"], "decided_at": ms(image["decided_at"])}
+        kept = {"outcome": image["outcome"], "decided_at": past_ms(image["decided_at"], row)}
         t = kept["decided_at"]
     else:
         raise ValueError(f"not a hiring table: {table}")

@@ -3,17 +3,9 @@ version is the change's LSN), and Debezium's timestamps as epoch ms."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-
-def ms(value: Any) -> int | None:
-    """Debezium's ISO-8601 text of a timestamptz (or epoch ms) as epoch ms."""
-    if value is None:
-        return None
-    if isinstance(value, int):
-        return value
-    return int(datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp() * 1000)
+from streams.transforms.cdc import label, ms
 
 
 def dimension_row(row: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
@@ -27,12 +19,14 @@ def dimension_row(row: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
     if table == "job_positions":
         key = str(image["id"])
         return table, key, {
-            "position_id": key, "company_id": str(image["company_id"]), "version": lsn, "title": image["title"],
-            "location": image.get("location"), "status": image.get("status") or "open", "deleted": deleted,
+            "position_id": key, "company_id": str(image["company_id"]), "version": lsn,
+            "title": label(image, "title", ""), "location": label(image, "location"),
+            "status": image.get("status") or "open", "deleted": deleted,
         }  # fmt: skip
     if table == "companies":
         key = str(image["id"])
-        return table, key, {"company_id": key, "version": lsn, "name": image["name"], "deleted": deleted}
+        name = label(image, "name", "")
+        return table, key, {"company_id": key, "version": lsn, "name": name, "deleted": deleted}
     raise ValueError(f"not a hiring dimension table: {table}")
 
 

@@ -11,12 +11,13 @@ Pure functions over a ``PostState`` (what the Faust table stores). Exactness rul
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
-from schemas.models import PostSnapshot, ScrapeRequestStatus
+from schemas.models import PostSnapshot, ScrapeRequestStatus, ScrapeStatus
 from streams.transforms.admission import admit, prune_ids
+from streams.transforms.cdc import label, past_ms
 from streams.transforms.state import Entry, at
 
 DAY_MS = 86_400_000
@@ -117,12 +118,7 @@ def scrape_fact_from_event(ev: ScrapeRequestStatus) -> ScrapeFact:
     return ScrapeFact(ev.event_time, ev.request_id, ev.attempt, ev.status, ev.flow)
 
 
-def _ts_ms(value: Any) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, int):  # epoch micros/millis from Debezium's adaptive modes
-        return value // 1000 if value > 10**14 else value
-    return int(datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp() * 1000)
+SCRAPE_STATUSES: tuple[str, ...] = typing.get_args(ScrapeStatus)
 
 
 def scrape_fact_from_cdc(row: dict[str, Any]) -> ScrapeFact | None:
@@ -130,8 +126,13 @@ def scrape_fact_from_cdc(row: dict[str, Any]) -> ScrapeFact | None:
     after = row.get("after")
     if not after:
         return None
-    t = _ts_ms(after.get("updated_at")) or int(row["source"]["ts_ms"])
-    return ScrapeFact(t, str(after["id"]), int(after.get("attempt") or 1), str(after["status"]), str(after["flow"]))
+    t = past_ms(after.get("updated_at"), row) or int(row["source"]["ts_ms"])
+    status, attempt = after["status"], after.get("attempt") or 1
+    if status not in SCRAPE_STATUSES:
+        raise ValueError(f"scrape_requests.status {str(status)[:40]!r} is none of {', '.join(SCRAPE_STATUSES)}")
+    if type(attempt) is not int or not 0 <= attempt < 2**31:
+        raise ValueError(f"scrape_requests.attempt {str(attempt)[:40]!r} is not a count")
+    return ScrapeFact(t, str(after["id"]), attempt, status, label(after, "flow") or "")
 
 
 def apply_snapshots(state: PostState, events: list[PostSnapshot], lateness_ms: int, out: PostOutcome) -> None:

@@ -17,6 +17,7 @@ from typing import Any, TypedDict
 
 from schemas.models import ProfileSnapshot
 from streams.transforms.admission import admit, prune_ids
+from streams.transforms.cdc import label
 from streams.transforms.state import Entry, at
 
 DAY_MS = 86_400_000
@@ -151,8 +152,10 @@ def apply_cdc(state: ProfileState, rows: list[dict[str, Any]], out: ProfileOutco
             out.duplicates += 1
             continue
         image = row.get("after") or row.get("before") or {}
-        state.cdc = {"lsn": lsn, "category": image.get("category"), "language": image.get("language"),
-                     "handle": image.get("handle"), "deleted": row.get("op") == "d"}  # fmt: skip
+        prev: Any = cdc or {}  # a column Debezium could not give (an unchanged TOASTed value) keeps its value
+        state.cdc = {"lsn": lsn, "category": label(image, "category", prev.get("category")),
+                     "language": label(image, "language", prev.get("language")),
+                     "handle": label(image, "handle", prev.get("handle")), "deleted": row.get("op") == "d"}  # fmt: skip
         state.version += 1
         out.changed = True
 
