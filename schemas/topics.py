@@ -92,6 +92,7 @@ TOPICS: tuple[Topic, ...] = (
     # dead letters: the original bytes, the reason and where they came from in the headers
     Topic("dlq.ingest", "key", "dlq", ("ingest",)),
     Topic("dlq.streams", "key", "dlq", AGENTS),
+    Topic("dlq.late", "key", "dlq", AGENTS),  # events beyond the allowed lateness, as they were: replayable
     Topic("dlq.replay", "key", "dlq", ("replay",)),
 )
 BY_NAME: dict[str, Topic] = {t.name: t for t in TOPICS}

@@ -8,7 +8,7 @@ EVENTS_IN = Counter("stir_streams_events_in_total", "Rows read by an agent", ["a
 EVENTS_OUT = Counter("stir_streams_events_out_total", "Rows written by an agent", ["agent", "topic"])
 DLQ = Counter("stir_streams_dlq_total", "Rows sent to dlq.streams", ["agent"])
 DUPLICATES = Counter("stir_streams_duplicates_total", "Rows skipped as already applied", ["agent"])
-LATE = Counter("stir_streams_late_dropped_total", "Rows dropped beyond the allowed lateness", ["agent"])
+LATE = Counter("stir_streams_late_dropped_total", "Rows beyond the allowed lateness (sent to dlq.late)", ["agent"])
 LATENCY = Histogram(
     "stir_streams_processing_latency_seconds",
     "Event time of the newest applied row to the emit of its output",

@@ -19,7 +19,7 @@ from schemas.topics import Topology
 from streams import faust_fixes
 from streams import metrics as m
 from streams.agents.clocked import ClockedBatch
-from streams.agents.common import DLQ, BatchResult, Handler
+from streams.agents.common import DLQ, LATE, BatchResult, Handler
 from streams.settings import StreamsSettings
 from streams.transforms.records import BadRecord
 from streams.transforms.state import StateRecord
@@ -108,19 +108,21 @@ class Runtime:
             for seconds in res.latencies_s:
                 m.LATENCY.labels(agent).observe(seconds)
             await self.dead_letter(agent, res.bad, msg)
+            await self.dead_letter(agent, res.late, msg, LATE)
             overlay.update(res.states)
             for topic, rows in res.out.items():
                 out[topic].extend(rows)
         await self.send(agent, out)
         await table.write(overlay)
 
-    async def dead_letter(self, agent: str, bad: list[BadRecord], msg: Any) -> None:
+    async def dead_letter(self, agent: str, bad: list[BadRecord], msg: Any, to: str = DLQ) -> None:
         for b in bad:
             headers = [("dlq.reason", b.reason.encode()[:4000]), ("dlq.agent", agent.encode()),
                        ("dlq.topic", msg.topic.encode()), ("dlq.partition", str(msg.partition).encode()),
                        ("dlq.offset", str(msg.offset).encode())]  # fmt: skip
-            await self.outputs[DLQ].send(value=b.line, key=msg.key, headers=headers)
-            m.DLQ.labels(agent).inc()
+            await self.outputs[to].send(value=b.line, key=msg.key, headers=headers)
+            if to == DLQ:
+                m.DLQ.labels(agent).inc()
 
     async def send(self, agent: str, rows: Lines) -> None:
         """One message per output topic and partition; waits for the broker's acknowledgements."""
@@ -172,6 +174,7 @@ def run_isolated(handler: Handler, name: str, value: bytes | None, get_state: An
             merged.out[topic].extend(rows)
         merged.states.update(res.states)
         merged.bad += res.bad
+        merged.late += res.late
         merged.rows_in += res.rows_in
         merged.duplicates += res.duplicates
         merged.late_dropped += res.late_dropped

@@ -17,7 +17,12 @@ class StreamsSettings(CoreSettings):
 
     app_id: str = Field("", pattern=r"^[a-zA-Z0-9_.-]*$",
                         description="consumer group and table prefix (default: stir-streams, scoped)")  # fmt: skip
-    allowed_lateness_ms: int = Field(2 * DAY_MS, ge=0, description="older events (per key) are dropped")
+    allowed_lateness_ms: int = Field(
+        90 * DAY_MS,
+        ge=0,
+        description="how much older than its key's newest event an "
+        "event may be (the longest history window); older ones go to dlq.late",
+    )
     refresh_interval_s: float = Field(60.0, gt=0, description="how often stale posts are looked for")
     refresh_max_per_interval: int = Field(250, ge=0, description="refresh requests per interval at most")
     hiring_ghost_after_days: float = Field(21.0, gt=0, description="a process with no activity this long is ghosted")

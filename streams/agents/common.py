@@ -21,6 +21,7 @@ from streams.transforms.records import BadRecord
 
 GetState = Callable[[str], Any]
 DLQ = topic("dlq.streams").name
+LATE = topic("dlq.late").name
 
 
 @dataclass
@@ -28,6 +29,7 @@ class BatchResult:
     out: dict[str, list[tuple[str, bytes]]] = field(default_factory=lambda: defaultdict(list))  # topic: (key, line)
     states: dict[str, Any] = field(default_factory=dict)
     bad: list[BadRecord] = field(default_factory=list)
+    late: list[BadRecord] = field(default_factory=list)  # events beyond the allowed lateness (to dlq.late)
     rows_in: int = 0
     duplicates: int = 0
     late_dropped: int = 0
@@ -45,10 +47,18 @@ def declared(agent: str, *, reads: tuple[str, ...], writes: tuple[str, ...]) -> 
     for name in (*reads, *writes):
         topic(name)  # declared at all
     want_reads = {t.name for t in read_by(agent)}
-    want_writes = {t.name for t in written_by(agent)} - {DLQ}
+    want_writes = {t.name for t in written_by(agent)} - {DLQ, LATE}
     if set(reads) != want_reads or set(writes) != want_writes:
         raise RuntimeError(f"agent {agent!r}: reads {sorted(reads)} / writes {sorted(writes)}, but schemas/topics.py "
                            f"declares reads {sorted(want_reads)} / writes {sorted(want_writes)}")  # fmt: skip
+
+
+def add_late(res: BatchResult, late: list[tuple[Any, str]]) -> None:
+    """The late events of an outcome as dead letters: each event's contract line (what the ingest API wrote)."""
+    for event, reason in late:
+        if event is not None:
+            res.late.append(BadRecord(event.model_dump_json().encode(), reason))
+    res.late_dropped += len(late)
 
 
 def latency_s(now_ms: int, event_time: int) -> float:

@@ -8,7 +8,7 @@ from collections import defaultdict
 from schemas.models import AccountSecurity, AuthAttempt
 from schemas.topics import topic
 from streams.agents.clocked import ClockedBatch
-from streams.agents.common import BatchResult, GetState, declared
+from streams.agents.common import BatchResult, GetState, add_late, declared
 from streams.settings import StreamsSettings
 from streams.transforms import security as tsec
 from streams.transforms.records import contract_line, decode_lines, model_parser
@@ -57,7 +57,7 @@ class SecurityBatch(ClockedBatch):
             outcome = tsec.Outcome()
             tsec.apply_attempts(state, items, self.s.allowed_lateness_ms, self.rules, outcome)
             res.duplicates += outcome.duplicates
-            res.late_dropped += outcome.late_dropped
+            add_late(res, outcome.late)
             if outcome.changed:
                 changed[key] = state
         self.finish(res, changed, get_state, now_ms)

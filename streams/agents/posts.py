@@ -8,7 +8,7 @@ from collections import defaultdict
 
 from schemas.models import PostSnapshot, ScrapePostStatus, ScrapeRequestStatus
 from schemas.topics import topic
-from streams.agents.common import BatchResult, GetState, declared, latency_s
+from streams.agents.common import BatchResult, GetState, add_late, declared, latency_s
 from streams.settings import StreamsSettings
 from streams.transforms import post as tpost
 from streams.transforms.cdc import cdc_row
@@ -54,7 +54,7 @@ def handle(name: str, value: bytes | None, get_state: GetState, settings: Stream
         tpost.apply_snapshots(state, snaps_k, lateness, outcome)
         tpost.apply_scrapes(state, facts_k, lateness, outcome, from_events=from_events)
         res.duplicates += outcome.duplicates
-        res.late_dropped += outcome.late_dropped
+        add_late(res, outcome.late)
         if not outcome.applied:
             continue
         res.states[key] = state

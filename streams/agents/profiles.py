@@ -8,7 +8,7 @@ from typing import Any
 
 from schemas.models import PostMetrics, ProfileRollingMetrics, ProfileSnapshot
 from schemas.topics import topic
-from streams.agents.common import BatchResult, GetState, declared, latency_s
+from streams.agents.common import BatchResult, GetState, add_late, declared, latency_s
 from streams.settings import StreamsSettings
 from streams.transforms import profile as tprof
 from streams.transforms.cdc import cdc_row
@@ -56,7 +56,7 @@ def handle(name: str, value: bytes | None, get_state: GetState, settings: Stream
         tprof.apply_cdc(state, cdc_by.get(key, []), outcome)
         tprof.apply_posts(state, posts_by.get(key, []), outcome)
         res.duplicates += outcome.duplicates
-        res.late_dropped += outcome.late_dropped
+        add_late(res, outcome.late)
         if not outcome.changed:
             continue
         res.states[key] = state

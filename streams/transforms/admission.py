@@ -2,17 +2,22 @@
 when it is older than the newest event of its key by more than the allowed lateness.
 
 The state holds ``ids`` (event_id -> event_time, only within the lateness horizon: an older duplicate is
-late anyway) and ``max_t`` (the newest event time admitted).
+late anyway) and ``max_t`` (the newest event time admitted). A late event is never lost silently: it is counted,
+and handed back (``out.late``, with its reason) for the late dead-letter topic, from which it can be replayed
+with a wider lateness.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
+
+DAY_MS = 86_400_000
 
 
 class Counts(Protocol):
     duplicates: int
     late_dropped: int
+    late: list[tuple[Any, str]]
 
 
 class Admitting(Protocol):
@@ -20,8 +25,15 @@ class Admitting(Protocol):
     max_t: int | None
 
 
-def admit(state: Admitting, event_id: str, event_time: int, lateness_ms: int, out: Counts) -> bool:
-    """True when the event is new and on time; then it is recorded and ``max_t`` advances."""
+def late_reason(event_time: int, newest: int, lateness_ms: int) -> str:
+    return (f"late: event_time {event_time} is {(newest - event_time) / DAY_MS:.1f} days before the newest event of "
+            f"its key ({newest}); the allowed lateness is {lateness_ms / DAY_MS:g} days "
+            "(STIR_STREAMS_ALLOWED_LATENESS_MS); replay it with a wider lateness to apply it")  # fmt: skip
+
+
+def admit(state: Admitting, event_id: str, event_time: int, lateness_ms: int, out: Counts, item: Any = None) -> bool:
+    """True when the event is new and on time; then it is recorded and ``max_t`` advances. A late event is
+    handed back in ``out.late`` (``item``: what to dead-letter, the event itself by default)."""
     ids = state.ids
     if event_id in ids:
         out.duplicates += 1
@@ -29,6 +41,7 @@ def admit(state: Admitting, event_id: str, event_time: int, lateness_ms: int, ou
     max_t = state.max_t
     if max_t is not None and event_time < max_t - lateness_ms:
         out.late_dropped += 1
+        out.late.append((item, late_reason(event_time, max_t, lateness_ms)))
         return False
     ids[event_id] = event_time
     if max_t is None or event_time > max_t:

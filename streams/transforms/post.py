@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from schemas.models import PostSnapshot, ScrapeRequestStatus, ScrapeStatus
-from streams.transforms.admission import admit, prune_ids
+from streams.transforms.admission import admit, late_reason, prune_ids
 from streams.transforms.cdc import label, past_ms
 from streams.transforms.state import Entry, at
 
@@ -99,6 +99,7 @@ class ScrapeFact:
     attempt: int
     status: str
     flow: str
+    event: Any = field(default=None, compare=False)  # the status event it came from (for the late dead letters)
 
     @property
     def sem_key(self) -> str:
@@ -111,11 +112,12 @@ class PostOutcome:
     changed_scrape: bool = False
     applied: int = 0
     late_dropped: int = 0
+    late: list[tuple[Any, str]] = field(default_factory=list)  # (the late event, why)
     duplicates: int = 0
 
 
 def scrape_fact_from_event(ev: ScrapeRequestStatus) -> ScrapeFact:
-    return ScrapeFact(ev.event_time, ev.request_id, ev.attempt, ev.status, ev.flow)
+    return ScrapeFact(ev.event_time, ev.request_id, ev.attempt, ev.status, ev.flow, ev)
 
 
 SCRAPE_STATUSES: tuple[str, ...] = typing.get_args(ScrapeStatus)
@@ -137,7 +139,7 @@ def scrape_fact_from_cdc(row: dict[str, Any]) -> ScrapeFact | None:
 
 def apply_snapshots(state: PostState, events: list[PostSnapshot], lateness_ms: int, out: PostOutcome) -> None:
     for ev in events:
-        if not admit(state, ev.event_id, ev.event_time, lateness_ms, out):
+        if not admit(state, ev.event_id, ev.event_time, lateness_ms, out, ev):
             continue
         state.snapshots_applied += 1
         out.applied += 1
@@ -161,6 +163,7 @@ def apply_scrapes(
             status_max = state.status_max_t
             if status_max is not None and f.t < status_max - lateness_ms:
                 out.late_dropped += 1
+                out.late.append((f.event, late_reason(f.t, status_max, lateness_ms)))
                 continue
             state.status_max_t = f.t if status_max is None else max(status_max, f.t)
         if f.sem_key in scrapes:

@@ -105,6 +105,7 @@ class ProfileOutcome:
     followers_changed: bool = False
     posts_changed: set[str] = field(default_factory=set)
     late_dropped: int = 0
+    late: list[tuple[Any, str]] = field(default_factory=list)  # (the late event, why)
     duplicates: int = 0
 
 
@@ -120,7 +121,7 @@ def apply_snapshots(state: ProfileState, events: list[ProfileSnapshot], lateness
     hist = state.history
     before = hist[-1] if hist else None
     for ev in events:
-        if not admit(state, ev.event_id, ev.event_time, lateness_ms, out):
+        if not admit(state, ev.event_id, ev.event_time, lateness_ms, out, ev):
             continue
         state.version += 1
         state.snapshots_applied += 1

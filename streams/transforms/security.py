@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
+from streams.transforms.admission import late_reason
 from streams.transforms.state import Entry, at
 
 
@@ -81,6 +82,7 @@ class Outcome:
     changed: bool = False
     duplicates: int = 0
     late_dropped: int = 0
+    late: list[tuple[Any, str]] = field(default_factory=list)  # (the late attempt, why)
 
 
 def _copy(m: Machine) -> Machine:
@@ -131,6 +133,7 @@ def apply_attempts(state: SecurityState, attempts: list[Any], lateness_ms: int, 
             continue
         if a.event_time < state.latest_event_time - lateness_ms:
             out.late_dropped += 1
+            out.late.append((a, late_reason(a.event_time, state.latest_event_time, lateness_ms)))
             continue
         seen.add(a.event_id)
         state.attempts.append(Attempt((a.event_time, int(a.success), a.event_id)))
