@@ -170,6 +170,7 @@ class ProfileRollingMetrics(Event):
     follower_group: Label
     category: Label | None = None
     language: Label | None = None
+    deleted: bool | None = None
 
 
 class PostMetrics(Event):
@@ -186,6 +187,7 @@ class PostMetrics(Event):
     engagement: Int64
     engagement_rate: Finite | None = None
     post_class: Label
+    deleted: bool | None = None
 
 
 class CollectionMetrics(Event):
@@ -199,6 +201,7 @@ class CollectionMetrics(Event):
     avg_comments: Finite | None = None
     avg_views: Finite | None = None
     avg_engagement_rate: Finite | None = None
+    deleted: bool | None = None
 
 
 class ScrapePostStatus(Event):
@@ -211,6 +214,7 @@ class ScrapePostStatus(Event):
     complete_30d: Small
     persistently_failing: bool
     stale: bool
+    deleted: bool | None = None
 
 
 # --- hiring and account security (derived) ---------------------------------------------------------

@@ -64,8 +64,8 @@ TOPICS: tuple[Topic, ...] = (
     _event("activity.api.call", "endpoint", ("ingest",), (WH,)),
     # the OLTP tables Debezium captures (key column: the entity whose changes must stay ordered)
     _cdc("profiles", "id", ("profiles",)),
-    _cdc("posts", "id"),
-    _cdc("collections", "id"),
+    _cdc("posts", "id", ("posts",)),
+    _cdc("collections", "id", ("collections",)),
     _cdc("collection_items", "collection_id", ("collections",)),
     _cdc("scrape_requests", "post_id", ("posts",)),
     _cdc("companies", "id", ("hiring",)),

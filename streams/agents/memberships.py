@@ -20,7 +20,7 @@ POST_BY_COLLECTION = topic("internal.post.by_collection").name
 declared(AGENT, reads=(MEMBERSHIP_BY_POST, POST_METRICS), writes=(POST_BY_COLLECTION,))
 
 _membership_row = row_with("post_id", "collection_id", "present", "lsn")
-_metrics_row = row_with("post_id", "version", "likes", "comments", "event_time")
+_metrics_row = row_with("post_id", "version", "likes", "comments", "event_time")  # and "deleted", when set
 
 
 def handle(name: str, value: bytes | None, get_state: GetState, settings: StreamsSettings, now_ms: int) -> BatchResult:

@@ -1,17 +1,18 @@
-"""``posts`` agent (key: post id): post snapshots, scrape status events and the scrape_requests CDC → each
-post's scrape status, and its latest counters for the profile agent (keyed by profile id)."""
+"""``posts`` agent (key: post id): post snapshots, scrape status events, the scrape_requests CDC and the posts
+CDC (deletes) → each post's scrape status, and its latest counters for the profile agent (keyed by profile id)."""
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
+from typing import Any
 
 from schemas.models import PostSnapshot, ScrapePostStatus, ScrapeRequestStatus
 from schemas.topics import topic
 from streams.agents.common import BatchResult, GetState, add_late, declared, latency_s
 from streams.settings import StreamsSettings
 from streams.transforms import post as tpost
-from streams.transforms.cdc import cdc_row
+from streams.transforms.cdc import cdc_row, row_image
 from streams.transforms.post import PostState
 from streams.transforms.records import contract_line, decode_lines, model_parser
 
@@ -19,14 +20,16 @@ AGENT = "posts"
 SNAPSHOTS = topic("social.post.snapshot").name
 SCRAPE_STATUS = topic("social.scrape.status").name
 SCRAPE_CDC = topic("cdc.public.scrape_requests").name
+POSTS_CDC = topic("cdc.public.posts").name
 BY_PROFILE = topic("internal.post.by_profile").name
 POST_STATUS = topic("status.scrape.post").name
-declared(AGENT, reads=(SNAPSHOTS, SCRAPE_STATUS, SCRAPE_CDC), writes=(BY_PROFILE, POST_STATUS))
+declared(AGENT, reads=(SNAPSHOTS, SCRAPE_STATUS, SCRAPE_CDC, POSTS_CDC), writes=(BY_PROFILE, POST_STATUS))
 
 
 def handle(name: str, value: bytes | None, get_state: GetState, settings: StreamsSettings, now_ms: int) -> BatchResult:
     res = BatchResult()
     by_key: dict[str, tuple[list[PostSnapshot], list[tpost.ScrapeFact]]] = defaultdict(lambda: ([], []))
+    posts_cdc: dict[str, list[dict[str, Any]]] = defaultdict(list)
     from_events = name == SCRAPE_STATUS
     if name == SNAPSHOTS:
         snaps, res.bad = decode_lines(value, model_parser(PostSnapshot))
@@ -38,6 +41,13 @@ def handle(name: str, value: bytes | None, get_state: GetState, settings: Stream
         for e in evs:
             by_key[e.post_id][1].append(tpost.scrape_fact_from_event(e))
         res.rows_in = len(evs)
+    elif name == POSTS_CDC:
+        rows, res.bad = decode_lines(value, cdc_row)
+        for r in rows:
+            key = str(row_image(r)["id"])
+            posts_cdc[key].append(r)
+            by_key.setdefault(key, ([], []))
+        res.rows_in = len(rows)
     else:  # scrape_requests CDC
         rows, res.bad = decode_lines(value, cdc_row)
         for r in rows:
@@ -53,6 +63,7 @@ def handle(name: str, value: bytes | None, get_state: GetState, settings: Stream
         outcome = tpost.PostOutcome()
         tpost.apply_snapshots(state, snaps_k, lateness, outcome)
         tpost.apply_scrapes(state, facts_k, lateness, outcome, from_events=from_events)
+        tpost.apply_post_cdc(state, posts_cdc.get(key, []), outcome)
         res.duplicates += outcome.duplicates
         add_late(res, outcome.late)
         if not outcome.applied:

@@ -83,7 +83,7 @@ def cdc_row(line: bytes) -> dict[str, Any]:
     return out
 
 
-def image(row: dict[str, Any]) -> dict[str, Any]:
+def row_image(row: dict[str, Any]) -> dict[str, Any]:
     """The row a normalized change stands for: ``after``, or ``before`` for a delete."""
     return dict(row["before"] if row["op"] == "d" else row["after"])
 

@@ -40,6 +40,10 @@ class MemberMetrics(Entry):
     views: int | None = at(3)
     engagement_rate: float | None = at(4)
 
+    @property
+    def deleted(self) -> bool:  # a sixth element since deletes flow through (older states have five)
+        return len(self) > 5 and bool(self[5])
+
 
 class PostMetricsSeen(Entry):
     """The latest ``metrics.post.rolling`` row of a post, as the membership side holds it."""
@@ -52,6 +56,10 @@ class PostMetricsSeen(Entry):
     engagement_rate: float | None = at(4)
     event_time: int = at(5)
 
+    @property
+    def deleted(self) -> bool:  # a seventh element since deletes flow through (older states have six)
+        return len(self) > 6 and bool(self[6])
+
 
 @dataclass(slots=True)
 class CollectionState:
@@ -59,17 +67,24 @@ class CollectionState:
     latest_event_time: int = 0
     members: dict[str, Membership] = field(default_factory=dict)  # by post id
     posts: dict[str, MemberMetrics] = field(default_factory=dict)  # by post id
+    deleted: bool = False  # the collection's row was deleted in the OLTP database
+    cdc_lsn: int = 0  # the newest cdc.public.collections change applied
 
     def copy(self) -> CollectionState:
-        return CollectionState(self.version, self.latest_event_time, dict(self.members), dict(self.posts))
+        return CollectionState(self.version, self.latest_event_time, dict(self.members), dict(self.posts),
+                               self.deleted, self.cdc_lsn)  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:
-        return {"v": self.version, "t": self.latest_event_time, "members": self.members, "posts": self.posts}
+        out = {"v": self.version, "t": self.latest_event_time, "members": self.members, "posts": self.posts}
+        if self.cdc_lsn:  # written once the collection's own CDC was seen (older states have neither key)
+            out |= {"del": self.deleted, "clsn": self.cdc_lsn}
+        return out
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> CollectionState:
         return cls(d["v"], d["t"], {k: Membership(v) for k, v in d["members"].items()},
-                   {k: MemberMetrics(v) for k, v in d["posts"].items()})  # fmt: skip
+                   {k: MemberMetrics(v) for k, v in d["posts"].items()}, d.get("del", False),
+                   d.get("clsn", 0))  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -115,6 +130,22 @@ def apply_items_cdc(state: CollectionState, rows: list[dict[str, Any]], out: Out
         out.membership.append((post_id, present, lsn))
 
 
+def apply_collections_cdc(state: CollectionState, rows: list[dict[str, Any]], out: Outcome) -> None:
+    """``cdc.public.collections`` changes: a delete marks the collection deleted, newest LSN wins."""
+    for row in rows:
+        lsn = int(row["source"]["lsn"])
+        if lsn <= state.cdc_lsn:
+            out.duplicates += 1
+            continue
+        state.cdc_lsn = lsn
+        deleted = row["op"] == "d"
+        if deleted != state.deleted:
+            state.deleted = deleted
+            state.latest_event_time = max(state.latest_event_time, int(row["source"]["ts_ms"]))
+            state.version += 1
+            out.changed = True
+
+
 def apply_post_metrics(state: CollectionState, rows: list[dict[str, Any]], out: Outcome) -> None:
     """Rows of ``internal.post.by_collection``: the newest version of each post's metrics wins."""
     for r in rows:
@@ -122,8 +153,8 @@ def apply_post_metrics(state: CollectionState, rows: list[dict[str, Any]], out: 
         if cur is not None and r["pv"] <= cur.version:
             out.duplicates += 1
             continue
-        state.posts[r["post_id"]] = MemberMetrics((r["pv"], r["likes"], r["comments"], r["views"],
-                                                   r["engagement_rate"]))  # fmt: skip
+        fields = [r["pv"], r["likes"], r["comments"], r["views"], r["engagement_rate"]]
+        state.posts[r["post_id"]] = MemberMetrics([*fields, True] if r.get("deleted") else fields)
         state.latest_event_time = max(state.latest_event_time, int(r["t"]))
         state.version += r["pv"] - (cur.version if cur is not None else 0)  # how far the post's version moved
         out.changed = True
@@ -135,7 +166,7 @@ def _mean(xs: Sequence[float]) -> float | None:
 
 def collection_row(collection_id: str, state: CollectionState) -> dict[str, Any]:
     members = [p for p, m in state.members.items() if m.present]
-    with_metrics = [state.posts[p] for p in sorted(members) if p in state.posts]
+    with_metrics = [state.posts[p] for p in sorted(members) if p in state.posts and not state.posts[p].deleted]
     n = len(with_metrics)
     likes = sum(m.likes for m in with_metrics)
     comments = sum(m.comments for m in with_metrics)
@@ -145,6 +176,7 @@ def collection_row(collection_id: str, state: CollectionState) -> dict[str, Any]
         "avg_likes": likes / n if n else None, "avg_comments": comments / n if n else None,
         "avg_views": _mean([m.views for m in with_metrics if m.views is not None]),
         "avg_engagement_rate": _mean([m.engagement_rate for m in with_metrics if m.engagement_rate is not None]),
+        "deleted": state.deleted,
     }  # fmt: skip
 
 
@@ -172,8 +204,8 @@ def apply_metrics(state: MembershipState, rows: list[dict[str, Any]], out: Outco
         if cur is not None and r["version"] <= cur.version:
             out.duplicates += 1
             continue
-        state.metrics = PostMetricsSeen((r["version"], r["likes"], r["comments"], r["views"], r["engagement_rate"],
-                                         r["event_time"]))  # fmt: skip
+        seen = [r["version"], r["likes"], r["comments"], r["views"], r["engagement_rate"], r["event_time"]]
+        state.metrics = PostMetricsSeen([*seen, True] if r.get("deleted") else seen)
         state.version += 1
         out.changed = True
         for cid, membership in sorted(state.collections.items()):
@@ -186,5 +218,5 @@ def fan_out_rows(post_id: str, state: MembershipState, collections: list[str]) -
     if m is None:  # no fan-out before the post's metrics are known
         return []
     return [{"collection_id": cid, "post_id": post_id, "pv": m.version, "likes": m.likes, "comments": m.comments,
-             "views": m.views, "engagement_rate": m.engagement_rate, "t": m.event_time}
+             "views": m.views, "engagement_rate": m.engagement_rate, "t": m.event_time, "deleted": m.deleted}
             for cid in collections]  # fmt: skip

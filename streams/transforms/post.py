@@ -68,6 +68,9 @@ class PostState:
     last_success_at: int | None = None
     last_scrape: LastScrape | None = None
     flow: str | None = None  # the flow of the latest scrape fact
+    deleted: bool = False  # the post's row was deleted in the OLTP database (newest cdc.public.posts change)
+    cdc_lsn: int = 0  # the newest cdc.public.posts change applied
+    cdc_applied: int = 0  # cdc.public.posts changes that changed ``deleted`` (part of the versions)
 
     def copy(self) -> PostState:
         """A copy the apply functions may change without touching this one: they replace ``snapshot`` and
@@ -75,19 +78,23 @@ class PostState:
         changelog record is sent, so a stored value must never change after it was written)."""
         return PostState(self.snapshots_applied, self.scrapes_applied, self.max_t, dict(self.ids), self.snapshot,
                          self.scrape_max_t, self.status_max_t, dict(self.scrapes), self.last_success_at,
-                         self.last_scrape, self.flow)  # fmt: skip
+                         self.last_scrape, self.flow, self.deleted, self.cdc_lsn, self.cdc_applied)  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:
-        return {"pv": self.snapshots_applied, "sv": self.scrapes_applied, "max_t": self.max_t, "ids": self.ids,
-                "snap": self.snapshot, "smax": self.scrape_max_t, "emax": self.status_max_t, "scr": self.scrapes,
-                "last_ok": self.last_success_at, "last": self.last_scrape, "flow": self.flow}  # fmt: skip
+        out = {"pv": self.snapshots_applied, "sv": self.scrapes_applied, "max_t": self.max_t, "ids": self.ids,
+               "snap": self.snapshot, "smax": self.scrape_max_t, "emax": self.status_max_t, "scr": self.scrapes,
+               "last_ok": self.last_success_at, "last": self.last_scrape, "flow": self.flow}  # fmt: skip
+        if self.cdc_lsn:  # written once the post's own CDC was seen (older states have none of these keys)
+            out |= {"del": self.deleted, "clsn": self.cdc_lsn, "cv": self.cdc_applied}
+        return out
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> PostState:
         snap, last = d["snap"], d["last"]
         return cls(d["pv"], d["sv"], d["max_t"], dict(d["ids"]), None if snap is None else LatestSnapshot(snap),
                    d["smax"], d["emax"], {k: CountedScrape(v) for k, v in d["scr"].items()}, d["last_ok"],
-                   None if last is None else LastScrape(last), d["flow"])  # fmt: skip
+                   None if last is None else LastScrape(last), d["flow"], d.get("del", False), d.get("clsn", 0),
+                   d.get("cv", 0))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -208,6 +215,28 @@ def last_scraped(state: PostState) -> int | None:
     return max(candidates) if candidates else None
 
 
+def apply_post_cdc(state: PostState, rows: list[dict[str, Any]], out: PostOutcome) -> None:
+    """``cdc.public.posts`` changes: a delete marks the post deleted (its rows downstream say so), an insert or
+    update after it brings it back; newest LSN wins, an LSN seen already is a re-delivery."""
+    for row in rows:
+        lsn = int(row["source"]["lsn"])
+        if lsn <= state.cdc_lsn:
+            out.duplicates += 1
+            continue
+        state.cdc_lsn = lsn
+        deleted = row["op"] == "d"
+        if deleted != state.deleted:
+            state.deleted = deleted
+            state.cdc_applied += 1
+            out.applied += 1
+            out.changed_counters = True
+
+
+def counters_version(state: PostState) -> int:
+    """The post's version as the profile agent orders its counters: snapshots and deletes/undeletes applied."""
+    return state.snapshots_applied + state.cdc_applied
+
+
 def status_row(post_id: str, state: PostState, now_ms: int) -> dict[str, Any] | None:
     """The ``status.scrape.post`` row (fields after the envelope), or None before any scrape fact."""
     if state.last_scrape is None:
@@ -216,7 +245,7 @@ def status_row(post_id: str, state: PostState, now_ms: int) -> dict[str, Any] | 
     scraped = last_scraped(state)
     return {
         "post_id": post_id,
-        "version": state.snapshots_applied + state.scrapes_applied,
+        "version": state.snapshots_applied + state.scrapes_applied + state.cdc_applied,
         "last_status": state.last_scrape.status,
         "last_attempt_at": state.scrape_max_t,
         "last_success_at": state.last_success_at,
@@ -224,6 +253,7 @@ def status_row(post_id: str, state: PostState, now_ms: int) -> dict[str, Any] | 
         "complete_30d": complete,
         "persistently_failing": failed >= 2 and complete == 0,
         "stale": scraped is None or now_ms - scraped > STALE_AFTER_MS,
+        "deleted": state.deleted,
     }
 
 
@@ -232,9 +262,10 @@ def counters_row(post_id: str, state: PostState) -> dict[str, Any] | None:
     snap = state.snapshot
     if snap is None:
         return None
-    return {"post_id": post_id, "profile_id": snap.profile_id, "pv": state.snapshots_applied, "t": snap.event_time,
+    return {"post_id": post_id, "profile_id": snap.profile_id, "pv": counters_version(state), "t": snap.event_time,
             "platform": snap.platform, "post_type": snap.post_type, "published_at": snap.published_at,
-            "likes": snap.likes, "comments": snap.comments, "views": snap.views, "plays": snap.plays}  # fmt: skip
+            "likes": snap.likes, "comments": snap.comments, "views": snap.views, "plays": snap.plays,
+            "deleted": state.deleted}  # fmt: skip
 
 
 def refresh_candidates(

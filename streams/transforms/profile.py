@@ -82,21 +82,27 @@ class ProfileState:
     attributes: Attributes | None = None
     posts: dict[str, PostCounters] = field(default_factory=dict)
     cdc: CdcAttributes | None = None
+    deleted_posts: dict[str, int] = field(default_factory=dict)  # deleted post id -> its counters version then
+    deletions: int = 0  # times the profile's deleted flag changed (part of the post rows' versions)
 
     def copy(self) -> ProfileState:
         """A copy the apply functions may change without touching this one (they assign into ``ids`` and
         ``posts``, insert into and cut ``history``, and replace ``attributes``/``cdc`` and the points)."""
         return ProfileState(self.version, self.snapshots_applied, self.max_t, dict(self.ids), list(self.history),
-                            self.attributes, dict(self.posts), self.cdc)  # fmt: skip
+                            self.attributes, dict(self.posts), self.cdc, dict(self.deleted_posts),
+                            self.deletions)  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:
         return {"v": self.version, "ns": self.snapshots_applied, "max_t": self.max_t, "ids": self.ids,
-                "hist": self.history, "attrs": self.attributes, "posts": self.posts, "cdc": self.cdc}  # fmt: skip
+                "hist": self.history, "attrs": self.attributes, "posts": self.posts, "cdc": self.cdc,
+                **({"dposts": self.deleted_posts, "dels": self.deletions} if self.deleted_posts or self.deletions
+                   else {})}  # fmt: skip
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> ProfileState:
         return cls(d["v"], d.get("ns", 0), d["max_t"], dict(d["ids"]), [FollowerPoint(p) for p in d["hist"]],
-                   d["attrs"], {k: PostCounters(v) for k, v in d["posts"].items()}, d["cdc"])  # fmt: skip
+                   d["attrs"], {k: PostCounters(v) for k, v in d["posts"].items()}, d["cdc"],
+                   dict(d.get("dposts", {})), d.get("dels", 0))  # fmt: skip
 
 
 @dataclass
@@ -145,35 +151,46 @@ def apply_snapshots(state: ProfileState, events: list[ProfileSnapshot], lateness
 
 
 def apply_cdc(state: ProfileState, rows: list[dict[str, Any]], out: ProfileOutcome) -> None:
-    """Profile attributes from ``cdc.public.profiles`` (newest LSN wins; deletes keep the last image)."""
+    """Profile attributes from ``cdc.public.profiles`` (newest LSN wins); a delete marks the profile deleted and
+    keeps the attributes it had (its ``before`` image may hold only the key)."""
     for row in rows:
         lsn = int(row["source"]["lsn"])
         cdc = state.cdc
         if cdc is not None and lsn <= cdc["lsn"]:
             out.duplicates += 1
             continue
-        image = row.get("after") or row.get("before") or {}
+        deleted = row.get("op") == "d"
+        image = {} if deleted else row.get("after") or {}
+        if deleted != bool(cdc and cdc["deleted"]):
+            state.deletions += 1
+            out.followers_changed = True  # every post row changes with it
         prev: Any = cdc or {}  # a column Debezium could not give (an unchanged TOASTed value) keeps its value
         state.cdc = {"lsn": lsn, "category": label(image, "category", prev.get("category")),
                      "language": label(image, "language", prev.get("language")),
-                     "handle": label(image, "handle", prev.get("handle")), "deleted": row.get("op") == "d"}  # fmt: skip
+                     "handle": label(image, "handle", prev.get("handle")), "deleted": deleted}  # fmt: skip
         state.version += 1
         out.changed = True
 
 
 def apply_posts(state: ProfileState, rows: list[dict[str, Any]], out: ProfileOutcome) -> None:
-    """Latest post counters from the post agent; a row replaces the stored one when its ``pv`` is higher."""
+    """Latest post counters from the post agent; a row replaces the stored one when its ``pv`` is higher. A
+    deleted post stays (its row says deleted) but leaves the profile's metrics."""
     posts = state.posts
     for r in rows:
-        cur = posts.get(r["post_id"])
+        pid = r["post_id"]
+        cur = posts.get(pid)
         if cur is not None and r["pv"] <= cur.version:
             out.duplicates += 1
             continue
-        posts[r["post_id"]] = PostCounters((r["pv"], r["published_at"], r["likes"], r["comments"], r["views"],
-                                            r["plays"], r["post_type"], r["platform"]))  # fmt: skip
+        posts[pid] = PostCounters((r["pv"], r["published_at"], r["likes"], r["comments"], r["views"], r["plays"],
+                                   r["post_type"], r["platform"]))  # fmt: skip
+        if r.get("deleted"):
+            state.deleted_posts[pid] = r["pv"]
+        else:
+            state.deleted_posts.pop(pid, None)
         state.version += r["pv"] - (cur.version if cur else 0)
         out.changed = True
-        out.posts_changed.add(r["post_id"])
+        out.posts_changed.add(pid)
 
 
 def _mean(xs: Sequence[float]) -> float | None:
@@ -199,7 +216,9 @@ def profile_row(profile_id: str, state: ProfileState) -> dict[str, Any] | None:
         growth = None if earlier is None else followers - earlier
         row[growth_key] = growth
         row[rate_key] = None if growth is None or not earlier else growth / earlier * 100
-    posts = sorted(state.posts.items(), key=lambda kv: (kv[1].published_at, kv[0]), reverse=True)
+    gone = state.deleted_posts
+    live = [kv for kv in state.posts.items() if kv[0] not in gone]
+    posts = sorted(live, key=lambda kv: (kv[1].published_at, kv[0]), reverse=True)
     recent = posts[:RECENT_POSTS]
     likes = [p.likes for _, p in recent]
     comments = [p.comments for _, p in recent]
@@ -229,6 +248,7 @@ def profile_row(profile_id: str, state: ProfileState) -> dict[str, Any] | None:
     cdc: CdcAttributes | dict[str, Any] = state.cdc or {}
     row["category"] = cdc.get("category") or attrs.get("category")
     row["language"] = cdc.get("language") or attrs.get("language")
+    row["deleted"] = bool(cdc.get("deleted"))
     return row
 
 
@@ -237,24 +257,28 @@ PV_BITS = 24  # a post's own version stays below 2**24 (16.7M accepted changes o
 
 def post_rows(profile_id: str, state: ProfileState, post_ids: set[str] | None) -> list[dict[str, Any]]:
     """``metrics.post.rolling`` rows for ``post_ids`` (all posts when None); engagement rate against the
-    profile's latest followers.
+    profile's latest followers. A deleted post's row, and every post row of a deleted profile, says deleted.
 
     A row depends on the profile's accepted snapshots (followers) and the post's own version only, so its
     version is (snapshots accepted, post version) in one integer: equal versions mean equal rows whatever
     order the topics interleaved in (a restart re-processes them in another), and the final row has the
-    highest version. (The profile's change counter would not do: a post row is not re-sent on every change.)"""
+    highest version. (The profile's change counter would not do: a post row is not re-sent on every change.)
+    The profile's deletes and undeletes count with its snapshots: a delete raises every post row's version."""
     hist = state.history
     followers = hist[-1].followers if hist else None
+    profile_deleted = bool(state.cdc and state.cdc["deleted"])
+    high = (state.snapshots_applied + state.deletions) << PV_BITS
     out = []
     for post_id in sorted(state.posts if post_ids is None else post_ids):
         pv, published_at, likes, comments, views, plays, post_type, platform = state.posts[post_id]
+        is_deleted = profile_deleted or post_id in state.deleted_posts
         engagement = likes + comments
         out.append({
-            "post_id": post_id, "version": (state.snapshots_applied << PV_BITS) + pv, "profile_id": profile_id,
+            "post_id": post_id, "version": high + pv, "profile_id": profile_id,
             "platform": platform,
             "post_type": post_type, "published_at": published_at, "likes": likes, "comments": comments,
             "views": views, "plays": plays, "engagement": engagement,
             "engagement_rate": engagement / followers * 100 if followers else None,
-            "post_class": "video" if post_type in VIDEO_TYPES else "image",
+            "post_class": "video" if post_type in VIDEO_TYPES else "image", "deleted": is_deleted,
         })  # fmt: skip
     return out

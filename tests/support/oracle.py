@@ -4,7 +4,9 @@ events, straight from the definitions (``../shared/DESIGN.md``), with no code sh
 Rules it applies, as the product defines them: per key and stream, in arrival order, an event whose
 event_time is older than the newest seen by more than the allowed lateness is dropped; duplicates (same
 event_id; for scrape facts the same request, attempt and status) count once; ties on event time go to the
-greater event id.
+greater event id. Deletes (Debezium ``op: "d"`` rows; the newest change of a row by LSN decides): a deleted
+profile's row and all its post rows say ``deleted``; a deleted post's rows say ``deleted`` and it leaves its
+profile's metrics and its collections' aggregates; a deleted collection's row says ``deleted``.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ def compute(w: Workload, now_ms: int) -> dict[str, dict[str, dict[str, Any]]]:
     post_in: dict[str, list[Any]] = defaultdict(list)
     scrape_in: dict[str, list[Any]] = defaultdict(list)
     cdc_in: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    deletes_in: dict[str, dict[str, tuple[int, bool]]] = {"cdc.posts": {}, "cdc.collections": {}}
     row: dict[str, Any]
     for topic, key, row in w.arrival:
         if topic == "social.profile.snapshot":
@@ -60,6 +63,11 @@ def compute(w: Workload, now_ms: int) -> dict[str, dict[str, dict[str, Any]]]:
             scrape_in[key].append((fact[0], f"{fact[1]}:{fact[2]}:{fact[3]}", fact, False))
         elif topic == "cdc.profiles":
             cdc_in[key].append(row)
+        elif topic in ("cdc.posts", "cdc.collections"):
+            newest = deletes_in[topic].get(key)
+            if newest is None or row["source"]["lsn"] > newest[0]:
+                deletes_in[topic][key] = (row["source"]["lsn"], row["op"] == "d")
+    deleted_posts = {k for k, (_, d) in deletes_in["cdc.posts"].items() if d}
 
     # posts: latest counters
     latest_post: dict[str, dict[str, Any]] = {}
@@ -95,7 +103,7 @@ def compute(w: Workload, now_ms: int) -> dict[str, dict[str, dict[str, Any]]]:
         status[post_id] = {
             "post_id": post_id, "last_status": last[3], "last_attempt_at": smax, "last_success_at": last_ok,
             "failed_30d": failed, "complete_30d": complete, "persistently_failing": failed >= 2 and complete == 0,
-            "stale": scraped is None or now_ms - scraped > HOUR,
+            "stale": scraped is None or now_ms - scraped > HOUR, "deleted": post_id in deleted_posts,
         }  # fmt: skip
 
     # profiles
@@ -125,7 +133,9 @@ def compute(w: Workload, now_ms: int) -> dict[str, dict[str, dict[str, Any]]]:
             else:
                 row[f"followers_growth_{days}d"] = None
                 row[f"growth_rate_{days}d"] = None
-        posts = sorted(posts_of.get(pid, []), key=lambda r: (r["published_at"], r["post_id"]), reverse=True)
+        every_post = posts_of.get(pid, [])
+        posts = sorted((r for r in every_post if r["post_id"] not in deleted_posts),
+                       key=lambda r: (r["published_at"], r["post_id"]), reverse=True)  # fmt: skip
         recent = posts[:12]
         if recent:
             likes = [r["likes"] for r in recent]
@@ -149,11 +159,14 @@ def compute(w: Workload, now_ms: int) -> dict[str, dict[str, dict[str, Any]]]:
         row["follower_group"] = next((name for b, name in bounds if followers < b), "1M+")
         cdc = cdc_in.get(pid, [])
         newest_cdc = max(cdc, key=lambda r: r["source"]["lsn"]) if cdc else None
-        image = (newest_cdc or {}).get("after") or {}
+        edits = [r for r in cdc if r["op"] != "d"]
+        image = max(edits, key=lambda r: r["source"]["lsn"])["after"] if edits else {}
         row["category"] = image.get("category") or latest["category"]
         row["language"] = image.get("language") or latest["language"]
+        profile_deleted = newest_cdc is not None and newest_cdc["op"] == "d"
+        row["deleted"] = profile_deleted
         profiles[pid] = row
-        for r in posts:
+        for r in every_post:
             engagement = r["likes"] + r["comments"]
             post_metrics[r["post_id"]] = {
                 "post_id": r["post_id"], "profile_id": pid, "platform": r["platform"], "post_type": r["post_type"],
@@ -161,6 +174,7 @@ def compute(w: Workload, now_ms: int) -> dict[str, dict[str, dict[str, Any]]]:
                 "views": r["views"], "plays": r["plays"], "engagement": engagement,
                 "engagement_rate": engagement / followers * 100 if followers else None,
                 "post_class": "video" if r["post_type"] in ("reel", "video", "short") else "image",
+                "deleted": profile_deleted or r["post_id"] in deleted_posts,
             }  # fmt: skip
     # collections: newest LSN per (collection, post) decides membership; aggregates over the members that
     # have post metrics
@@ -173,8 +187,10 @@ def compute(w: Workload, now_ms: int) -> dict[str, dict[str, dict[str, Any]]]:
             if cur is None or lsn > cur[0]:
                 membership[key][post] = (lsn, row["op"] != "d")
     collections: dict[str, dict[str, Any]] = {}
-    for cid, members in membership.items():
-        ms = [post_metrics[p] for p, (_, present) in members.items() if present and p in post_metrics]
+    for cid in {**membership, **deletes_in["cdc.collections"]}:
+        members = membership.get(cid, {})
+        ms = [post_metrics[p] for p, (_, present) in members.items()
+              if present and p in post_metrics and not post_metrics[p]["deleted"]]  # fmt: skip
         views = [m["views"] for m in ms if m["views"] is not None]
         ers = [m["engagement_rate"] for m in ms if m["engagement_rate"] is not None]
         likes, comments = sum(m["likes"] for m in ms), sum(m["comments"] for m in ms)
@@ -183,6 +199,7 @@ def compute(w: Workload, now_ms: int) -> dict[str, dict[str, dict[str, Any]]]:
             "total_views": sum(views), "avg_likes": likes / len(ms) if ms else None,
             "avg_comments": comments / len(ms) if ms else None, "avg_views": statistics.fmean(views) if views else None,
             "avg_engagement_rate": statistics.fmean(ers) if ers else None,
+            "deleted": deletes_in["cdc.collections"].get(cid, (0, False))[1],
         }  # fmt: skip
     return {"metrics.profile.rolling": profiles, "metrics.post.rolling": post_metrics, "status.scrape.post": status,
             "metrics.collection.rolling": collections, "latest_post_snapshot": latest_post}  # fmt: skip

@@ -14,9 +14,10 @@ from streams.settings import StreamsSettings
 from tests.support.workload import Workload
 
 INPUT_NAMES = {"cdc.profiles": "cdc.public.profiles", "cdc.scrape_requests": "cdc.public.scrape_requests",
-               "cdc.collection_items": "cdc.public.collection_items"}  # fmt: skip
-POST_TOPICS = {posts.SNAPSHOTS, posts.SCRAPE_STATUS, posts.SCRAPE_CDC}
-COLLECTION_TOPICS = {collections.ITEMS_CDC, collections.POST_BY_COLLECTION}
+               "cdc.collection_items": "cdc.public.collection_items", "cdc.posts": "cdc.public.posts",
+               "cdc.collections": "cdc.public.collections"}  # fmt: skip
+POST_TOPICS = {posts.SNAPSHOTS, posts.SCRAPE_STATUS, posts.SCRAPE_CDC, posts.POSTS_CDC}
+COLLECTION_TOPICS = {collections.ITEMS_CDC, collections.COLLECTIONS_CDC, collections.POST_BY_COLLECTION}
 MEMBERSHIP_TOPICS = {memberships.POST_METRICS, memberships.MEMBERSHIP_BY_POST}
 INTERNAL = {posts.BY_PROFILE, collections.MEMBERSHIP_BY_POST, memberships.POST_BY_COLLECTION}
 

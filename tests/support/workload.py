@@ -45,8 +45,12 @@ def generate(
     late_beyond_rate: float = 0.01,
     numeric_ids: bool = False,
     collections: int = 0,
+    deletes: bool = False,
 ) -> Workload:
-    """``numeric_ids``: post and scrape request ids are integers as text (they become PostgreSQL rows)."""
+    """``numeric_ids``: post and scrape request ids are integers as text (they become PostgreSQL rows).
+    ``deletes``: some profiles, posts and collections are deleted in the OLTP database (Debezium ``op: "d"``
+    rows, with the last image in ``before``), drawn from a random stream of their own (the rest of the workload
+    stays the same)."""
     rng = random.Random(seed)
     start = end_ms - days * DAY
     events: list[tuple[int, str, str, dict[str, Any]]] = []  # (arrival time, topic, key, row)
@@ -143,10 +147,40 @@ def generate(
         events.append((t, "cdc.collection_items", cid, row))
         if rng.random() < dup_rate:  # a connector restart re-delivers
             events.append((t + rng.randint(1, HOUR), "cdc.collection_items", cid, dict(row)))
+    if deletes:
+        _add_deletes(random.Random(seed + 1), events, lsn, end_ms, numeric_ids, dup_rate)
     events.sort(key=lambda e: e[0])
     w = Workload(start, end_ms, lateness_ms)
     w.arrival = [(topic, key, row) for _, topic, key, row in events]
     return w
+
+
+def _add_deletes(rng: random.Random, events: list[tuple[int, str, str, dict[str, Any]]], lsn: list[int],
+                 end_ms: int, numeric_ids: bool, dup_rate: float) -> None:  # fmt: skip
+    """A profile in 6 deleted, a post in 8, a collection with items in 4 (``before`` holds the key, as with
+    PostgreSQL's default replica identity); some deletes re-delivered; each at a random time of the last 20 days."""
+
+    def delete(table: str, key: str, before: dict[str, Any]) -> None:
+        lsn[0] += rng.randint(1, 1000) + 10_000_000  # after every other change of the row
+        t = end_ms - rng.randint(HOUR, 20 * DAY)
+        row = {"before": before, "after": None, "op": "d", "source": {"lsn": lsn[0], "ts_ms": t, "table": table},
+               "ts_ms": t}  # fmt: skip
+        events.append((t, f"cdc.{table}", key, row))
+        if rng.random() < dup_rate * 4:
+            events.append((t + rng.randint(1, HOUR), f"cdc.{table}", key, dict(row)))
+
+    profiles = sorted({key for _, topic, key, _ in events if topic == "social.profile.snapshot"})
+    for pid in profiles:
+        if rng.random() < 1 / 6:
+            delete("profiles", pid, {"id": int(pid)})
+    posts = sorted({key for _, topic, key, _ in events if topic == "social.post.snapshot"})
+    for post_id in posts:
+        if rng.random() < 1 / 8:
+            delete("posts", post_id, {"id": int(post_id) if numeric_ids else post_id})
+    with_items = sorted({key for _, topic, key, _ in events if topic == "cdc.collection_items"})
+    for cid in with_items:
+        if rng.random() < 1 / 4:
+            delete("collections", cid, {"id": int(cid)})
 
 
 def _iso(ms: int) -> str:

@@ -110,3 +110,26 @@ def test_output_id_is_uuid5_of_topic_key_and_version():
         topic = rng.choice(["metrics.profile.rolling", "status.hiring.process", "ü.topic"])
         key, version = str(rng.getrandbits(40)), rng.getrandbits(60)
         assert output_id(topic, key, version) == str(uuid.uuid5(OUTPUT_NS, f"{topic}|{key}|{version}"))
+
+
+@pytest.fixture(scope="module")
+def deleting_workload():
+    return generate(profiles=40, days=120, posts_per_profile=10, seed=23, collections=20, deletes=True)
+
+
+@pytest.mark.parametrize(("max_rows", "seed"), [(200, None), (50, 3)])
+def test_deletes_flow_through_every_agent(deleting_workload, max_rows, seed):
+    """Profiles, posts and collections deleted in the OLTP database: their rows say deleted, deleted posts leave
+    their profile's metrics and their collections' aggregates, exactly as the oracle has it."""
+    w = deleting_workload
+    now = w.end_ms + 2 * HOUR
+    reduced = simulate(w, StreamsSettings(allowed_lateness_ms=w.lateness_ms), now, max_rows=max_rows, seed=seed)
+    expected = oracle.compute(w, now)
+    assert not reduced.conflicts
+    for topic in ("metrics.profile.rolling", "metrics.post.rolling", "status.scrape.post",
+                  "metrics.collection.rolling"):  # fmt: skip
+        assert_rows_equal(expected[topic], reduced.rows[topic], topic)
+        deleted = sum(1 for r in expected[topic].values() if r["deleted"])
+        assert 0 < deleted < len(expected[topic]), topic  # the workload deletes some, not all
+    gone = {k for k, r in expected["metrics.profile.rolling"].items() if r["deleted"]}
+    assert all(r["deleted"] for r in expected["metrics.post.rolling"].values() if r["profile_id"] in gone)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.transforms.cdc import UNAVAILABLE, cdc_row, image, ms
+from streams.transforms.cdc import UNAVAILABLE, cdc_row, ms, row_image
 from streams.transforms.records import decode_lines
 
 SOURCE = {"lsn": 100, "ts_ms": 1_790_000_000_000, "table": "profiles", "schema": "public"}
@@ -29,7 +29,7 @@ def test_row_changes_come_back_normalized():
     for op in "crud":
         r = cdc_row(line(change(op)))
         assert r["op"] == op and r["source"]["lsn"] == 100
-        assert image(r) == ({"id": 1, "category": "old"} if op == "d" else {"id": 1, "category": "new"})
+        assert row_image(r) == ({"id": 1, "category": "old"} if op == "d" else {"id": 1, "category": "new"})
     assert cdc_row(line(change(source={**SOURCE, "lsn": "123"})))["source"]["lsn"] == 123
 
 
@@ -108,6 +108,6 @@ def test_any_change_event_is_a_change_a_skip_or_a_reason(field, value):
     good, bad = decode_lines(line(obj), cdc_row)
     assert len(good) + len(bad) <= 1
     for r in good:
-        assert r["op"] in "crud" and type(r["source"]["lsn"]) is int and isinstance(image(r), dict)
+        assert r["op"] in "crud" and type(r["source"]["lsn"]) is int and isinstance(row_image(r), dict)
     for b in bad:
         assert b.reason
