@@ -34,7 +34,9 @@ def available(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
 
 
 def all_sources(directory: Path = MIGRATIONS_DIR) -> list[Source]:
-    return [s for m in available(directory) for s in sources(m.sql)]
+    """Every source table once (a later migration may re-create one to change its columns)."""
+    found = {s.table: s for m in available(directory) for s in sources(m.sql)}
+    return list(found.values())
 
 
 def applied(backend: Backend) -> list[Applied]:

@@ -54,7 +54,7 @@ SPECS: tuple[Spec, ...] = (
     Spec(
         name="post_metrics",
         query="SELECT post_id, profile_id, platform, post_type, published_at, likes, comments, views, plays, "
-        "engagement, engagement_rate, post_class, version FROM post_rolling FINAL",
+        "engagement, engagement_rate, post_class, version FROM post_rolling FINAL WHERE NOT ifNull(deleted, false)",
         columns=cols(
             "post_id text, profile_id text, platform text, post_type text, published_at timestamptz, "
             "likes bigint, comments bigint, views bigint, plays bigint, engagement bigint, "
@@ -76,11 +76,19 @@ SPECS: tuple[Spec, ...] = (
             ("month", "platform", "scope", "scope_value", "metric", "rank"),
         ),
         interval_s=30,
-        views=(("leaderboard_current", "SELECT * FROM {table} WHERE month = (SELECT max(month) FROM {table})"),),
+        # the newest month up to this one: no row dated ahead of the clock can take the current board over
+        views=(
+            (
+                "leaderboard_current",
+                "SELECT * FROM {table} WHERE month = (SELECT max(month) FROM {table} "
+                "WHERE month <= date_trunc('month', now())::date)",
+            ),
+        ),
     ),
     Spec(
         name="profile_followers_daily",
         query="SELECT profile_id, platform, day, argMaxMerge(followers) AS followers FROM profile_daily "
+        "WHERE profile_id NOT IN (SELECT profile_id FROM profile_rolling FINAL WHERE ifNull(deleted, false)) "
         "GROUP BY profile_id, platform, day",
         columns=cols("profile_id text, platform text, day date, followers bigint"),
         indexes=(("profile_id", "platform", "day"),),

@@ -120,6 +120,104 @@ def _serving(dsn: str, schema: str, table: str) -> list[dict[str, Any]]:
         return list(cur.execute(f'SELECT * FROM {schema}."{table}"').fetchall())
 
 
+def _assert_serving_equals_oracle(produced: Workload, clock: int, dsn: str, schema: str) -> None:
+    """Every social serving table equals the oracle over what was produced (deleted entities left out)."""
+    expected = oracle.compute(produced, clock)
+    profiles = serving_oracle.profile_summary(expected["metrics.profile.rolling"])
+    posts = serving_oracle.live(expected["metrics.post.rolling"])
+
+    got = {r["profile_id"]: r for r in _serving(dsn, schema, "profile_summary")}
+    assert set(got) == set(profiles)
+    for pid, want in profiles.items():
+        for col, value in want.items():
+            if col in got[pid]:
+                assert _same(value, got[pid][col]), f"profile_summary {pid} {col}: {got[pid][col]!r} != {value!r}"
+
+    got = {r["post_id"]: r for r in _serving(dsn, schema, "post_metrics")}
+    assert set(got) == set(posts)
+    for post_id, want in posts.items():
+        for col, value in want.items():
+            assert _same(value, got[post_id][col]), f"post_metrics {post_id} {col}"
+
+    statuses = serving_oracle.live(expected["status.scrape.post"])
+    got = {r["post_id"]: r for r in _serving(dsn, schema, "scrape_post_status")}
+    assert set(got) == set(statuses)
+    for post_id, want in statuses.items():
+        for col, value in want.items():
+            assert _same(value, got[post_id][col]), f"scrape_post_status {post_id} {col}"
+
+    board = serving_oracle.leaderboard(produced, expected["metrics.profile.rolling"], expected["metrics.post.rolling"])
+    got = {(r["month"], r["platform"], r["scope"], r["scope_value"], r["metric"], r["profile_id"]): r
+           for r in _serving(dsn, schema, "leaderboard_monthly")}  # fmt: skip
+    assert set(got) == set(board), f"leaderboard keys differ: {len(set(got) ^ set(board))}"
+    for k, want in board.items():
+        assert (got[k]["value"], got[k]["rank"], got[k]["prev_rank"]) == (want["value"], want["rank"],
+                                                                          want["prev_rank"]), k  # fmt: skip
+
+    daily = serving_oracle.followers_daily(produced, serving_oracle.gone(expected["metrics.profile.rolling"]))
+    got_daily = {(r["profile_id"], r["platform"], r["day"]): r["followers"]
+                 for r in _serving(dsn, schema, "profile_followers_daily")}  # fmt: skip
+    assert got_daily == daily
+
+    collections = serving_oracle.live(expected["metrics.collection.rolling"])
+    got = {r["collection_id"]: r for r in _serving(dsn, schema, "collection_summary")}
+    assert set(got) == set(collections)
+    for cid, want in collections.items():
+        for col, value in want.items():
+            assert _same(value, got[cid][col]), f"collection_summary {cid} {col}: {got[cid][col]!r} != {value!r}"
+
+    hourly = serving_oracle.scrape_health_hourly(produced)
+    got_hourly = {(r["flow"], r["status"], r["window_start"]): r["requests"]
+                  for r in _serving(dsn, schema, "scrape_health") if r["granularity"] == "1h"}  # fmt: skip
+    assert got_hourly == hourly
+
+
+def _delete_some(produced: Workload, dsn: str) -> dict[str, Any]:
+    """DELETE in PostgreSQL (the cascades included); the Debezium rows that follow are added to ``produced``
+    (scrape requests aside: a deleted request is no scrape fact) and counted per table in ``rows``."""
+    snapshots = [r for t, _, r in produced.arrival if t == "social.post.snapshot"]
+    by_profile: dict[str, set[str]] = {}
+    for r in snapshots:
+        by_profile.setdefault(r["profile_id"], set()).add(r["post_id"])
+    victim, other = sorted(by_profile)[:2]
+    posts = set(sorted(by_profile[other])[:2])
+    members: dict[tuple[str, str], tuple[int, str]] = {}
+    for t, key, r in produced.arrival:
+        if t == "cdc.collection_items":
+            image = r["after"] or r["before"]
+            k = (key, str(image["post_id"]))
+            if k not in members or r["source"]["lsn"] > members[k][0]:
+                members[k] = (r["source"]["lsn"], r["op"])
+    present = sorted(k for k, (_, op) in members.items() if op != "d")
+    collection = present[0][0]
+    lsn = max(r["source"]["lsn"] for t, _, r in produced.arrival if t.startswith("cdc."))
+
+    rows: dict[str, int] = dict.fromkeys(("profiles", "posts", "collections", "collection_items", "scrape_requests"), 0)
+
+    def row(table: str, key: str, before: dict[str, Any]) -> None:
+        nonlocal lsn
+        lsn += 1
+        rows[table] += 1
+        produced.arrival.append((f"cdc.{table}", key, {"before": before, "after": None, "op": "d",
+                                                       "source": {"lsn": lsn}}))  # fmt: skip
+
+    gone_posts = posts | by_profile[victim]
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for cid, post_id in present:
+            if cid == collection or post_id in gone_posts:
+                row("collection_items", cid, {"collection_id": int(cid), "post_id": int(post_id)})
+        conn.execute("DELETE FROM collections WHERE id = %s", (int(collection),))
+        row("collections", collection, {"id": int(collection)})
+        conn.execute("DELETE FROM posts WHERE id = ANY(%s)", ([int(p) for p in sorted(gone_posts)],))
+        for post_id in sorted(gone_posts):
+            row("posts", post_id, {"id": int(post_id)})
+        conn.execute("DELETE FROM profiles WHERE id = %s", (int(victim),))
+        row("profiles", victim, {"id": int(victim)})
+    requests = [r for t, _, r in produced.arrival if t == "cdc.scrape_requests"]
+    rows["scrape_requests"] = sum(1 for r in requests if str(r["after"]["post_id"]) in gone_posts)
+    return {"profile": victim, "posts": gone_posts, "collection": collection, "rows": rows}
+
+
 def test_writes_and_events_reach_serving_tables_equal_to_oracle(stack, fresh_db, uid, tmp_path):
     migrate(fresh_db)
     prefix = f"e2e{uid}."
@@ -148,54 +246,26 @@ def test_writes_and_events_reach_serving_tables_equal_to_oracle(stack, fresh_db,
             assert wait_until(lambda t=topic, n=n: end_offsets(stack.bootstrap, [t]) >= n, 120, 0.5), topic
         caught_up(stack.bootstrap, prefix, fresh_db, specs=tuple(s.name for s in SPECS))
 
-        expected = oracle.compute(produced, clock)
-        profiles = serving_oracle.profile_summary(expected["metrics.profile.rolling"])
-        posts = expected["metrics.post.rolling"]
+        _assert_serving_equals_oracle(produced, clock, fresh_db, schema)
+        assert len(_serving(fresh_db, schema, "profile_summary")) == 30
+        assert len(_serving(fresh_db, schema, "collection_summary")) >= 5
 
-        got = {r["profile_id"]: r for r in _serving(fresh_db, schema, "profile_summary")}
-        assert set(got) == set(profiles) and len(got) == 30
-        for pid, want in profiles.items():
-            for col, value in want.items():
-                if col in got[pid]:
-                    assert _same(value, got[pid][col]), f"profile_summary {pid} {col}: {got[pid][col]!r} != {value!r}"
-
-        got = {r["post_id"]: r for r in _serving(fresh_db, schema, "post_metrics")}
-        assert set(got) == set(posts)
-        for post_id, want in posts.items():
-            for col, value in want.items():
-                assert _same(value, got[post_id][col]), f"post_metrics {post_id} {col}"
-
-        statuses = expected["status.scrape.post"]
-        got = {r["post_id"]: r for r in _serving(fresh_db, schema, "scrape_post_status")}
-        assert set(got) == set(statuses)
-        for post_id, want in statuses.items():
-            for col, value in want.items():
-                assert _same(value, got[post_id][col]), f"scrape_post_status {post_id} {col}"
-
-        board = serving_oracle.leaderboard(produced, expected["metrics.profile.rolling"], posts)
-        got = {(r["month"], r["platform"], r["scope"], r["scope_value"], r["metric"], r["profile_id"]): r
-               for r in _serving(fresh_db, schema, "leaderboard_monthly")}  # fmt: skip
-        assert set(got) == set(board), f"leaderboard keys differ: {len(set(got) ^ set(board))}"
-        for k, want in board.items():
-            assert (got[k]["value"], got[k]["rank"], got[k]["prev_rank"]) == (want["value"], want["rank"],
-                                                                              want["prev_rank"]), k  # fmt: skip
-
-        daily = serving_oracle.followers_daily(produced)
-        got_daily = {(r["profile_id"], r["platform"], r["day"]): r["followers"]
-                     for r in _serving(fresh_db, schema, "profile_followers_daily")}  # fmt: skip
-        assert got_daily == daily
-
-        collections = expected["metrics.collection.rolling"]
-        got = {r["collection_id"]: r for r in _serving(fresh_db, schema, "collection_summary")}
-        assert set(got) == set(collections) and len(got) >= 5
-        for cid, want in collections.items():
-            for col, value in want.items():
-                assert _same(value, got[cid][col]), f"collection_summary {cid} {col}: {got[cid][col]!r} != {value!r}"
-
-        hourly = serving_oracle.scrape_health_hourly(produced)
-        got_hourly = {(r["flow"], r["status"], r["window_start"]): r["requests"]
-                      for r in _serving(fresh_db, schema, "scrape_health") if r["granularity"] == "1h"}  # fmt: skip
-        assert got_hourly == hourly
+        # deletes in PostgreSQL: a profile with its posts, two posts of another profile, a collection
+        tables = ("profiles", "posts", "collections", "collection_items", "scrape_requests")
+        before = {t: end_offsets(stack.bootstrap, [f"{prefix}cdc.public.{t}"]) for t in tables}
+        deleted = _delete_some(produced, fresh_db)
+        for table, n in deleted["rows"].items():
+            topic, want = f"{prefix}cdc.public.{table}", before[table] + n
+            assert wait_until(lambda t=topic, w=want: end_offsets(stack.bootstrap, [t]) >= w, 120, 0.5), topic
+        caught_up(stack.bootstrap, prefix, fresh_db, specs=tuple(s.name for s in SPECS))
+        profile_ids = {r["profile_id"] for r in _serving(fresh_db, schema, "profile_summary")}
+        post_ids = {r["post_id"] for r in _serving(fresh_db, schema, "post_metrics")}
+        assert deleted["profile"] not in profile_ids and not deleted["posts"] & post_ids
+        assert deleted["profile"] not in {r["profile_id"] for r in _serving(fresh_db, schema, "leaderboard_monthly")}
+        assert deleted["collection"] not in {
+            r["collection_id"] for r in _serving(fresh_db, schema, "collection_summary")
+        }
+        _assert_serving_equals_oracle(produced, clock, fresh_db, schema)
     finally:
         pipeline.down()
         drop(client, cfg, fresh_db)

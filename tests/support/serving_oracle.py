@@ -37,9 +37,19 @@ def grade(x: Any, q: list[float] | None) -> str | None:
     return "Poor"
 
 
+def live(rows: dict[Any, dict[str, Any]]) -> dict[Any, dict[str, Any]]:
+    """What a serving table holds of an oracle topic: the entities not deleted, without the ``deleted`` field."""
+    return {k: {c: v for c, v in r.items() if c != "deleted"} for k, r in rows.items() if not r.get("deleted")}
+
+
+def gone(profiles: dict[str, dict[str, Any]]) -> set[str]:
+    return {pid for pid, r in profiles.items() if r.get("deleted")}
+
+
 def profile_summary(profiles: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Graded within each follower group, over the profiles not deleted."""
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in profiles.values():
+    for row in live(profiles).values():
         groups[row["follower_group"]].append(row)
     out = {}
     for rows in groups.values():
@@ -64,11 +74,12 @@ def _prev_month(m: date) -> date:
     return date(m.year - 1, 12, 1) if m.month == 1 else date(m.year, m.month - 1, 1)
 
 
-def followers_daily(w: Workload) -> dict[tuple[str, str, date], int]:
-    """Every snapshot sent (late ones too: the daily series is raw data), the newest of each day."""
+def followers_daily(w: Workload, deleted: set[str] | frozenset[str] = frozenset()) -> dict[tuple[str, str, date], int]:
+    """Every snapshot sent (late ones too: the daily series is raw data), the newest of each day; deleted profiles
+    left out."""
     best: dict[tuple[str, str, date], tuple[int, int]] = {}
     for topic, _, row in w.arrival:
-        if topic != "social.profile.snapshot":
+        if topic != "social.profile.snapshot" or row["profile_id"] in deleted:
             continue
         k = (row["profile_id"], row["platform"], _day(row["event_time"]))
         if k not in best or row["event_time"] > best[k][0]:
@@ -79,16 +90,18 @@ def followers_daily(w: Workload) -> dict[tuple[str, str, date], int]:
 def leaderboard(
     w: Workload, profiles: dict[str, dict[str, Any]], posts: dict[str, dict[str, Any]]
 ) -> dict[tuple[Any, ...], dict[str, Any]]:
-    """(month, platform, scope, scope_value, metric, profile_id) -> {value, rank, prev_rank}."""
+    """(month, platform, scope, scope_value, metric, profile_id) -> {value, rank, prev_rank}; deleted profiles and
+    posts left out."""
+    deleted = gone(profiles)
     last: dict[tuple[str, str, date], tuple[int, int]] = {}
     for topic, _, row in w.arrival:
-        if topic != "social.profile.snapshot":
+        if topic != "social.profile.snapshot" or row["profile_id"] in deleted:
             continue
         k = (row["profile_id"], row["platform"], _month(_day(row["event_time"])))
         if k not in last or row["event_time"] > last[k][0]:
             last[k] = (row["event_time"], row["followers"])
     views: dict[tuple[str, date], list[int]] = defaultdict(lambda: [0, 0])
-    for p in posts.values():
+    for p in live(posts).values():
         acc = views[(p["profile_id"], _month(_day(p["published_at"])))]
         acc[0] += p["views"] or 0
         acc[1] += p["plays"] or 0
