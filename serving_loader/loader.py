@@ -5,6 +5,11 @@ Phases: ``copy`` (stream the query's blocks out of ClickHouse into a binary ``CO
 ``lock_timeout`` bounds how long it, and therefore any reader queued behind it, can wait; retried). Readers
 never see a partial table: the new one becomes visible only by the rename, at commit. The swap is refused, and
 the live table kept, when the new row count is 0 while the live one is not, or below ``min_row_ratio`` of it.
+
+No single row can freeze a table: a row PostgreSQL cannot hold (a NUL in a text column, a value too long for
+the btree index on it) is left out of the snapshot, and named (table, key, column, why) in the log, the
+``stir_load_runs`` record and ``stir_loader_rows_skipped_total``; a run that still fails names the line and
+column PostgreSQL reports, and the other tables keep refreshing (``scheduler.py``).
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +37,10 @@ LOCK_WAIT = Histogram("stir_loader_lock_wait_seconds", "Time the swap waited for
 REFUSALS = Counter("stir_loader_refusals_total", "Swaps refused by the row-ratio guard", ["spec"])
 FAILURES = Counter("stir_loader_failures_total", "Load runs that failed", ["spec"])
 SWAPS = Counter("stir_loader_swaps_total", "Swaps done", ["spec"])
+SKIPPED = Counter("stir_loader_rows_skipped_total", "Rows left out of a snapshot: PostgreSQL cannot hold them",
+                  ["spec", "column"])  # fmt: skip
+INDEX_VALUE_BYTES = 2000  # below the btree limit of 2704 bytes per index row (composite keys: per column)
+TEXT_TYPES = {"text", "varchar", "character varying"}
 LAST_SWAP = Gauge("stir_loader_last_swap_timestamp_seconds", "When the spec's table was last swapped", ["spec"])
 
 
@@ -44,6 +53,8 @@ class RunResult:
     phases: dict[str, float] = field(default_factory=dict)
     lock_wait_s: float = 0.0
     attempts: int = 0
+    skipped: list[str] = field(default_factory=list)  # "key=...: column why" of the first 100 rows left out
+    skipped_rows: int = 0
 
 
 def ensure_schema(conn: psycopg.Connection[Any], schema: str) -> None:
@@ -77,6 +88,39 @@ def refuse_reason(spec: Spec, new_rows: int, live_rows: int | None) -> str | Non
     return None
 
 
+def row_checker(spec: Spec) -> Callable[[Any], tuple[str, str] | None]:
+    """(column, why) of the first value of a row that PostgreSQL cannot hold, or None. Checks the text columns
+    only (the numeric and time types come typed from ClickHouse)."""
+    names = spec.column_names
+    indexed = {c for ix in spec.indexes for c in ix}
+    text = [(i, names[i], names[i] in indexed) for i, (_, t) in enumerate(spec.columns) if t in TEXT_TYPES]
+
+    def check(row: Any) -> tuple[str, str] | None:
+        for i, name, in_index in text:
+            v = row[i]
+            if type(v) is not str:
+                continue
+            if "\x00" in v:
+                return name, "holds a NUL character"
+            if in_index and len(v) * 4 > INDEX_VALUE_BYTES and len(v.encode("utf-8", "replace")) > INDEX_VALUE_BYTES:
+                return name, f"is over {INDEX_VALUE_BYTES} bytes, too long for its index"
+        return None
+
+    return check
+
+
+def _key_of(spec: Spec, row: Any) -> str:
+    names = spec.column_names
+    return ",".join(f"{c}={row[names.index(c)]!r}"[:120] for c in spec.indexes[0]) if spec.indexes else "?"
+
+
+def describe_failure(exc: BaseException) -> str:
+    """The error with where PostgreSQL says it happened (``COPY <table>, line N, column C``), when it says."""
+    diag = getattr(exc, "diag", None)
+    context = getattr(diag, "context", None) if diag is not None else None
+    return f"{exc}".strip() + (f" ({context.strip()})" if context else "")
+
+
 def run_spec(
     spec: Spec,
     blocks: Iterator[Any],
@@ -96,13 +140,21 @@ def run_spec(
         conn.execute(sql.SQL("CREATE TABLE {}.{} ({})").format(schema_id, new, cols))
         names = sql.SQL(", ").join(sql.Identifier(c) for c in spec.column_names)
         copy_sql = sql.SQL("COPY {}.{} ({}) FROM STDIN (FORMAT BINARY)").format(schema_id, new, names)
+        check = row_checker(spec)
         with conn.transaction(), conn.cursor() as cur, cur.copy(copy_sql) as copy:
             copy.set_types(spec.pg_types)
             for block in blocks:
                 for row in block:
+                    problem = check(row)
+                    if problem is not None:
+                        _skip(spec, row, problem, result)
+                        continue
                     copy.write_row(row)
                     result.rows += 1
         result.phases["copy"] = time.perf_counter() - t0
+        if result.skipped:
+            log.warning("%s: left %d rows out of the snapshot (PostgreSQL cannot hold them): %s", spec.name,
+                        result.skipped_rows, "; ".join(result.skipped[:5]))  # fmt: skip
 
         reason = refuse_reason(spec, result.rows, result.live_rows_before)
         if reason is not None:
@@ -130,7 +182,7 @@ def run_spec(
         FAILURES.labels(spec.name).inc()
         try:
             conn.execute(sql.SQL("DROP TABLE IF EXISTS {}.{}").format(schema_id, new))
-            _record(conn, schema, started, result, f"failed: {exc}")
+            _record(conn, schema, started, result, f"failed: {describe_failure(exc)}")
         except Exception:
             log.exception("%s: cleanup after a failed run failed", spec.name)
         raise
@@ -140,8 +192,20 @@ def run_spec(
     ROWS.labels(spec.name).set(result.rows)
     SWAPS.labels(spec.name).inc()
     LAST_SWAP.labels(spec.name).set(time.time())
-    _record(conn, schema, started, result, None)
+    _record(conn, schema, started, result, _skipped_note(result))
     return result
+
+
+def _skip(spec: Spec, row: Any, problem: tuple[str, str], result: RunResult) -> None:
+    column, why = problem
+    SKIPPED.labels(spec.name, column).inc()
+    result.skipped_rows += 1
+    if len(result.skipped) < 100:
+        result.skipped.append(f"{_key_of(spec, row)}: {column} {why}")
+
+
+def _skipped_note(result: RunResult) -> str | None:
+    return f"skipped {result.skipped_rows} rows: " + "; ".join(result.skipped[:20]) if result.skipped else None
 
 
 def _swap(conn: psycopg.Connection[Any], spec: Spec, schema: str, lock_timeout_ms: int, retries: int,

@@ -10,7 +10,7 @@ from typing import Any
 
 import psycopg
 
-from serving_loader.loader import RunResult, ensure_schema, run_spec
+from serving_loader.loader import RunResult, describe_failure, ensure_schema, run_spec
 from serving_loader.settings import LoaderSettings
 from serving_loader.specs import SPECS, Spec, by_name
 
@@ -58,8 +58,8 @@ class Loader:
                     r = self.once(spec)
                     log.info("%s: %s %d rows (copy %.3fs, swap %.3fs)", spec.name, r.outcome, r.rows,
                              r.phases.get("copy", 0), r.phases.get("swap", 0))  # fmt: skip
-                except Exception as exc:
-                    log.error("%s: load failed: %s", spec.name, exc)
+                except Exception as exc:  # this table waits for its next turn; the others go on
+                    log.error("%s: load failed: %s", spec.name, describe_failure(exc))
                 due[spec.name] = time.monotonic() + spec.interval_s * self.s.interval_scale
             for probe in self.probes:
                 try:

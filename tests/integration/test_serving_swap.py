@@ -103,3 +103,28 @@ def test_fifty_readers_never_see_an_error_or_a_partial_table(fresh_db, uid):
         got = outcomes.fetchall()
         assert [o for o, _ in got] == ["refused", "refused"]
         assert "below 50%" in got[0][1] and "0 rows" in got[1][1]
+
+
+def test_a_row_postgresql_cannot_hold_is_left_out_and_named_not_a_frozen_table(fresh_db, uid):
+    """A NUL in a text value, or a 6,400-character value in an indexed column (btree rows hold 2,704 bytes),
+    once made every refresh fail: now those rows are left out, named by key and column, and the rest swaps."""
+    from prometheus_client import REGISTRY
+
+    spec = Spec(name=f"poison_{uid}", query="-", columns=cols("profile_id text, category text, note text"),
+                indexes=(("profile_id",), ("category",)), interval_s=1)  # fmt: skip
+    rows = [(f"p{i}", "food", "ok") for i in range(100)]
+    rows += [("bad-nul", "beauty\x00", "x"), ("bad-long", "c" * 6400, "x"), ("bad-note", "food", "a\x00b")]
+    schema = f"s_{uid}"
+    with psycopg.connect(fresh_db, autocommit=True) as conn:
+        ensure_schema(conn, schema)
+        r = run_spec(spec, iter([rows]), conn, schema)
+        assert r.outcome == "swapped" and r.rows == 100 and r.skipped_rows == 3
+        assert "profile_id='bad-nul': category holds a NUL character" in r.skipped[0]
+        assert "profile_id='bad-long': category is over 2000 bytes" in r.skipped[1]
+        assert "profile_id='bad-note': note holds a NUL" in r.skipped[2]
+        got = conn.execute(f'SELECT count(*) FROM {schema}."{spec.name}"').fetchone()
+        assert got is not None and got[0] == 100
+        runs = conn.execute(f"SELECT outcome, error FROM {schema}.stir_load_runs WHERE spec = %s", (spec.name,))
+        outcome, error = runs.fetchone() or (None, None)
+        assert outcome == "swapped" and "skipped 3 rows" in error and "bad-long" in error
+    assert REGISTRY.get_sample_value("stir_loader_rows_skipped_total", {"spec": spec.name, "column": "category"}) == 2
