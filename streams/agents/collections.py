@@ -12,7 +12,7 @@ from schemas.topics import topic
 from streams.agents.common import BatchResult, GetState, declared, latency_s
 from streams.settings import StreamsSettings
 from streams.transforms import collection as tcol
-from streams.transforms.cdc import cdc_row, row_image
+from streams.transforms.cdc import decode_cdc, row_image
 from streams.transforms.collection import CollectionState
 from streams.transforms.records import contract_line, decode_lines, dumps, row_with
 
@@ -37,11 +37,11 @@ def handle(name: str, value: bytes | None, get_state: GetState, settings: Stream
         for r in rows:
             posts_by[str(r["collection_id"])].append(r)
     elif name == COLLECTIONS_CDC:
-        rows, res.bad = decode_lines(value, cdc_row)
+        rows, res.bad = decode_cdc(value)
         for r in rows:
             collections_by[str(row_image(r)["id"])].append(r)
     else:  # collection_items CDC
-        rows, res.bad = decode_lines(value, cdc_row)
+        rows, res.bad = decode_cdc(value)
         for r in rows:
             image = r.get("after") or r.get("before") or {}
             cdc_by[str(image["collection_id"])].append(r)

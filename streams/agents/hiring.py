@@ -15,10 +15,10 @@ from streams.agents.clocked import ClockedBatch
 from streams.agents.common import BatchResult, GetState, declared
 from streams.settings import DAY_MS, StreamsSettings
 from streams.transforms import hiring as th
-from streams.transforms.cdc import cdc_row
+from streams.transforms.cdc import decode_cdc
 from streams.transforms.hiring import HiringState
 from streams.transforms.hiring_dims import dimension_row, dimension_time
-from streams.transforms.records import contract_line, decode_lines
+from streams.transforms.records import contract_line
 
 AGENT = "hiring"
 FACTS = (topic("cdc.public.processes").name, topic("cdc.public.interviews").name, topic("cdc.public.outcomes").name)
@@ -60,7 +60,7 @@ class HiringBatch(ClockedBatch):
         self, name: str, value: bytes | None, get_state: GetState, settings: StreamsSettings, now_ms: int
     ) -> BatchResult:
         res = BatchResult()
-        rows, res.bad = decode_lines(value, cdc_row)
+        rows, res.bad = decode_cdc(value)
         res.rows_in = len(rows) + len(res.bad)
         if name in DIMENSIONS:
             for r in rows:

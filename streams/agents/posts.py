@@ -12,7 +12,7 @@ from schemas.topics import topic
 from streams.agents.common import BatchResult, GetState, add_late, declared, latency_s
 from streams.settings import StreamsSettings
 from streams.transforms import post as tpost
-from streams.transforms.cdc import cdc_row, row_image
+from streams.transforms.cdc import decode_cdc, row_image
 from streams.transforms.post import PostState
 from streams.transforms.records import contract_line, decode_lines, model_parser
 
@@ -42,14 +42,14 @@ def handle(name: str, value: bytes | None, get_state: GetState, settings: Stream
             by_key[e.post_id][1].append(tpost.scrape_fact_from_event(e))
         res.rows_in = len(evs)
     elif name == POSTS_CDC:
-        rows, res.bad = decode_lines(value, cdc_row)
+        rows, res.bad = decode_cdc(value)
         for r in rows:
             key = str(row_image(r)["id"])
             posts_cdc[key].append(r)
             by_key.setdefault(key, ([], []))
         res.rows_in = len(rows)
     else:  # scrape_requests CDC
-        rows, res.bad = decode_lines(value, cdc_row)
+        rows, res.bad = decode_cdc(value)
         for r in rows:
             fact = tpost.scrape_fact_from_cdc(r)
             if fact is not None:

@@ -11,7 +11,7 @@ from schemas.topics import topic
 from streams.agents.common import BatchResult, GetState, add_late, declared, latency_s
 from streams.settings import StreamsSettings
 from streams.transforms import profile as tprof
-from streams.transforms.cdc import cdc_row
+from streams.transforms.cdc import decode_cdc
 from streams.transforms.profile import ProfileState
 from streams.transforms.records import contract_line, decode_lines, model_parser, row_with
 
@@ -42,7 +42,7 @@ def handle(name: str, value: bytes | None, get_state: GetState, settings: Stream
             posts_by[str(r["profile_id"])].append(r)
         res.rows_in = len(rows)
     else:  # profiles CDC
-        rows, res.bad = decode_lines(value, cdc_row)
+        rows, res.bad = decode_cdc(value)
         for r in rows:
             image = r.get("after") or r.get("before") or {}
             cdc_by[str(image["id"])].append(r)

@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from schemas.bounds import DEFAULT_FUTURE_SKEW_MS, MAX_EPOCH_MS, MIN_EPOCH_MS, Label
-from streams.transforms.records import Skip, json_row
+from streams.transforms.records import BadRecord, Skip, decode_lines, json_row
 
 UNAVAILABLE = "__debezium_unavailable_value"
 ROW_OPS = {"c": "insert", "r": "snapshot read", "u": "update", "d": "delete"}
@@ -81,6 +81,12 @@ def cdc_row(line: bytes) -> dict[str, Any]:
     if missing:
         out["_unavailable"] = missing
     return out
+
+
+def decode_cdc(value: bytes | None) -> tuple[list[dict[str, Any]], list[BadRecord]]:
+    """A CDC message's changes and dead letters; a tombstone (null value: Kafka's compaction marker after a
+    delete) carries nothing and is skipped."""
+    return ([], []) if value is None else decode_lines(value, cdc_row)
 
 
 def row_image(row: dict[str, Any]) -> dict[str, Any]:

@@ -111,3 +111,11 @@ def test_any_change_event_is_a_change_a_skip_or_a_reason(field, value):
         assert r["op"] in "crud" and type(r["source"]["lsn"]) is int and isinstance(row_image(r), dict)
     for b in bad:
         assert b.reason
+
+
+def test_a_tombstone_is_skipped():
+    from streams.transforms.cdc import decode_cdc
+
+    assert decode_cdc(None) == ([], [])
+    good, bad = decode_cdc(line(change("d")))
+    assert len(good) == 1 and bad == []
