@@ -25,6 +25,7 @@ def dump_cmd(
     end: str = typer.Option("now", "--to", help="offset, ISO time or 'now' (exclusive)"),
     partition: int = typer.Option(None, help="only this partition"),
     key: str = typer.Option(None, help="only records with this key"),
+    header: str = typer.Option(None, help="only records with this header, NAME=VALUE (e.g. dlq.topic=<a topic>)"),
     fmt: str = typer.Option("avro", "--format", help="avro | jsonl (console tools: key<separator>value)"),
     separator: str = typer.Option("\t", "--key-separator", help="jsonl key separator (console default: tab)"),
 ) -> None:
@@ -38,11 +39,17 @@ def dump_cmd(
     except ValueError as e:
         raise fail(str(e), 2) from None
     sep = separator.encode().decode("unicode_escape")
+    wanted: tuple[str, bytes] | None = None
+    if header is not None:
+        name, eq, value = header.partition("=")
+        if not eq or not name:
+            raise fail("--header must be NAME=VALUE, e.g. dlq.topic=social.profile.snapshot", 2)
+        wanted = (name, value.encode())
     with progress_bar() as bar:
         task = bar.add_task(f"dump {topic}", total=None)
         try:
             bootstrap = load_settings(CoreSettings).bootstrap
-            r = dump(bootstrap, topic, out_file, *bounds, partition=partition, key=key, fmt=fmt,
+            r = dump(bootstrap, topic, out_file, *bounds, partition=partition, key=key, header=wanted, fmt=fmt,
                      separator=sep, on_total=lambda n: bar.update(task, total=n),
                      on_record=lambda n: bar.advance(task, n))  # fmt: skip
         except (ValueError, OSError) as e:

@@ -68,7 +68,8 @@ class DumpResult:
 
 
 def read_range(c: Consumer, topic: str, ranges: dict[int, tuple[int, int]], key: bytes | None,
-               on_record: Callable[[int], None] = lambda _n: None) -> Iterator[Record]:  # fmt: skip
+               on_record: Callable[[int], None] = lambda _n: None,
+               header: tuple[str, bytes] | None = None) -> Iterator[Record]:  # fmt: skip
     todo = {p: r for p, r in ranges.items() if r[0] < r[1]}
     if not todo:
         return
@@ -96,12 +97,14 @@ def read_range(c: Consumer, topic: str, ranges: dict[int, tuple[int, int]], key:
                 (str(h[0]), h[1] if isinstance(h[1], bytes) or h[1] is None else str(h[1]).encode())
                 for h in (m.headers() or [])
             ]
+            if header is not None and header not in hdrs:
+                continue
             on_record(1)
             yield Record(m.key(), m.value(), ts, hdrs, p, off, m.topic() or topic, ts_type)
 
 
 def dump(bootstrap: str, topic: str, out: Path, start: Bound, end: Bound, *, partition: int | None = None,
-         key: str | None = None, fmt: str = "avro", separator: str = "\t",
+         key: str | None = None, header: tuple[str, bytes] | None = None, fmt: str = "avro", separator: str = "\t",
          on_total: Callable[[int], None] = lambda _n: None, on_record: Callable[[int], None] = lambda _n: None,
          ) -> DumpResult:  # fmt: skip
     t0 = time.perf_counter()
@@ -115,7 +118,7 @@ def dump(bootstrap: str, topic: str, out: Path, start: Bound, end: Bound, *, par
             raise ValueError(f"topic {topic!r} has no partition {partition}")
         result = DumpResult(ranges=resolve(c, topic, partitions, start, end))
         on_total(sum(max(e - s, 0) for s, e in result.ranges.values()))
-        records = read_range(c, topic, result.ranges, key.encode() if key is not None else None, on_record)
+        records = read_range(c, topic, result.ranges, key.encode() if key is not None else None, on_record, header)
         tmp = out.with_name(out.name + ".part")
         if fmt == "avro":
             meta = {"stir.topic": topic, **contract_metadata(topic),
