@@ -16,7 +16,7 @@ from prometheus_client import start_http_server
 
 from schemas.kafka import ensure_topics
 from schemas.topics import AGENTS, TOPICS, Topology, read_by
-from streams import faust_fixes
+from streams import faust_fixes, membership
 from streams import metrics as m
 from streams.agents import STREAM_AGENTS, posts
 from streams.agents.clocked import ClockedBatch
@@ -29,11 +29,12 @@ from streams.settings import StreamsSettings
 class StreamsApp:
     """Builds the Faust app from settings: topics, tables and agents from the topology, timers."""
 
-    def __init__(self, settings: StreamsSettings, bootstrap: str) -> None:
+    def __init__(self, settings: StreamsSettings, bootstrap: str, client_id: str | None = None) -> None:
         self.s = settings
         self.app = faust.App(
             settings.app_id,
             broker=f"kafka://{bootstrap}",
+            broker_client_id=client_id or settings.app_id,
             store="memory://",
             topic_partitions=settings.partitions,
             value_serializer="raw",
@@ -44,6 +45,7 @@ class StreamsApp:
             broker_commit_interval=settings.commit_interval_s,
             broker_session_timeout=settings.session_timeout_s,
             broker_heartbeat_interval=max(settings.session_timeout_s / 4, 1.0),
+            broker_rebalance_timeout=settings.session_timeout_s * 2,  # how long the others wait for a slow member
             consumer_auto_offset_reset="earliest",
             producer_acks=-1,
             producer_linger_ms=5,
@@ -129,8 +131,11 @@ def run_worker(settings: StreamsSettings, bootstrap: str) -> None:
     """Create the topics, then run one Faust worker in the foreground until SIGTERM/SIGINT."""
     faust_fixes.apply_all()
     ensure_topics(bootstrap, topics(settings), settings.partitions)
-    faust_fixes.wait_for_dead_members(bootstrap, settings.app_id, settings.session_timeout_s * 1.5)
-    (settings.data_dir / settings.app_id).mkdir(parents=True, exist_ok=True)
-    streams_app = StreamsApp(settings, bootstrap)
-    worker = faust.Worker(streams_app.app, loglevel=settings.log_level, quiet=True)
+    data_dir = settings.data_dir / settings.app_id
+    membership.wait_for_previous_incarnation(bootstrap, settings.app_id, data_dir, settings.session_timeout_s * 1.5)
+    client_id = membership.new_client_id(settings.app_id)
+    membership.record(data_dir, client_id)
+    streams_app = StreamsApp(settings, bootstrap, client_id)
+    worker = faust_fixes.prompt_worker(streams_app.app, settings.shutdown_grace_s, loglevel=settings.log_level,
+                                       quiet=True)  # fmt: skip
     worker.execute_from_commandline()

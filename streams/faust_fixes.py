@@ -6,21 +6,32 @@ mechanisms its handler needs. Each was found by the SIGKILL oracle test
 1. Stale batches. ``Consumer.getmany`` fetches a batch and hands it out record by record, awaiting each
    delivery; meanwhile the table recovery pauses the partitions and seeks them to their committed offsets, and
    faust keeps handing out the rest of the old batch: a stream sees 367..372, the seek to 367, then 373, and
-   the hole is committed as a "gap". ``drop_batches_fetched_before_a_seek`` counts seeks and pauses, stops a
-   batch fetched before the latest one and seeks to the committed offsets again (the fetch may have moved
-   the position past the seek).
+   the hole is committed as a "gap". ``drop_batches_fetched_before_a_seek`` counts seeks and pauses, drops the
+   stream records of a batch fetched before the latest one and seeks to the committed offsets again (the fetch
+   may have moved the position past the seek); the batch's changelog records still reach the recovery.
 2. Partitions without a committed offset. The seek to committed offsets leaves them where the fetch left them,
    so records handed out before it are never read again (the internal topic's first messages were lost).
    ``rewind_uncommitted`` (part of 1) puts them back to their beginning (``auto.offset.reset=earliest``).
-3. Messages before recovery. faust can hand an agent messages before its tables are recovered:
-   ``wait_for_table_recovery`` (the runtime awaits it before every run).
+3. Messages before recovery. faust can hand an agent messages before its tables are recovered (a worker whose
+   previous assignment was empty keeps fetching through the revoke, and delivers records of newly assigned
+   partitions before their recovery starts): ``wait_for_table_recovery`` (the runtime awaits it before every
+   run). It never blocks a revocation: faust's revoke waits (``wait_empty``, no timeout) for the acks of the
+   runs in flight, and ``app.rebalancing`` clears only after the next recovery, so an agent waiting on it while
+   faust waits on the agent deadlocks the group (3 of 3 rebalances under traffic wedged, once for good). A run
+   that faust is waiting for is processed when its state is whole (its partitions are still ours until the
+   revoke completes; its commit or its redo after the move both give the same rows), and otherwise the worker
+   exits for a restart (``RestartRequired``, exit 70) without acknowledging it.
 4. Changelog writes not yet sent at a commit: ``write_awaiting_changelog`` (the runtime persists with it).
 5. The livelock diagnostic asserting on a partition whose position is being reset:
    ``tolerate_unpositioned_partitions``.
+6. A slow SIGTERM: mode's shutdown has no overall bound, and a worker left holding nothing waits in aiokafka's
+   JoinGroup until the broker's rebalance timeout (~30 s seen). ``PromptWorker`` exits at most
+   ``STIR_STREAMS_SHUTDOWN_GRACE_S`` after SIGTERM: safe because the worker is crash-only (offsets are committed
+   only after the outputs and states of their runs are acknowledged).
 
-``refuse_offset_gaps`` stays the last line of defence (exit 70, never commit a hole), and
-``wait_for_dead_members`` (``run_worker`` calls it before joining) avoids the extra rebalance a restart right
-after a kill causes. Everything read twice because of these is dropped by the agents' dedup.
+``refuse_offset_gaps`` stays the last line of defence (exit 70, never commit a hole). Everything read twice
+because of these is dropped by the agents' dedup. (``streams/membership.py`` avoids the extra rebalance a
+restart right after a kill causes.)
 
 ``TOUCHED`` lists every faust/aiokafka attribute the workarounds replace or read; a unit test
 (``tests/unit/streams/test_faust_fixes.py``) checks each still exists, so an upgrade that drops one fails there.
@@ -32,7 +43,6 @@ import asyncio
 import importlib.metadata
 import logging
 import os
-import time
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
@@ -60,7 +70,11 @@ TOUCHED: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("read", "faust.tables.manager:TableManager", "recovery"),
         ("read", "faust.tables.recovery:Recovery", "completed"),
         ("read", APP, "tables"), ("read", APP, "in_recovery"), ("read", APP, "rebalancing"),
+        ("read", APP, "should_stop"), ("read", APP, "consumer"), ("read", CONSUMER, "diag"),
+        ("read", "faust.transport.consumer", "CONSUMER_PARTITIONS_REVOKED"),
+        ("read", "faust.transport.consumer", "CONSUMER_WAIT_EMPTY"),
     ),
+    "prompt_sigterm": (("read", "mode.worker:Worker", "_on_sigterm"),),  # overridden in a subclass
     "write_awaiting_changelog": (
         ("read", TABLE, "send_changelog"), ("read", TABLE, "partition_for_key"), ("read", TABLE, "data"),
     ),
@@ -99,33 +113,51 @@ def apply_all() -> None:
     _applied = True
 
 
-def wait_for_dead_members(bootstrap: str, group: str, timeout_s: float) -> None:
-    """Before joining, let the group drop members that are gone (a worker killed a moment ago is still a
-    member until its session times out). Joining while the group holds a dead member costs two rebalances,
-    and faust-streaming can hand a stream a prefetched message past the committed offset after a rebalance
-    (faust-streaming issues 221 and 606), which would skip input. Live members (other workers) stay; then
-    this gives up after ``timeout_s`` and joins anyway."""
-    from confluent_kafka.admin import AdminClient
+def prompt_worker(app: Any, grace_s: float, **kwargs: Any) -> Any:
+    """A faust Worker for ``app`` that exits at most ``grace_s`` after SIGTERM (``os._exit(0)`` if its orderly
+    stop takes longer)."""
+    import threading
 
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            desc = admin.describe_consumer_groups([group])[group].result(timeout=10)
-        except Exception:
-            return  # unknown group: nothing to wait for
-        if not desc.members:
-            return
-        time.sleep(0.5)
-    log.warning("group %s still has members after %.0fs; joining beside them", group, timeout_s)
+    import faust
+
+    class PromptWorker(faust.Worker):
+        def _on_sigterm(self) -> None:
+            timer = threading.Timer(grace_s, os._exit, (0,))
+            timer.daemon = True
+            timer.start()
+            super()._on_sigterm()
+
+    return PromptWorker(app, **kwargs)
+
+
+class RestartRequired(RuntimeError):
+    """faust waits for a run whose state is not whole (a revoke during a recovery): restart the worker."""
+
+
+def _revoking(app: Any) -> bool:
+    """faust is waiting for the runs in flight (a revoke, its ``wait_empty``, or a stop)."""
+    from faust.transport.consumer import CONSUMER_PARTITIONS_REVOKED, CONSUMER_WAIT_EMPTY
+
+    flags = app.consumer.diag.flags
+    return CONSUMER_PARTITIONS_REVOKED in flags or CONSUMER_WAIT_EMPTY in flags or bool(app.should_stop)
 
 
 async def wait_for_table_recovery(app: Any) -> None:
-    """faust can hand an agent messages before its tables are recovered from the changelog (right after a
-    start or a rebalance); a run processed then would see empty state and write it back. Wait until the
-    recovery is complete; those messages are read again after it and are then duplicates."""
+    """Return when a run may be processed against the tables; never wait while faust waits for this run.
+
+    Before a revoke, a run's partitions' tables are whole unless a recovery is under way. Otherwise (a start, or
+    just after an assignment) wait until the recovery is complete and the rebalance over; the messages handed out
+    early are read again after it and are then duplicates. If faust starts a revoke meanwhile, or the run is
+    held by a revoke while a recovery is unfinished, raise ``RestartRequired``: nothing of the run is
+    acknowledged and a restarted worker reads it again."""
     recovery = app.tables.recovery
+    if _revoking(app):
+        if recovery.completed.is_set() and not app.in_recovery:
+            return
+        raise RestartRequired("a revoke waits for a run whose tables are still recovering")
     while not recovery.completed.is_set() or app.in_recovery or app.rebalancing:
+        if _revoking(app):
+            raise RestartRequired("a revoke started while this run waited for the table recovery")
         await asyncio.sleep(0.02)
 
 
@@ -228,18 +260,25 @@ def drop_batches_fetched_before_a_seek() -> None:
 
     async def getmany_until_seek(self: Any, timeout: float) -> AsyncIterator[tuple[Any, Any]]:
         batch = getmany(self, timeout)
+        acks_enabled = self.app.topics.acks_enabled_for
+        stale = False
         try:
             async for tp, message in batch:
-                if getattr(self, "_stir_seeks", 0) != self._stir_batch_seeks:
-                    # The fetch may have moved the position past the seek's target (it returned records from
-                    # there, which are dropped here): seek again. Nothing was delivered since the seek (this
-                    # batch is the first to be handed out after it), so the committed offsets are the place.
-                    log.info("a seek happened since this batch was fetched; seeking to the committed offsets")
-                    await self.perform_seek()
-                    return
+                if not stale and getattr(self, "_stir_seeks", 0) != self._stir_batch_seeks:
+                    log.info("a seek happened since this batch was fetched; its stream records are dropped")
+                    stale = True
+                if stale and acks_enabled(tp.topic):
+                    continue
+                # Changelog records always go on: the table recovery reads them, and their partitions have no
+                # committed offsets to seek back to (dropping them once left a recovery waiting for ever).
                 yield tp, message
         finally:
             await batch.aclose()
+        if stale:
+            # The fetch may have moved the stream partitions past the seek's target (it returned records from
+            # there, dropped above): seek again. Nothing of them was delivered since the seek (this batch is the
+            # first handed out after it), so the committed offsets are the place.
+            await self.perform_seek()
 
     consumer_cls.getmany = getmany_until_seek
 

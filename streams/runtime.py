@@ -80,6 +80,10 @@ class Runtime:
         try:
             await faust_fixes.wait_for_table_recovery(self.app)
             await self.handle(events, agent, handler, table)
+        except faust_fixes.RestartRequired as e:
+            log.warning("agent %s: %s; exiting for a restart (the run is read again)", agent, e)
+            logging.shutdown()
+            os._exit(70)
         except Exception:
             log.exception("agent %s failed; exiting so that no offset is committed past unfinished work", agent)
             logging.shutdown()

@@ -34,6 +34,7 @@ class StreamsSettings(CoreSettings):
     web_port: int = Field(16066, ge=1, le=65535, description="Faust's own web server port")
     commit_interval_s: float = Field(1.0, gt=0, description="how often consumed offsets are committed")
     session_timeout_s: float = Field(10.0, ge=6, description="how soon a dead worker's partitions move on")
+    shutdown_grace_s: float = Field(5.0, gt=0, description="a worker exits at most this long after SIGTERM")
     max_rows_per_message: int = Field(1000, ge=1, description="rows per output message at most")
     max_message_bytes: int = Field(512 * 1024, ge=1024, description="below the producer's max request size")
     take_max_messages: int = Field(2000, ge=1, description="messages an agent handles per broker round trip")

@@ -21,6 +21,7 @@ from pydantic_settings import BaseSettings
 from clickhouse_ddl.settings import WarehouseSettings
 from connectors.ingest.settings import IngestSettings
 from deploy.local.process import ManagedProcess, wait_until
+from streams import membership
 from streams.settings import StreamsSettings
 
 S = TypeVar("S", bound=BaseSettings)
@@ -104,13 +105,11 @@ class Pipeline:
         return lambda: self.process(name).running() is not None
 
     def _worker_joined(self) -> bool:
-        from confluent_kafka.admin import AdminClient
-
+        """This worker process has joined its group and holds an assignment."""
         settings = self.settings(StreamsSettings)
-        group = settings.app_id
-        admin = AdminClient({"bootstrap.servers": settings.bootstrap})
-        desc = admin.describe_consumer_groups([group])[group].result(timeout=5)
-        return any(m.assignment.topic_partitions for m in desc.members)
+        rec = self.process("worker").running()
+        data_dir = settings.data_dir / settings.app_id
+        return rec is not None and membership.joined(settings.bootstrap, settings.app_id, data_dir, rec.pid)
 
     def up(self, components: tuple[str, ...] = COMPONENTS, on_event: Callable[[str], None] = lambda _m: None) -> None:
         for name in components:
