@@ -132,3 +132,70 @@ def test_apply_all_switches_every_patch_on_once() -> None:
     out = subprocess.run([sys.executable, "-c", APPLY], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.startswith("ok 9"), out.stdout
+
+
+class _FakeApp:
+    """The attributes ``wait_for_table_recovery`` reads, as faust sets them during a rebalance."""
+
+    def __init__(self, *, revoking: bool, completed: bool, in_recovery: bool, rebalancing: bool) -> None:
+        import asyncio
+        from types import SimpleNamespace
+
+        from faust.transport.consumer import CONSUMER_PARTITIONS_REVOKED
+
+        done = asyncio.Event()
+        if completed:
+            done.set()
+        self.tables = SimpleNamespace(recovery=SimpleNamespace(completed=done))
+        self.consumer = SimpleNamespace(
+            diag=SimpleNamespace(flags={CONSUMER_PARTITIONS_REVOKED} if revoking else set())
+        )
+        self.in_recovery, self.rebalancing, self.should_stop = in_recovery, rebalancing, False
+
+
+def _wait(app: _FakeApp, timeout: float = 0.3) -> str:
+    import asyncio
+
+    async def run() -> str:
+        try:
+            await asyncio.wait_for(faust_fixes.wait_for_table_recovery(app), timeout)
+        except faust_fixes.RestartRequired:
+            return "restart"
+        except TimeoutError:
+            return "waiting"
+        return "proceed"
+
+    return asyncio.run(run())
+
+
+def test_a_run_held_by_a_revoke_never_waits_for_the_revoke() -> None:
+    """The deadlock: faust's revoke waits for the run, the run waited for the rebalance to end."""
+    assert _wait(_FakeApp(revoking=True, completed=True, in_recovery=False, rebalancing=True)) == "proceed"
+    assert _wait(_FakeApp(revoking=True, completed=True, in_recovery=True, rebalancing=True)) == "restart"
+    assert _wait(_FakeApp(revoking=True, completed=False, in_recovery=True, rebalancing=True)) == "restart"
+
+
+def test_a_run_before_recovery_waits_and_a_revoke_meanwhile_restarts() -> None:
+    app = _FakeApp(revoking=False, completed=True, in_recovery=True, rebalancing=True)
+    assert _wait(app) == "waiting"
+    assert _wait(_FakeApp(revoking=False, completed=True, in_recovery=False, rebalancing=False)) == "proceed"
+
+    import asyncio
+
+    from faust.transport.consumer import CONSUMER_WAIT_EMPTY
+
+    async def revoke_later() -> str:
+        async def flip() -> None:
+            await asyncio.sleep(0.05)
+            app.consumer.diag.flags.add(CONSUMER_WAIT_EMPTY)
+
+        flipper = asyncio.ensure_future(flip())
+        try:
+            await asyncio.wait_for(faust_fixes.wait_for_table_recovery(app), 2)
+        except faust_fixes.RestartRequired:
+            return "restart"
+        finally:
+            await flipper
+        return "proceed"
+
+    assert asyncio.run(revoke_later()) == "restart"
