@@ -17,7 +17,7 @@ purpose, and nothing else gets through.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -87,6 +87,32 @@ def decode_cdc(value: bytes | None) -> tuple[list[dict[str, Any]], list[BadRecor
     """A CDC message's changes and dead letters; a tombstone (null value: Kafka's compaction marker after a
     delete) carries nothing and is skipped."""
     return ([], []) if value is None else decode_lines(value, cdc_row)
+
+
+class Deletable(Protocol):
+    deleted: bool
+    cdc_lsn: int
+
+
+class Counting(Protocol):
+    duplicates: int
+
+
+def apply_deletes(state: Deletable, rows: list[dict[str, Any]], out: Counting) -> list[dict[str, Any]]:
+    """An entity's own CDC rows (``cdc.public.posts`` for a post, ...): a delete marks it deleted, an insert or
+    update after it brings it back; newest LSN wins, an LSN seen already is a re-delivery. Returns the rows that
+    changed ``deleted``."""
+    flipped = []
+    for row in rows:
+        lsn = int(row["source"]["lsn"])
+        if lsn <= state.cdc_lsn:
+            out.duplicates += 1
+            continue
+        state.cdc_lsn = lsn
+        if (row["op"] == "d") != state.deleted:
+            state.deleted = not state.deleted
+            flipped.append(row)
+    return flipped
 
 
 def row_image(row: dict[str, Any]) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from streams.transforms.cdc import apply_deletes
 from streams.transforms.state import Entry, at
 
 
@@ -131,19 +132,11 @@ def apply_items_cdc(state: CollectionState, rows: list[dict[str, Any]], out: Out
 
 
 def apply_collections_cdc(state: CollectionState, rows: list[dict[str, Any]], out: Outcome) -> None:
-    """``cdc.public.collections`` changes: a delete marks the collection deleted, newest LSN wins."""
-    for row in rows:
-        lsn = int(row["source"]["lsn"])
-        if lsn <= state.cdc_lsn:
-            out.duplicates += 1
-            continue
-        state.cdc_lsn = lsn
-        deleted = row["op"] == "d"
-        if deleted != state.deleted:
-            state.deleted = deleted
-            state.latest_event_time = max(state.latest_event_time, int(row["source"]["ts_ms"]))
-            state.version += 1
-            out.changed = True
+    """``cdc.public.collections`` changes: a delete marks the collection deleted (``cdc.apply_deletes``)."""
+    for row in apply_deletes(state, rows, out):
+        state.latest_event_time = max(state.latest_event_time, int(row["source"]["ts_ms"]))
+        state.version += 1
+        out.changed = True
 
 
 def apply_post_metrics(state: CollectionState, rows: list[dict[str, Any]], out: Outcome) -> None:

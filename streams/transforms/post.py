@@ -17,7 +17,7 @@ from typing import Any
 
 from schemas.models import PostSnapshot, ScrapeRequestStatus, ScrapeStatus
 from streams.transforms.admission import admit, late_reason, prune_ids
-from streams.transforms.cdc import label, past_ms
+from streams.transforms.cdc import apply_deletes, label, past_ms
 from streams.transforms.state import Entry, at
 
 DAY_MS = 86_400_000
@@ -216,20 +216,12 @@ def last_scraped(state: PostState) -> int | None:
 
 
 def apply_post_cdc(state: PostState, rows: list[dict[str, Any]], out: PostOutcome) -> None:
-    """``cdc.public.posts`` changes: a delete marks the post deleted (its rows downstream say so), an insert or
-    update after it brings it back; newest LSN wins, an LSN seen already is a re-delivery."""
-    for row in rows:
-        lsn = int(row["source"]["lsn"])
-        if lsn <= state.cdc_lsn:
-            out.duplicates += 1
-            continue
-        state.cdc_lsn = lsn
-        deleted = row["op"] == "d"
-        if deleted != state.deleted:
-            state.deleted = deleted
-            state.cdc_applied += 1
-            out.applied += 1
-            out.changed_counters = True
+    """``cdc.public.posts`` changes: a delete marks the post deleted, and its rows downstream say so
+    (``cdc.apply_deletes``)."""
+    flipped = len(apply_deletes(state, rows, out))
+    state.cdc_applied += flipped
+    out.applied += flipped
+    out.changed_counters = out.changed_counters or flipped > 0
 
 
 def counters_version(state: PostState) -> int:
