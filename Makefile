@@ -52,6 +52,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy streams connectors schemas clickhouse_ddl serving_loader deploy tests
+	$(BIN)/kubernetes-validate -k 1.30.0 --strict --quiet --no-warn deploy/kubernetes/*.yaml
 
 ## bench: benchmarks against the real local stack; results in tests/benchmarks/results/
 bench: setup
