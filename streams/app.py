@@ -35,7 +35,8 @@ class StreamsApp:
             settings.app_id,
             broker=f"kafka://{bootstrap}",
             broker_client_id=client_id or settings.app_id,
-            store="memory://",
+            store="stir://" if settings.store == "disk" else "memory://",  # stir: streams/store.py
+            table_standby_replicas=settings.standby_replicas,
             topic_partitions=settings.partitions,
             value_serializer="raw",
             key_serializer="raw",
@@ -59,7 +60,8 @@ class StreamsApp:
         # the one Kafka's default partitioner gives it, which is the partition of its input rows (co-partitioned)
         opts: dict[str, Any] = {"default": None, "partitions": settings.partitions, "key_type": bytes,
                                 "use_partitioner": True}  # fmt: skip
-        self.tables = {a.name: StateTable(self.app.Table(a.name, **opts), a.state) for a in STREAM_AGENTS}
+        self.tables = {a.name: StateTable(self.app.Table(a.name, **opts), a.state, settings.state_cache_keys)
+                       for a in STREAM_AGENTS}  # fmt: skip
         self.handlers = {a.name: a.handler(settings) for a in STREAM_AGENTS}
         self.runtime = Runtime(self.app, settings, topo, outputs)
         self.refresh = RefreshRequests(settings)

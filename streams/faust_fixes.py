@@ -21,7 +21,7 @@ mechanisms its handler needs. Each was found by the SIGKILL oracle test
    that faust is waiting for is processed when its state is whole (its partitions are still ours until the
    revoke completes; its commit or its redo after the move both give the same rows), and otherwise the worker
    exits for a restart (``RestartRequired``, exit 70) without acknowledging it.
-4. Changelog writes not yet sent at a commit: ``write_awaiting_changelog`` (the runtime persists with it).
+4. Changelog writes not yet sent at a commit: ``send_changelog_awaiting_acks`` (the runtime persists with it).
 5. The livelock diagnostic asserting on a partition whose position is being reset:
    ``tolerate_unpositioned_partitions``.
 6. A slow SIGTERM: mode's shutdown has no overall bound, and a worker left holding nothing waits in aiokafka's
@@ -75,7 +75,7 @@ TOUCHED: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("read", "faust.transport.consumer", "CONSUMER_WAIT_EMPTY"),
     ),
     "prompt_sigterm": (("read", "mode.worker:Worker", "_on_sigterm"),),  # overridden in a subclass
-    "write_awaiting_changelog": (
+    "send_changelog_awaiting_acks": (
         ("read", TABLE, "send_changelog"), ("read", TABLE, "partition_for_key"), ("read", TABLE, "data"),
     ),
 }  # fmt: skip
@@ -161,20 +161,16 @@ async def wait_for_table_recovery(app: Any) -> None:
         await asyncio.sleep(0.02)
 
 
-async def write_awaiting_changelog(table: Any, states: Iterable[tuple[bytes, Any, Any]]) -> None:
-    """Write ``(key, value, changelog value)`` into ``table`` and wait until the broker has acknowledged their
-    changelog records.
+async def send_changelog_awaiting_acks(table: Any, records: Iterable[tuple[bytes, bytes]]) -> list[Any]:
+    """Send ``(key, JSON bytes)`` changelog records of ``table`` and wait until the broker has acknowledged
+    them; their ``RecordMetadata`` (topic partition, offset) in order.
 
-    ``table[key] = state`` only queues the changelog record, and faust's pre-commit flush gives up after
+    Setting ``table[key]`` only queues the changelog record, and faust's pre-commit flush gives up after
     0.1 s of no progress, so an offset could be committed while the state it depends on was still in the
     producer's buffer; a SIGKILL then left the recovered state older than the committed offsets.
     """
-    futures = []
-    for k, value, encoded in states:
-        futures.append(table.send_changelog(table.partition_for_key(k), k, encoded))
-        table.data[k] = value
-    for fut in futures:
-        await fut
+    futures = [table.send_changelog(table.partition_for_key(k), k, raw, value_serializer="raw") for k, raw in records]
+    return [await fut for fut in futures]
 
 
 def refuse_offset_gaps() -> None:

@@ -19,3 +19,6 @@ TABLE_KEYS = Gauge("stir_streams_table_keys", "Keys held in an agent's table", [
 LAG = Gauge("stir_streams_consumer_lag", "Messages between the consumer's position and the high-water mark",
             ["topic", "partition"])  # fmt: skip
 REFRESH_REQUESTS = Counter("stir_streams_refresh_requests_total", "Refresh requests emitted for stale posts")
+STATE_RECOVERED = Counter("stir_streams_state_recovered_total",
+                          "Changelog records the table recovery applied to the disk store (since the checkpoint)",
+                          ["table"])  # fmt: skip

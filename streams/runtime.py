@@ -14,6 +14,8 @@ import time
 from collections import defaultdict
 from typing import Any
 
+import orjson
+
 from schemas.kafka import partition_for
 from schemas.topics import Topology
 from streams import faust_fixes
@@ -21,6 +23,7 @@ from streams import metrics as m
 from streams.agents.clocked import ClockedBatch
 from streams.agents.common import DLQ, LATE, BatchResult, Handler
 from streams.settings import StreamsSettings
+from streams.store import DEFAULT_CACHE_KEYS, DiskStore
 from streams.transforms.records import BadRecord
 from streams.transforms.state import StateRecord
 
@@ -29,18 +32,30 @@ Lines = dict[str, list[tuple[str, bytes]]]  # topic (declared name): (key, line)
 
 
 class StateTable:
-    """An agent's faust table (keys: entity ids as bytes) holding state records. The changelog carries each
-    record's JSON form; values recovered from it arrive as JSON and become records when first read."""
+    """An agent's faust table (keys: entity ids as bytes) holding state records; the changelog carries each
+    record's JSON form.
 
-    def __init__(self, table: Any, record: type[StateRecord]) -> None:
+    On the disk store (``streams/store.py``) reads go through its cache of records and writes reach the file
+    after their changelog acknowledgements. On faust's memory store, values recovered from the changelog arrive
+    as JSON and become records when first read."""
+
+    def __init__(self, table: Any, record: type[StateRecord], cache_keys: int = DEFAULT_CACHE_KEYS) -> None:
         self.table = table
         self.record = record
+        self.disk: DiskStore | None = table.data if isinstance(table.data, DiskStore) else None
+        if self.disk is not None:
+            self.disk.decode = lambda raw: record.from_json(orjson.loads(raw))
+            self.disk.cache_keys = cache_keys
 
     def get(self, key: str) -> Any:
         k = key.encode()
+        if self.disk is not None:
+            return self.disk.get(k)
         return self._record(k, self.table.get(k))
 
     def items(self) -> list[tuple[str, Any]]:
+        if self.disk is not None:
+            return [(k.decode(), v) for k, v in self.disk.records()]
         return [(k.decode(), self._record(k, v)) for k, v in list(self.table.items())]
 
     def _record(self, k: bytes, value: Any) -> Any:
@@ -53,9 +68,19 @@ class StateTable:
         return len(self.table)
 
     async def write(self, states: dict[str, Any]) -> None:
-        await faust_fixes.write_awaiting_changelog(
-            self.table, ((k.encode(), s, s.to_json()) for k, s in states.items())
-        )
+        """Send the states' changelog records, wait for their acknowledgements, then store the states."""
+        rows = [(k.encode(), s, orjson.dumps(s.to_json())) for k, s in states.items()]
+        acked = await faust_fixes.send_changelog_awaiting_acks(self.table, ((k, raw) for k, _, raw in rows))
+        if self.disk is None:
+            for k, s, _ in rows:
+                self.table.data[k] = s
+            return
+        written, offsets = [], dict[tuple[str, int], int]()
+        for (k, s, raw), meta in zip(rows, acked, strict=True):
+            tp = (meta.topic_partition.topic, meta.topic_partition.partition)
+            offsets[tp] = max(offsets.get(tp, -1), meta.offset)
+            written.append((k, tp[1], s, raw))
+        self.disk.write(written, offsets)
 
 
 class Runtime:

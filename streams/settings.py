@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
@@ -39,6 +40,13 @@ class StreamsSettings(CoreSettings):
     max_message_bytes: int = Field(512 * 1024, ge=1024, description="below the producer's max request size")
     take_max_messages: int = Field(2000, ge=1, description="messages an agent handles per broker round trip")
     take_within_s: float = Field(0.5, gt=0, description="how long an agent waits to fill a run of messages")
+    store: Literal["disk", "memory"] = Field(
+        "disk",
+        description="where the agents' state lives: disk (a checkpoint of the changelogs; a restart reads "
+        "only what was written since) or memory (rebuilt from the whole changelogs at every start)",
+    )
+    state_cache_keys: int = Field(50_000, ge=100, description="decoded states kept in memory per table (disk store)")
+    standby_replicas: int = Field(1, ge=0, le=3, description="other workers that keep a copy of each partition's state")
     log_level: str = Field("warning", pattern=r"^(debug|info|warning|error)$", description="worker log level")
 
     @model_validator(mode="after")

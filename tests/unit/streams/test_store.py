@@ -1,0 +1,114 @@
+"""The disk store (``streams/store.py``) through faust's table interface: rows and offsets written together, read
+back by a new store on the same file (a restart), the recovery's batches, deletes, a bounded cache, and the
+active partitions only in ``records()``."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import faust
+import orjson
+import pytest
+from faust.types import TP
+
+from streams.store import DiskStore, StateFile
+
+
+def _store(tmp_path: Path, name: str = "profiles") -> Any:
+    app = faust.App(f"store-test-{tmp_path.name}", datadir=str(tmp_path), store="stir://")
+    table = app.Table(name, default=None, partitions=4, key_type=bytes)
+    store = table.data
+    assert isinstance(store, DiskStore)
+    return store
+
+
+@dataclass
+class _Msg:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass
+class _Event:
+    message: _Msg
+
+
+def test_rows_and_offsets_survive_a_restart(tmp_path):
+    store = _store(tmp_path)
+    topic = store.table.changelog_topic_name
+    store.write([(b"a", 1, {"v": 1}, b'{"v":1}'), (b"b", 2, {"v": 2}, b'{"v":2}')], {(topic, 1): 7, (topic, 2): 3})
+    store.write([(b"a", 1, {"v": 3}, b'{"v":3}')], {(topic, 1): 9})
+    assert store.get(b"a") == {"v": 3}
+    again = _store(tmp_path)  # a new process on the same data dir
+    assert again.cache == {}
+    assert again.get(b"a") == {"v": 3} and again.get(b"b") == {"v": 2} and again.get(b"c") is None
+    assert again.persisted_offset(TP(topic, 1)) == 9
+    assert again.persisted_offset(TP(topic, 2)) == 3
+    assert again.persisted_offset(TP(topic, 0)) is None
+
+
+def test_offsets_only_move_forward_and_acknowledgement_callbacks_are_ignored(tmp_path):
+    store = _store(tmp_path)
+    topic = store.table.changelog_topic_name
+    store.write([(b"a", 0, 1, b"1")], {(topic, 0): 10})
+    store.write([(b"a", 0, 2, b"2")], {(topic, 0): 4})  # a recovery batch older than the checkpoint
+    store.set_persisted_offset(TP(topic, 0), 50)  # faust calls this on every acknowledgement: ignored
+    assert store.persisted_offset(TP(topic, 0)) == 10
+
+
+def test_recovery_batches_write_rows_deletes_and_their_last_offset(tmp_path):
+    store = _store(tmp_path)
+    topic = store.table.changelog_topic_name
+    store.write([(b"gone", 3, {"v": 0}, b'{"v":0}')], {(topic, 3): 0})
+    assert store.get(b"gone") == {"v": 0}  # now cached
+    batch = [_Event(_Msg(topic, 3, 1, b"k", b'{"v":1}')), _Event(_Msg(topic, 3, 2, b"k", b'{"v":2}')),
+             _Event(_Msg(topic, 3, 3, b"gone", None)), _Event(_Msg(topic, 0, 5, None, b"x"))]  # fmt: skip
+    store.apply_changelog_batch(batch, lambda k: k, lambda v: v)
+    assert store.get(b"k") == {"v": 2}
+    assert store.get(b"gone") is None  # the tombstone deleted it, cache included
+    assert store.persisted_offset(TP(topic, 3)) == 3
+    assert store.persisted_offset(TP(topic, 0)) is None  # the keyless record was skipped, not applied
+
+
+def test_the_cache_is_bounded_and_reads_fall_through_to_the_file(tmp_path):
+    store = _store(tmp_path)
+    store.cache_keys = 100
+    topic = store.table.changelog_topic_name
+    rows = [(f"k{i}".encode(), i % 4, {"i": i}, orjson.dumps({"i": i})) for i in range(1000)]
+    store.write(rows, {(topic, p): 999 for p in range(4)})
+    assert len(store.cache) == 100
+    assert all(store.get(f"k{i}".encode()) == {"i": i} for i in range(1000))
+    assert len(store.cache) == 100
+
+
+def test_records_and_len_cover_the_active_partitions_only(tmp_path):
+    store = _store(tmp_path)
+    topic = store.table.changelog_topic_name
+    store.write([(b"a", 0, 1, b"1"), (b"b", 1, 2, b"2"), (b"c", 2, 3, b"3")], {(topic, 0): 1})
+    assert list(store.records()) == [] and len(store) == 0  # nothing recovered yet
+    asyncio.run(store.on_recovery_completed({TP(topic, 0), TP(topic, 2), TP("other", 1)}, {TP(topic, 1)}))
+    assert sorted(store.records()) == [(b"a", 1), (b"c", 3)] and len(store) == 2
+    asyncio.run(store.on_rebalance(set(), {TP(topic, 2)}, set()))
+    assert sorted(store.records()) == [(b"a", 1)]
+    assert store.cache == {}  # emptied at a rebalance
+
+
+def test_the_store_is_written_only_after_acknowledgements(tmp_path):
+    store = _store(tmp_path)
+    with pytest.raises(TypeError, match=r"StateTable\.write"):
+        store[b"a"] = 1
+
+
+def test_a_failed_transaction_leaves_neither_rows_nor_offsets(tmp_path):
+    file = StateFile(tmp_path / "t.sqlite3")
+    file.write([(b"a", 0, b"1")], {("t", 0): 1})
+    with pytest.raises(Exception):  # noqa: B017 (a NOT NULL partition: sqlite refuses the whole batch)
+        file.write([(b"b", 0, b"2"), (b"c", None, b"3")], {("t", 0): 2})
+    assert file.get(b"b") is None and file.offset("t", 0) == 1
+    assert (tmp_path / "t.sqlite3").stat().st_mode & 0o777 == 0o600
