@@ -35,7 +35,7 @@ def migrate() -> None:
 
     ws = load_settings(WarehouseSettings)
     try:
-        done = do_migrate(backend(ws), ws.rendering, kafka_source(ws))
+        done = do_migrate(backend(ws), ws.rendering, kafka_source(ws), cluster=ws.cluster)
     except Exception as exc:
         raise fail(str(exc)) from None
     out.print(f"applied {len(done)} migration(s) ({ws.rendering}): " + ", ".join(m.path.name for m in done))
@@ -46,7 +46,8 @@ def status() -> None:
     """Show applied, pending, modified and missing warehouse migrations."""
     from clickhouse_ddl.runner import migration_status
 
-    rows = migration_status(backend(load_settings(WarehouseSettings)))
+    ws = load_settings(WarehouseSettings)
+    rows = migration_status(backend(ws), cluster=ws.cluster)
     table = Table("version", "name", "state")
     for r in rows:
         table.add_row(f"{r.version:04d}", r.name, r.state)

@@ -7,6 +7,12 @@ A migration is SQL with three generated parts, all taken from the contracts:
   ordinary columns (the bridge fills them). This is the only text that differs between the renderings.
 - ``{{columns <topic>}}`` the typed column definitions of the topic's rows (for target tables);
 - ``{{select <topic>}}`` the materialized view's select list (converts the wire types).
+
+A server rendering can target a cluster (``STIR_CH_CLUSTER``: one shard of replicas): every DDL statement
+gets ``ON CLUSTER`` and every ``*MergeTree`` engine becomes its ``Replicated*`` form (Keeper path
+``/clickhouse/tables/{shard}/{database}/{table}``, replica ``{replica}``: the servers' macros). Each replica's
+Kafka source joins the same consumer group, so the replicas share the partitions and replication brings every
+row to every replica.
 """
 
 from __future__ import annotations
@@ -93,6 +99,36 @@ def render(sql: str, rendering: Rendering, kafka: KafkaSource | None = None) -> 
         return ",\n    ".join(c.select for c in columns(args[0]))
 
     return DIRECTIVE.sub(expand, sql)
+
+
+CLUSTER_NAME = re.compile(r"^[A-Za-z0-9_]+$")
+DDL_HEAD = re.compile(
+    r"^(CREATE (?:OR REPLACE )?(?:MATERIALIZED )?(?:VIEW|TABLE|FUNCTION)(?: IF NOT EXISTS)?|ALTER TABLE|"
+    r"DROP (?:TABLE|VIEW|FUNCTION)(?: IF EXISTS)?) ([A-Za-z0-9_.]+)(?=\s|$)"
+)
+MERGE_TREE = re.compile(
+    r"ENGINE = (Replacing|Aggregating|Summing|Collapsing|VersionedCollapsing|)MergeTree(\(([^)]*)\))?"
+)
+REPLICA_PATH = "'/clickhouse/tables/{shard}/{database}/{table}', '{replica}'"
+
+
+def on_cluster(stmt: str, cluster: str) -> str:
+    """``stmt`` for every replica of ``cluster``: ``ON CLUSTER`` after the object's name, replicated engines.
+    A statement that is not DDL the migrations use is refused (a new kind needs its cluster form here)."""
+    if not CLUSTER_NAME.match(cluster):
+        raise ValueError(f"cluster name {cluster!r}: letters, digits and _ only")
+    head = DDL_HEAD.match(stmt)
+    if head is None:
+        if stmt.startswith(("INSERT ", "SELECT ", "OPTIMIZE ")):
+            return stmt
+        raise ValueError(f"no cluster form for this statement: {stmt.splitlines()[0][:120]!r}")
+    stmt = f"{head.group(1)} {head.group(2)} ON CLUSTER {cluster}{stmt[head.end() :]}"
+
+    def replicated(m: re.Match[str]) -> str:
+        args = m.group(3) or ""
+        return f"ENGINE = Replicated{m.group(1)}MergeTree({REPLICA_PATH}{', ' + args if args.strip() else ''})"
+
+    return MERGE_TREE.sub(replicated, stmt)
 
 
 def statements(sql: str) -> list[str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Protocol
 
-from clickhouse_ddl.render import KafkaSource, Rendering, Source, quote, render, sources, statements
+from clickhouse_ddl.render import KafkaSource, Rendering, Source, on_cluster, quote, render, sources, statements
 from schemas.migrations import Applied, Migration, StatusRow, discover, pending, status
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -39,22 +39,38 @@ def all_sources(directory: Path = MIGRATIONS_DIR) -> list[Source]:
     return list(found.values())
 
 
-def applied(backend: Backend) -> list[Applied]:
-    backend.command(HISTORY)
+def rendered(sql: str, rendering: Rendering, kafka: KafkaSource | None = None, cluster: str = "") -> list[str]:
+    """A migration's statements as they run: rendered, split, and (a cluster) in their ``ON CLUSTER`` form."""
+    stmts = statements(render(sql, rendering, kafka))
+    if cluster:
+        if rendering != "server":
+            raise ValueError("a cluster needs the server rendering (STIR_CH_URL)")
+        stmts = [on_cluster(s, cluster) for s in stmts]
+    return stmts
+
+
+def applied(backend: Backend, cluster: str = "") -> list[Applied]:
+    backend.command(on_cluster(HISTORY, cluster) if cluster else HISTORY)
     rows = backend.rows("SELECT version, name, checksum FROM stir_schema_history ORDER BY version")
     return [Applied(int(v), str(n), str(c)) for v, n, c in rows]
 
 
-def migration_status(backend: Backend, directory: Path = MIGRATIONS_DIR) -> list[StatusRow]:
-    return status(available(directory), applied(backend))
+def migration_status(backend: Backend, directory: Path = MIGRATIONS_DIR, cluster: str = "") -> list[StatusRow]:
+    return status(available(directory), applied(backend, cluster))
 
 
 def migrate(
-    backend: Backend, rendering: Rendering, kafka: KafkaSource | None = None, directory: Path = MIGRATIONS_DIR
+    backend: Backend,
+    rendering: Rendering,
+    kafka: KafkaSource | None = None,
+    directory: Path = MIGRATIONS_DIR,
+    cluster: str = "",
 ) -> list[Migration]:
-    todo = pending(available(directory), applied(backend))
+    """Apply the pending migrations; with ``cluster``, every statement ``ON CLUSTER`` (replicated engines, the
+    history table too), run from any one server of the cluster."""
+    todo = pending(available(directory), applied(backend, cluster))
     for m in todo:
-        for stmt in statements(render(m.sql, rendering, kafka)):
+        for stmt in rendered(m.sql, rendering, kafka, cluster):
             try:
                 backend.command(stmt)
             except Exception as exc:

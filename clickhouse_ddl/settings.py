@@ -19,6 +19,11 @@ class WarehouseSettings(CoreSettings):
 
     metrics_port: int | None = Field(None, ge=1024, le=65535, description="Prometheus /metrics port")
 
+    cluster: str = Field(
+        "",
+        pattern=r"^[A-Za-z0-9_]*$",
+        description="server: run the DDL ON CLUSTER with replicated engines (one shard of replicas)",
+    )
     kafka_group: str = Field("", description="consumer group of the sources (default: stir-warehouse, scoped)")
     kafka_num_consumers: int = Field(1, ge=1, description="Kafka engine consumers per source")
     kafka_flush_interval_ms: int = Field(500, ge=10, le=1000, description="Kafka engine flush interval")
@@ -28,6 +33,8 @@ class WarehouseSettings(CoreSettings):
 
     @model_validator(mode="after")
     def _consumers_within_partitions(self) -> WarehouseSettings:
+        if self.cluster and not self.ch_url:
+            raise ValueError("cluster (STIR_CH_CLUSTER) needs a ClickHouse server: set STIR_CH_URL, or unset it")
         if not self.kafka_group:
             self.kafka_group = self.scoped("stir-warehouse")
         if self.kafka_num_consumers > self.partitions:

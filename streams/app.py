@@ -51,6 +51,7 @@ class StreamsApp:
             producer_acks=-1,
             producer_linger_ms=5,
             table_cleanup_interval=3600.0,
+            stream_buffer_maxsize=settings.stream_buffer_messages,
         )
         raw: dict[str, Any] = {"value_serializer": "raw", "key_serializer": "raw", "partitions": settings.partitions}
         self.topology = topo = Topology(settings)

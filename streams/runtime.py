@@ -115,8 +115,17 @@ class Runtime:
             os._exit(70)
 
     async def handle(self, events: list[Any], agent: str, handler: Handler, table: StateTable) -> None:
-        """A run of messages: transform each (later ones see the earlier ones' states), send all outputs and
-        wait for their acknowledgement, then write the states. One broker round trip per run."""
+        """A run of messages, in slices of at most ``run_max_bytes`` of input (a slice holds at least one
+        message): what a run holds decoded at once follows the bytes read, not the messages taken."""
+        first = True
+        for part in byte_slices(events, self.s.run_max_bytes):
+            await self.handle_slice(part, agent, handler, table, rebuild=first)
+            first = False
+
+    async def handle_slice(self, events: list[Any], agent: str, handler: Handler, table: StateTable,
+                           rebuild: bool = True) -> None:  # fmt: skip
+        """Transform each message (later ones see the earlier ones' states), send all outputs and wait for
+        their acknowledgement, then write the states. One broker round trip per slice."""
         overlay: dict[str, Any] = {}
 
         def get_state(key: str) -> Any:
@@ -124,7 +133,7 @@ class Runtime:
 
         out: Lines = defaultdict(list)
         now = self.now_ms()
-        if isinstance(handler, ClockedBatch) and not handler.clock.ready:
+        if rebuild and isinstance(handler, ClockedBatch) and not handler.clock.ready:
             for topic, rows in handler.rebuild(table.items()).out.items():
                 out[topic].extend(rows)
         for event in events:
@@ -213,6 +222,20 @@ def run_isolated(handler: Handler, name: str, value: bytes | None, get_state: An
 
 def failure_reason(agent: str, e: BaseException) -> str:
     return f"agent {agent} could not process this row: {type(e).__name__}: {e}"[:4000]
+
+
+def byte_slices(events: list[Any], max_bytes: int) -> list[list[Any]]:
+    """``events`` in order, cut where a slice's values would pass ``max_bytes`` (never an empty slice)."""
+    out: list[list[Any]] = [[]]
+    size = 0
+    for event in events:
+        n = len(event.value or b"")
+        if out[-1] and size + n > max_bytes:
+            out.append([])
+            size = 0
+        out[-1].append(event)
+        size += n
+    return out
 
 
 def chunks(items: list[tuple[str, bytes]], max_rows: int, max_bytes: int) -> list[list[tuple[str, bytes]]]:

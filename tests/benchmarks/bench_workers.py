@@ -3,19 +3,23 @@
 - Rebalance pauses: two workers under steady traffic; a third joins and leaves cleanly three times, and one is
   SIGKILLed once; a pause is the longest time the output topic did not grow after each event (p50 / p95 over
   the joins and leaves, and the kill on its own: it includes the dead member's session timeout).
-- Restart: one worker holding STATE_PROFILES profiles of state (the memory store) is SIGKILLed; the time until a
-  new event's output appears, and the worker's RSS before the kill and after its recovery.
+- Restart: one worker holding STATE_PROFILES profiles of state (``STIR_BENCH_STATE_PROFILES``, default 1M) is
+  SIGKILLed; the time until a new event's output appears, the worker's RSS before the kill and after its
+  recovery, and the changelog records its recovery applied. Once on the disk store (the default), once on
+  faust's memory store, in the same run.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import threading
 import time
 import uuid
 from pathlib import Path
 
+import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from deploy.local.process import wait_until
@@ -25,7 +29,7 @@ from streams.settings import StreamsSettings
 from tests.support.kafka import delete_topics
 from tests.support.streams_worker import Worker, group_lag
 
-STATE_PROFILES = 100_000
+STATE_PROFILES = int(os.environ.get("STIR_BENCH_STATE_PROFILES", "1000000"))
 END = 1_790_000_000_000
 
 
@@ -124,7 +128,18 @@ def test_rebalance_pauses(stack, tmp_path, results):
     })  # fmt: skip
 
 
-def test_restart_with_state(stack, tmp_path, results):
+def _recovered(port: int) -> float:
+    import httpx
+
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    rows = [r for r in text.splitlines() if r.startswith("stir_streams_state_recovered_total{")]
+    return sum(float(r.rsplit(" ", 1)[1]) for r in rows)
+
+
+@pytest.mark.parametrize("store", ["disk", "memory"])
+def test_restart_with_state(stack, tmp_path, results, store):
+    from tests.support.ingest_server import free_port
+
     uid = uuid.uuid4().hex[:6]
     prefix, app_id = f"br{uid}.", f"br-{uid}"
     settings = StreamsSettings(topic_prefix=prefix, app_id=app_id)
@@ -140,10 +155,14 @@ def test_restart_with_state(stack, tmp_path, results):
             p.produce(topic, value=b"\n".join(lines[k : k + 500]), partition=part)
             p.poll(0)
     assert p.flush(60) == 0
-    worker = Worker(tmp_path, _env(prefix, app_id))
+    port = free_port()
+    worker = Worker(tmp_path, {**_env(prefix, app_id), "STIR_STREAMS_STORE": store,
+                               "STIR_STREAMS_METRICS_PORT": str(port)})  # fmt: skip
     try:
         worker.start()
-        assert wait_until(lambda: group_lag(stack.bootstrap, app_id, [topic]) == 0, 600, 0.5)
+        t_fill = time.monotonic()
+        assert wait_until(lambda: group_lag(stack.bootstrap, app_id, [topic]) == 0, 1800, 0.5)
+        fill_s = time.monotonic() - t_fill
         time.sleep(3)  # the changelog acknowledged, the offsets committed
         assert worker.proc is not None
         rss_before = _rss_mib(worker.proc.pid)
@@ -169,11 +188,15 @@ def test_restart_with_state(stack, tmp_path, results):
         time.sleep(2)
         assert worker.proc is not None
         rss_after = _rss_mib(worker.proc.pid)
+        applied = _recovered(port) if store == "disk" else None
+        files = list((tmp_path / "state").rglob("*.sqlite3*"))
+        disk_mib = round(sum(f.stat().st_size for f in files) / 2**20, 1)
     finally:
         worker.stop()
         delete_topics(stack.bootstrap, stream_topics(settings))
-    results.record("workers_restart_memory_store", {
+    results.record(f"workers_restart_{store}_store", {
         "profiles_of_state": STATE_PROFILES, "sigkill_to_first_new_output_s": round(to_first_output, 1),
         "rss_before_kill_mib": rss_before, "rss_after_recovery_mib": rss_after,
-        "session_timeout_s": settings.session_timeout_s,
+        "state_files_mib": disk_mib, "changelog_records_recovered": applied,
+        "first_fill_events_per_s": round(STATE_PROFILES / fill_s), "session_timeout_s": settings.session_timeout_s,
     })  # fmt: skip

@@ -11,8 +11,8 @@ import sys
 import pytest
 
 from clickhouse_ddl.columns import columns
-from clickhouse_ddl.render import KafkaSource, render, sources, statements
-from clickhouse_ddl.runner import all_sources, available
+from clickhouse_ddl.render import REPLICA_PATH, KafkaSource, on_cluster, render, sources, statements
+from clickhouse_ddl.runner import all_sources, available, rendered
 from schemas.registry import contracts
 
 KAFKA = KafkaSource("broker-a:9092,broker-b:9092", "p.", "stir-warehouse", 2, 500)
@@ -24,6 +24,43 @@ ENGINE_RE = re.compile(r"ENGINE = (Null|Kafka\nSETTINGS .*?)(?=;|$)", re.DOTALL)
 
 def _rendered(rendering: str) -> list[str]:
     return [s for m in available() for s in statements(render(m.sql, rendering, KAFKA))]  # type: ignore[arg-type]
+
+
+def _clustered() -> list[str]:
+    return [s for m in available() for s in rendered(m.sql, "server", KAFKA, "stir_replicas")]
+
+
+def test_a_cluster_rendering_runs_every_statement_on_the_cluster_with_replicated_engines():
+    plain, clustered = _rendered("server"), _clustered()
+    assert len(plain) == len(clustered)
+    engines = 0
+    for p, c in zip(plain, clustered, strict=True):
+        name = re.match(r"^(?:CREATE|ALTER|DROP)[A-Z ]* (\w+)", p)
+        assert name is not None, p[:80]
+        assert c.startswith(f"{p[: name.end()]} ON CLUSTER stir_replicas"), c[:120]
+        assert not re.search(r"ENGINE = (?!Replicated)\w*MergeTree", c), c
+        engines += c.count("ENGINE = Replicated")
+        # nothing else changes: without the cluster clause and the Keeper path, the plain statement
+        undo = c.replace(" ON CLUSTER stir_replicas", "").replace("ENGINE = Replicated", "ENGINE = ")
+        undo = undo.replace(f"({REPLICA_PATH}, ", "(").replace(f"({REPLICA_PATH})", "")
+        assert undo == p
+    assert engines == sum(p.count("MergeTree") for p in plain) >= 17
+    with pytest.raises(ValueError, match="no cluster form"):
+        on_cluster("RENAME TABLE a TO b", "c")
+    with pytest.raises(ValueError, match="letters"):
+        on_cluster("DROP TABLE IF EXISTS a", "c; DROP DATABASE x")
+    with pytest.raises(ValueError, match="server rendering"):
+        rendered("SELECT 1", "embedded", None, "c")
+
+
+def test_a_cluster_needs_a_server():
+    from pydantic import ValidationError
+
+    from clickhouse_ddl.settings import WarehouseSettings
+
+    with pytest.raises(ValidationError, match="STIR_CH_CLUSTER"):
+        WarehouseSettings(cluster="replicas")
+    assert WarehouseSettings(cluster="replicas", ch_url="https://ch.example:8443").cluster == "replicas"
 
 
 def test_renderings_differ_only_in_source_engines():
@@ -105,7 +142,7 @@ def test_chdb_parses_both_renderings_and_validates_the_kafka_sources(tmp_path):
     first = kafka[0].replace("IF NOT EXISTS ", "").split("\n", 1)[1]  # the column list and engine clause
     bad = ["CREATE TABLE bad_setting\n" + first.replace("kafka_thread_per_consumer", "kafka_threads_per_consumer"),
            "CREATE TABLE no_brokers\n" + re.sub(r"kafka_broker_list = '[^']*',\n    ", "", first)]  # fmt: skip
-    payload = json.dumps({"parse": server + _rendered("embedded"), "kafka": kafka + bad})
+    payload = json.dumps({"parse": server + _rendered("embedded") + _clustered(), "kafka": kafka + bad})
     res = subprocess.run([sys.executable, "-c", CHECK, str(tmp_path / "chdb")], input=payload, capture_output=True,
                          text=True, timeout=300)  # fmt: skip
     assert res.returncode == 0, res.stderr[-2000:]

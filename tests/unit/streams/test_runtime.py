@@ -194,3 +194,29 @@ def test_an_output_row_that_does_not_fit_its_wire_type_is_refused():
     for bad in (-(2**63) - 1, 2**64, float("nan"), float("inf")):
         with pytest.raises(OutputRejected):
             checked({"v": bad}, "t")
+
+
+def test_a_run_is_handled_in_slices_of_bounded_input_bytes() -> None:
+    from streams.runtime import byte_slices
+
+    events = [SimpleNamespace(value=b"x" * n) for n in (10, 20, 30, 5, 100, 1)] + [SimpleNamespace(value=None)]
+    parts = byte_slices(events, 40)
+    assert [[len(e.value or b"") for e in p] for p in parts] == [[10, 20], [30, 5], [100], [1, 0]]
+    assert [e for p in parts for e in p] == events  # nothing lost or reordered; an oversized message alone
+    assert byte_slices([], 40) == [[]]
+
+
+def test_each_slice_is_sent_and_persisted_before_the_next_is_decoded() -> None:
+    log = Log()
+    rt = _runtime(log, run_max_bytes=1024)
+    table = StateTable(FakeTable(log), PostState)
+    t = 1_789_999_000_000
+    events = [_event("t.social.post.snapshot", _snapshot(p, f"e{p}", t) + b"\n" + _snapshot(p, f"f{p}", t + 1),
+                     offset=i) for i, p in enumerate(("a", "b", "c"))]  # fmt: skip
+    assert all(512 < len(e.value) <= 1024 for e in events)  # one message per slice
+    asyncio.run(rt.handle(events, posts.AGENT, posts.handle, table))
+    assert [x[2] for x in log if x[0] == "changelog"] == [b"a", b"b", b"c"]
+    for before, after in (("a", "b"), ("b", "c")):
+        acked = log.index(("ack", f"changelog:{before}"))
+        sent = min(i for i, x in enumerate(log) if x[0] == "send" and f'"post_id": "{after}"'.encode() in x[4])
+        assert acked < sent  # a slice's states are persisted before the next slice's outputs are sent
