@@ -9,6 +9,7 @@ the faust-streaming workarounds are ``streams/faust_fixes.py``.
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import faust
@@ -50,6 +51,9 @@ class StreamsApp:
             consumer_auto_offset_reset="earliest",
             producer_acks=-1,
             producer_linger_ms=5,
+            # batches of 512 KiB, not faust's 16 KiB: a state's changelog record is a few KB, and with 16 KiB
+            # batches a slice's changelog went out two records per request (the worker's main cost, profiled)
+            producer_max_batch_size=settings.max_message_bytes,
             table_cleanup_interval=3600.0,
             stream_buffer_maxsize=settings.stream_buffer_messages,
         )
@@ -139,6 +143,11 @@ def run_worker(settings: StreamsSettings, bootstrap: str) -> None:
     client_id = membership.new_client_id(settings.app_id)
     membership.record(data_dir, client_id)
     streams_app = StreamsApp(settings, bootstrap, client_id)
+    # The states are many small objects. With Python's default collector thresholds (a young collection every
+    # 700 allocations) the collector kept walking them: ~30 % of the worker's time in the profile agent's
+    # benchmark (8.8k -> 12.6k events/s with these). The agents make few reference cycles.
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
     worker = faust_fixes.prompt_worker(streams_app.app, settings.shutdown_grace_s, loglevel=settings.log_level,
                                        quiet=True)  # fmt: skip
     worker.execute_from_commandline()

@@ -39,7 +39,7 @@ class StreamsSettings(CoreSettings):
     max_rows_per_message: int = Field(1000, ge=1, description="rows per output message at most")
     max_message_bytes: int = Field(512 * 1024, ge=1024, description="below the producer's max request size")
     take_max_messages: int = Field(2000, ge=1, description="messages an agent takes per run (in slices by bytes)")
-    run_max_bytes: int = Field(4 * 2**20, ge=1024, description="input bytes an agent decodes and holds at once")
+    run_max_bytes: int = Field(16 * 2**20, ge=1024, description="input bytes an agent decodes and holds at once")
     stream_buffer_messages: int = Field(256, ge=1, description="messages fetched ahead per agent at most")
     take_within_s: float = Field(0.5, gt=0, description="how long an agent waits to fill a run of messages")
     store: Literal["disk", "memory"] = Field(

@@ -52,4 +52,6 @@ def admit(state: Admitting, event_id: str, event_time: int, lateness_ms: int, ou
 def prune_ids(state: Admitting, lateness_ms: int) -> None:
     """Forget ids beyond the lateness horizon (their duplicates would be dropped as late)."""
     horizon = (state.max_t or 0) - lateness_ms
-    state.ids = {k: t for k, t in state.ids.items() if t >= horizon}
+    ids = state.ids
+    if ids and min(ids.values()) < horizon:  # mostly nothing has expired: a scan in C, no new dict
+        state.ids = {k: t for k, t in ids.items() if t >= horizon}

@@ -199,3 +199,21 @@ def test_a_run_before_recovery_waits_and_a_revoke_meanwhile_restarts() -> None:
         return "proceed"
 
     assert asyncio.run(revoke_later()) == "restart"
+
+
+def test_the_worker_leaves_the_root_logger_at_its_level() -> None:
+    """faust's own worker lowers the logger to DEBUG for its spinner (every debug call then builds a record)."""
+    import logging
+
+    import faust
+
+    app = faust.App("fixes-logging-test", broker="kafka://127.0.0.1:1")
+    plain, ours = logging.getLogger("stir-test-plain"), logging.getLogger("stir-test-ours")
+    for logger in (plain, ours):
+        logger.setLevel(logging.WARNING)
+        logger.addHandler(logging.NullHandler())
+    faust.Worker(app, loglevel="warning").on_setup_root_logger(plain, logging.WARNING)
+    worker = faust_fixes.prompt_worker(app, 5.0, loglevel="warning", quiet=True)
+    worker.on_setup_root_logger(ours, logging.WARNING)
+    assert plain.level == logging.DEBUG  # what the workaround is for; fails when faust stops doing it
+    assert ours.level == logging.WARNING and worker.spinner is None
