@@ -5,12 +5,27 @@ the loader, the tests and Grafana's ClickHouse data source (HTTP protocol) use.
 ``query`` parameter is an ``INSERT ... FORMAT <fmt>``, the body is the data. ``database`` selects the database;
 ``default_format`` applies when the query names none (default TabSeparated). Errors answer HTTP 500 with
 ClickHouse's message and the ``X-ClickHouse-Exception-Code`` header. Settings parameters are accepted and
-ignored (chdb runs with its defaults). ``GET /ping`` answers ``Ok.``. Loopback only, no authentication.
+ignored (chdb runs with its defaults). ``GET /ping`` answers ``Ok.`` (and nothing else is open).
+
+Access (``Access``), checked before anything runs:
+
+- every query needs a user and password (HTTP basic auth, ClickHouse's ``X-ClickHouse-User``/``-Key`` headers
+  or ``user``/``password`` parameters): the admin (``STIR_CH_USER``) or the read-only ``reader``; passwords
+  live in the secrets dir (``schemas.secrets``);
+- the statement is parsed by ClickHouse (``EXPLAIN AST``) first: ``GET`` and the reader run read-only statements
+  only (SELECT, SHOW, DESCRIBE, EXISTS, EXPLAIN); nobody reaches the file system or the network from SQL
+  (``file``, ``url``, ``s3``, ``remote``, ``executable``... as table functions or engines, ``INTO OUTFILE``,
+  ``FROM INFILE``): chdb itself does not confine them;
+- the ``Host`` header must name this loopback endpoint and an ``Origin``, if any, too (a web page's cross-site
+  request or a DNS-rebinding name is refused);
+- the database is an identifier, quoted.
 """
 
 from __future__ import annotations
 
+import base64
 import gzip
+import hmac
 import logging
 import os
 import re
@@ -22,6 +37,90 @@ from typing import Any
 log = logging.getLogger("stir.warehouse.http")
 INSERT_RE = re.compile(r"^\s*(INSERT\s+INTO\s+.+?)\s+FORMAT\s+(\w+)\s*$", re.IGNORECASE | re.DOTALL)
 CODE_RE = re.compile(r"Code:\s*(\d+)")
+IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+READ_ONLY_ROOTS = {"SelectWithUnionQuery", "SelectIntersectExceptQuery", "ShowTables", "ShowCreateTableQuery",
+                   "ShowCreateViewQuery", "ShowCreateDatabaseQuery", "DescribeQuery", "DescribeQuery_",
+                   "ExistsTableQuery", "ExistsViewQuery", "ExistsDatabaseQuery", "Explain", "ShowColumnsQuery",
+                   "ShowIndexesQuery"}  # fmt: skip
+# table functions and engines that read or write files, other servers or programs (lower-cased AST names)
+OUTSIDE = {"file", "url", "urlcluster", "s3", "s3cluster", "hdfs", "hdfscluster", "remote", "remotesecure",
+           "cluster", "clusterallreplicas", "mysql", "postgresql", "jdbc", "odbc", "executable", "executablepool",
+           "azureblobstorage", "azureblobstoragecluster", "gcs", "cosn", "oss", "iceberg", "icebergs3",
+           "deltalake", "hudi", "sqlite", "mongodb", "redis", "kafka", "rabbitmq", "nats", "filelog", "hive",
+           "mergetreeindex", "python", "arrowstream", "dictionary", "ytsaurus"}  # fmt: skip
+FUNCTION_RE = re.compile(r"^\s*(?:Function|FunctionWithKeyValueArguments)\s+(\w+)", re.MULTILINE)
+TOP_LITERAL_RE = re.compile(r"^ Literal ", re.MULTILINE)  # INTO OUTFILE / FROM INFILE: a path under the root
+
+
+class Refused(Exception):
+    """A request the endpoint does not run: (HTTP status, ClickHouse error code, message)."""
+
+    def __init__(self, status: int, code: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code = status, code
+
+
+class Access:
+    """Who may do what: ``users`` maps a user to (password, may write)."""
+
+    def __init__(self, users: dict[str, tuple[str, bool]], host: str, port: int) -> None:
+        if any(not pw for pw, _ in users.values()):
+            raise ValueError("every warehouse user needs a password")
+        self.users = users
+        self.hosts = {f"{h}:{port}" for h in ("127.0.0.1", "localhost", "[::1]", host)}
+
+    def user(self, headers: Any, params: dict[str, str]) -> tuple[str, bool]:
+        """The authenticated user and whether it may write; ``Refused`` (401) otherwise."""
+        name, password = params.get("user"), params.get("password")
+        given = self.headers_user(headers)
+        if given is not None:
+            name, password = given
+        if name is None or password is None:
+            raise Refused(401, 516, "Authentication required: pass a user and password (basic auth)")
+        known = self.users.get(name)
+        if known is None or not hmac.compare_digest(known[0].encode(), password.encode()):
+            raise Refused(401, 516, f"{name}: Authentication failed: password is incorrect, or there is no such user")
+        return name, known[1]
+
+    @staticmethod
+    def headers_user(headers: Any) -> tuple[str, str] | None:
+        auth = headers.get("Authorization", "")
+        if auth.startswith("Basic "):
+            try:
+                name, _, password = base64.b64decode(auth[6:], validate=True).decode().partition(":")
+            except ValueError:
+                raise Refused(401, 516, "malformed basic authorization") from None
+            return name, password
+        if headers.get("X-ClickHouse-User") is not None:
+            return headers["X-ClickHouse-User"], headers.get("X-ClickHouse-Key", "")
+        return None
+
+    def origin(self, headers: Any) -> None:
+        """The Host (and any Origin) must be this loopback endpoint."""
+        host = headers.get("Host", "")
+        if host not in self.hosts:
+            raise Refused(403, 497, f"Host {host[:100]!r} is not this endpoint (use 127.0.0.1)")
+        origin = headers.get("Origin")
+        if origin is not None and urllib.parse.urlsplit(origin).netloc not in self.hosts:
+            raise Refused(403, 497, "cross-origin requests are refused")
+
+
+def check_statement(ast: str, may_write: bool, method: str) -> None:
+    """Refuse by the parsed statement (``EXPLAIN AST`` text): what reaches outside the warehouse, and for a GET
+    or a read-only user anything but a read."""
+    for name in FUNCTION_RE.findall(ast):
+        if name.lower() in OUTSIDE:
+            raise Refused(403, 497, f"{name}: reading or writing files, URLs or other servers is not allowed here")
+    if TOP_LITERAL_RE.search(ast):
+        raise Refused(403, 497, "INTO OUTFILE / FROM INFILE are not allowed here")
+    if "Dictionary definition" in ast:
+        raise Refused(403, 497, "dictionaries (their sources reach files and servers) are not created here")
+    root = ast.split(None, 1)[0] if ast.strip() else ""
+    if root not in READ_ONLY_ROOTS:
+        if method == "GET":
+            raise Refused(405, 164, "GET runs read-only queries only: send this with POST")
+        if not may_write:
+            raise Refused(403, 164, "this user is read-only (READONLY)")
 
 
 class ChdbExecutor:
@@ -34,8 +133,16 @@ class ChdbExecutor:
 
     def _use(self, database: str | None) -> None:
         if database and database != self.current_db:
-            self.session.query(f"USE {database}")
+            if not IDENT_RE.match(database):
+                raise Refused(400, 81, f"database {database[:100]!r}: letters, digits and _ only")
+            self.session.query(f"USE `{database}`")
             self.current_db = database
+
+    def parse(self, sql: str) -> str:
+        """ClickHouse's AST of ``sql`` (one statement), as ``EXPLAIN AST`` prints it."""
+        with self.lock:
+            res = self.session.query("EXPLAIN AST " + sql, "TSVRaw")
+            return bytes(res.bytes()).decode() if res is not None else ""
 
     def query(self, sql: str, fmt: str, database: str | None) -> bytes:
         with self.lock:
@@ -56,7 +163,7 @@ class ChdbExecutor:
                 raise
 
 
-def make_handler(executor: ChdbExecutor) -> type[BaseHTTPRequestHandler]:
+def make_handler(executor: ChdbExecutor, access: Access) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -99,12 +206,16 @@ def make_handler(executor: ChdbExecutor) -> type[BaseHTTPRequestHandler]:
                 return
             params = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
             try:
+                access.origin(self.headers)
+                _, may_write = access.user(self.headers, params)
                 body = self._body()
                 database = params.get("database") or self.headers.get("X-ClickHouse-Database")
                 fmt = params.get("default_format") or self.headers.get("X-ClickHouse-Format") or "TabSeparated"
                 query = params.get("query", "")
                 insert = INSERT_RE.match(query) if query else None
                 if insert is not None:
+                    check_statement(executor.parse(insert.group(1) + " FORMAT " + insert.group(2)), may_write,
+                                    self.command)  # fmt: skip
                     rows = executor.insert(insert.group(1), insert.group(2), body, database)
                     summary = f'{{"written_rows":"{rows}","written_bytes":"{len(body)}"}}'
                     self._reply(200, b"", {"X-ClickHouse-Summary": summary})
@@ -112,8 +223,14 @@ def make_handler(executor: ChdbExecutor) -> type[BaseHTTPRequestHandler]:
                 sql = (query + "\n" + body.decode()) if query else body.decode()
                 if not sql.strip():
                     raise ValueError("empty query")
+                check_statement(executor.parse(sql), may_write, self.command)
                 out = executor.query(sql, fmt, database)  # a FORMAT clause in the query wins
                 self._reply(200, out, {"X-ClickHouse-Format": fmt, "Content-Type": "text/plain; charset=UTF-8"})
+            except Refused as exc:
+                headers = {"X-ClickHouse-Exception-Code": str(exc.code)}
+                if exc.status == 401:
+                    headers["WWW-Authenticate"] = 'Basic realm="stir warehouse"'
+                self._reply(exc.status, f"Code: {exc.code}. {exc}\n".encode(), headers)
             except Exception as exc:
                 text = str(exc)
                 m = CODE_RE.search(text)
@@ -125,9 +242,9 @@ def make_handler(executor: ChdbExecutor) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def serve(executor: ChdbExecutor, host: str, port: int) -> ThreadingHTTPServer:
+def serve(executor: ChdbExecutor, access: Access, host: str, port: int) -> ThreadingHTTPServer:
     """Start the endpoint on a daemon thread; returns the server (``shutdown()`` stops it)."""
-    server = ThreadingHTTPServer((host, port), make_handler(executor))
+    server = ThreadingHTTPServer((host, port), make_handler(executor, access))
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="warehouse-http", daemon=True).start()
     return server

@@ -11,10 +11,12 @@ from prometheus_client import start_http_server
 
 from clickhouse_ddl.backends import ChdbBackend
 from clickhouse_ddl.bridge import Bridge
-from clickhouse_ddl.http_api import ChdbExecutor, serve
+from clickhouse_ddl.http_api import Access, ChdbExecutor, serve
 from clickhouse_ddl.runner import all_sources, migrate
 from clickhouse_ddl.settings import WarehouseSettings
 from schemas.kafka import ensure_topics
+from schemas.secrets import ensure_secret
+from schemas.settings import CH_READER_USER
 
 log = logging.getLogger("stir.warehouse")
 
@@ -25,7 +27,11 @@ def run(settings: WarehouseSettings, bootstrap: str) -> None:
     log.info("migrations applied: %s", [m.path.name for m in applied] or "none pending")
     executor = ChdbExecutor(backend.session, backend.lock)
     executor.current_db = settings.ch_database
-    server = serve(executor, settings.ch_http_host, settings.ch_http_port)
+    users = {settings.ch_user: (settings.ch_password.get_secret_value() or ensure_secret(settings.ch_password_file),
+                                True),
+             CH_READER_USER: (ensure_secret(settings.ch_reader_password_file), False)}  # fmt: skip
+    host, port = settings.ch_http_host, settings.ch_http_port
+    server = serve(executor, Access(users, host, port), host, port)
     if settings.metrics_port:
         start_http_server(settings.metrics_port, addr="127.0.0.1")
     db = settings.ch_database

@@ -28,6 +28,9 @@ def _shared(default: Any = ..., *, env: str, **kw: Any) -> Any:
     return Field(default, validation_alias=f"STIR_{env}", **kw)
 
 
+CH_READER_USER = "reader"  # the embedded warehouse's read-only user
+
+
 class CoreSettings(BaseSettings):
     """Shared by every component. Subclasses set their own ``env_prefix`` for their own fields."""
 
@@ -90,6 +93,26 @@ class CoreSettings(BaseSettings):
     @property
     def pg_password_file(self) -> Path:
         return self.secrets_dir / "pg.password"
+
+    @property
+    def ch_password_file(self) -> Path:
+        """The embedded warehouse's admin password (``ch_user``), written by the warehouse at its first start."""
+        return self.secrets_dir / "ch.password"
+
+    @property
+    def ch_reader_password_file(self) -> Path:
+        """The password of the embedded warehouse's read-only user ``CH_READER_USER`` (Grafana, readers)."""
+        return self.secrets_dir / "ch-reader.password"
+
+    def ch_secret(self) -> str:
+        """The ClickHouse password: ``STIR_CH_PASSWORD``, else (embedded warehouse) the one in the secrets dir."""
+        explicit = self.ch_password.get_secret_value()
+        if explicit or self.ch_url:
+            return explicit
+        if not self.ch_password_file.exists():
+            raise FileNotFoundError(f"no warehouse password at {self.ch_password_file}: start the warehouse first "
+                                    "(`stir up` / `stir warehouse run`) or set STIR_CH_PASSWORD")  # fmt: skip
+        return self.ch_password_file.read_text().strip()
 
     @property
     def connect_secrets_file(self) -> Path:

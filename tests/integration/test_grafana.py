@@ -61,7 +61,7 @@ def test_every_clickhouse_query_runs_on_the_migrated_warehouse(stack, tmp_path, 
     env = pipeline_env(f"gf{uid}.", tmp_path / "state", "")
     pipeline = Pipeline(tmp_path / "run", env)
     pipeline.start("warehouse")
-    client = warehouse_client(env)
+    client = warehouse_client(env, reader=True)  # as Grafana connects: the read-only user
     try:
         queries = ch_queries()
         assert len(queries) >= 10

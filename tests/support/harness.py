@@ -21,6 +21,7 @@ from connectors.ingest.tokens import TokenStore
 from deploy.local.process import wait_until
 from schemas.clickhouse import connect
 from schemas.kafka import group_lag
+from schemas.settings import CH_READER_USER
 from schemas.topics import AGENTS, TOPICS
 from serving_loader.settings import LoaderSettings
 from streams.app import inputs as stream_inputs
@@ -126,9 +127,14 @@ def ingest_token(env: dict[str, str], name: str = "test", scopes: tuple[str, ...
     return TokenStore(settings.tokens_file).create(name, list(scopes))
 
 
-def warehouse_client(env: dict[str, str]) -> Any:
-    """A ClickHouse client on the embedded warehouse of the pipeline with environment ``env``."""
-    return connect(WarehouseSettings(topic_prefix=env["STIR_TOPIC_PREFIX"], ch_http_port=int(env["STIR_CH_HTTP_PORT"])))
+def warehouse_client(env: dict[str, str], reader: bool = False) -> Any:
+    """A ClickHouse client on the embedded warehouse of the pipeline with environment ``env`` (its admin, or its
+    read-only user as Grafana connects)."""
+    ws = WarehouseSettings(topic_prefix=env["STIR_TOPIC_PREFIX"], ch_http_port=int(env["STIR_CH_HTTP_PORT"]),
+                           state_dir=Path(env["STIR_STATE_DIR"]))  # fmt: skip
+    if reader:
+        return connect(ws, user=CH_READER_USER, password=ws.ch_reader_password_file.read_text().strip())
+    return connect(ws)
 
 
 def serving_schema(prefix: str) -> str:

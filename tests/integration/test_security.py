@@ -1,0 +1,127 @@
+"""Security of what the stack opens on the host, against the real processes: the embedded warehouse's HTTP
+endpoint (issue item 1) and its secrets (item 5). Each check is an attack that worked before."""
+
+from __future__ import annotations
+
+import stat
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from deploy.local.pipeline import Pipeline
+from schemas.settings import CH_READER_USER
+from tests.support.harness import pipeline_env, warehouse_client
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def endpoint(stack, tmp_path_factory):
+    from clickhouse_ddl.runner import all_sources
+    from tests.support.kafka import delete_topics
+
+    uid = uuid.uuid4().hex[:8]
+    tmp = tmp_path_factory.mktemp("sec")
+    env = pipeline_env(f"sec{uid}.", tmp / "state", "")
+    pipeline = Pipeline(tmp / "run", env)
+    pipeline.start("warehouse")
+    secrets = tmp / "state" / "secrets"
+    admin = ("default", (secrets / "ch.password").read_text().strip())
+    reader = (CH_READER_USER, (secrets / "ch-reader.password").read_text().strip())
+    base = f"http://127.0.0.1:{env['STIR_CH_HTTP_PORT']}"
+    try:
+        yield base, admin, reader, secrets, env, tmp
+    finally:
+        pipeline.down(("warehouse",))
+        delete_topics(stack.bootstrap, [f"sec{uid}.{s.topic}" for s in all_sources()])
+
+
+def _post(base: str, sql: str, auth: tuple[str, str] | None, **kw: object) -> httpx.Response:
+    return httpx.post(base + "/", content=sql.encode(), auth=auth, timeout=30, **kw)  # type: ignore[arg-type]
+
+
+def test_anonymous_and_wrong_passwords_are_refused(endpoint):
+    base, admin, _, _, _, _ = endpoint
+    assert httpx.get(base + "/ping", timeout=10).text == "Ok.\n"  # readiness stays open, and says nothing more
+    for auth in (None, ("default", "wrong"), ("nobody", admin[1])):
+        r = _post(base, "SELECT 1", auth)
+        assert r.status_code == 401 and "Authentication" in r.text, (auth, r.text)
+        assert r.headers["X-ClickHouse-Exception-Code"] == "516"
+    assert httpx.get(base + "/?query=SELECT%201", timeout=10).status_code == 401
+    assert _post(base, "SELECT 1", admin).text == "1\n"
+    r = httpx.post(base + "/", content=b"SELECT 2", timeout=10,
+                   headers={"X-ClickHouse-User": admin[0], "X-ClickHouse-Key": admin[1]})  # fmt: skip
+    assert r.text == "2\n"
+
+
+def test_get_never_writes(endpoint):
+    base, admin, _, _, _, _ = endpoint
+    r = httpx.get(base + "/", params={"query": "CREATE TABLE sec_get (x Int8) ENGINE = Memory"}, auth=admin,
+                  timeout=10)  # fmt: skip
+    assert r.status_code == 405 and "POST" in r.text
+    assert _post(base, "EXISTS TABLE sec_get", admin).text == "0\n"
+    assert httpx.get(base + "/", params={"query": "SELECT 3"}, auth=admin, timeout=10).text == "3\n"
+
+
+def test_no_sql_reaches_the_file_system_or_the_network(endpoint, tmp_path):
+    base, admin, _, _, _, _ = endpoint
+    hostname = Path("/etc/hostname").read_text().strip()
+    target = tmp_path / "written.csv"
+    attacks = [
+        "SELECT * FROM file('/etc/hostname', 'LineAsString')",
+        "SELECT * FROM file('../../../../etc/hostname', 'LineAsString')",
+        f"INSERT INTO FUNCTION file('{target}', 'CSV', 'x Int8') SELECT 1",
+        f"SELECT 1 INTO OUTFILE '{target}'",
+        "SELECT * FROM url('http://127.0.0.1:1/', 'LineAsString')",
+        "SELECT * FROM remote('127.0.0.1:9000', system.one)",
+        "CREATE TABLE sec_f (x String) ENGINE = File(LineAsString, '/etc/hostname')",
+        "CREATE DICTIONARY sec_d (k UInt64, v String) PRIMARY KEY k SOURCE(FILE(path '/etc/passwd' format 'TSV')) "
+        "LAYOUT(FLAT()) LIFETIME(0)",
+        "SELECT * FROM executable('id', 'LineAsString', 'x String')",
+    ]
+    for sql in attacks:
+        r = _post(base, sql, admin)
+        assert r.status_code == 403, (sql, r.status_code, r.text)
+        assert hostname not in r.text
+    assert not target.exists()
+    r = httpx.post(base + "/", params={"query": f"INSERT INTO FUNCTION file('{target}', 'CSV', 'x Int8') FORMAT CSV"},
+                   content=b"1\n", auth=admin, timeout=10)  # fmt: skip
+    assert r.status_code == 403 and not target.exists()
+
+
+def test_the_reader_reads_and_nothing_else(endpoint):
+    base, _, reader, _, env, _ = endpoint
+    assert _post(base, "SELECT count() FROM system.one", reader).text == "1\n"
+    for sql in (
+        "CREATE TABLE sec_r (x Int8) ENGINE = Memory",
+        "DROP TABLE IF EXISTS profile_rolling",
+        "INSERT INTO ingest_errors (topic) VALUES ('x')",
+        "ALTER TABLE profile_rolling DELETE WHERE 1",
+    ):
+        r = _post(base, sql, reader)
+        assert r.status_code == 403 and "read-only" in r.text, (sql, r.text)
+    client = warehouse_client(env, reader=True)
+    try:
+        assert client.query("SELECT count() FROM profile_rolling").result_rows[0][0] >= 0
+    finally:
+        client.close()
+
+
+def test_other_hosts_origins_and_database_names_are_refused(endpoint):
+    base, admin, _, _, _, _ = endpoint
+    port = base.rsplit(":", 1)[1]
+    r = _post(base, "SELECT 1", admin, headers={"Host": f"rebound.example:{port}"})
+    assert r.status_code == 403 and "Host" in r.text
+    r = _post(base, "SELECT 1", admin, headers={"Origin": "https://evil.example"})
+    assert r.status_code == 403
+    r = _post(base, "SELECT 1", admin, params={"database": "x; DROP DATABASE default"})
+    assert r.status_code == 400
+
+
+def test_the_warehouse_secrets_are_private_from_creation(endpoint):
+    _, _, _, secrets, _, _ = endpoint
+    assert stat.S_IMODE(secrets.stat().st_mode) == 0o700
+    for name in ("ch.password", "ch-reader.password"):
+        assert stat.S_IMODE((secrets / name).stat().st_mode) == 0o600, name
