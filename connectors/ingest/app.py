@@ -47,6 +47,7 @@ class Ingest:
         self.s = settings
         self.producer = producer
         m.QUEUE_DEPTH.set_function(self.producer.queue_len)  # read at every scrape
+        self.in_flight: dict[str, int] = {}  # requests in flight per token name
         self.tokens = tokens
 
     def _dlq(
@@ -87,7 +88,27 @@ class Ingest:
         queued = self.producer.queue_len()
         if queued > self.s.queue_high_watermark:
             return _json(429, {"error": "ingest is saturated; retry later"}, {"Retry-After": "1"})
+        if self.in_flight.get(principal.name, 0) >= self.s.token_max_concurrent:
+            m.REJECTIONS.labels("token_concurrency").inc()
+            return _json(
+                429,
+                {
+                    "error": f"this token has {self.s.token_max_concurrent} requests in flight already "
+                    "(STIR_INGEST_TOKEN_MAX_CONCURRENT); retry later"
+                },
+                {"Retry-After": "1"},
+            )
+        self.in_flight[principal.name] = self.in_flight.get(principal.name, 0) + 1
+        try:
+            return await self._events(request, principal)
+        finally:
+            left = self.in_flight[principal.name] - 1
+            if left:
+                self.in_flight[principal.name] = left
+            else:
+                del self.in_flight[principal.name]
 
+    async def _events(self, request: web.Request, principal: Principal) -> web.Response:
         body, oversized = await self._read_limited(request)
         if oversized:
             await self._dlq(body, "oversized", f"body over {self.s.max_body_bytes} bytes (first bytes kept)", principal)

@@ -25,6 +25,9 @@ def token(
     name: str = typer.Argument(..., help="who the token is for, e.g. scraper-eu"),
     scope: list[str] = typer.Option(["*"], "--scope", help="event-type pattern it may write (repeatable)"),
     revoke: bool = typer.Option(False, "--revoke", help="revoke the tokens of this name instead"),
+    expires_in_days: float | None = typer.Option(
+        None, "--expires-in-days", min=0.0, help="the token stops working this many days from now"
+    ),
 ) -> None:
     """Create a bearer token (printed once; stored hashed) or revoke one."""
     from connectors.ingest.tokens import TokenStore
@@ -33,4 +36,4 @@ def token(
     if revoke:
         out.print(f"revoked {store.revoke(name)} token(s) named {name}")
         return
-    print(store.create(name, scope))
+    print(store.create(name, scope, None if expires_in_days is None else expires_in_days * 86_400))

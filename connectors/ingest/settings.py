@@ -24,6 +24,7 @@ class IngestSettings(CoreSettings):
     dlq_topic: str = Field("dlq.ingest", description="where refused events go (before the topic prefix)")
     delivery_timeout_s: float = Field(30.0, gt=0, description="how long a produce may take before 503")
     linger_ms: int = Field(5, ge=0, description="the producer's batching delay")
+    token_max_concurrent: int = Field(16, ge=1, description="requests one token may have in flight at once (429 above)")
     max_future_skew_s: float = Field(900.0, ge=0, description="how far past now an event_time may lie (clock skew)")
 
     @property

@@ -1,7 +1,9 @@
 """Bearer tokens of the ingest API, stored hashed (SHA-256) in a JSON file with their scopes.
 
 A scope is an event-type pattern (``social.*``, ``activity.auth.attempt`` or ``*``). The plaintext token
-is shown once, when created.
+is shown once, when created. Each token records when it was created and, optionally, when it expires (an
+expired token is refused like an unknown one). The file is written 0600 from its first byte, in the 0700
+secrets dir (``schemas.secrets``).
 """
 
 from __future__ import annotations
@@ -10,16 +12,19 @@ import fnmatch
 import hashlib
 import hmac
 import json
-import os
 import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from schemas.secrets import write_secret
 
 
 @dataclass(frozen=True)
 class Principal:
     name: str
     scopes: tuple[str, ...]
+    expires_at_ms: int | None = None
 
     def may_write(self, event_type: str) -> bool:
         return any(fnmatch.fnmatchcase(event_type, s) for s in self.scopes)
@@ -44,7 +49,7 @@ class TokenStore:
         self._mtime = self.path.stat().st_mtime
         data = json.loads(self.path.read_text())
         self._by_hash = {
-            t["sha256"]: Principal(t["name"], tuple(t["scopes"]))
+            t["sha256"]: Principal(t["name"], tuple(t["scopes"]), t.get("expires_at_ms"))
             for t in data.get("tokens", [])
             if not t.get("revoked")
         }
@@ -58,10 +63,13 @@ class TokenStore:
         return self._find(digest)
 
     def _find(self, digest: str) -> Principal | None:
+        found = None
         for known, principal in self._by_hash.items():
             if hmac.compare_digest(known, digest):
-                return principal
-        return None
+                found = principal
+        if found is not None and found.expires_at_ms is not None and found.expires_at_ms <= time.time() * 1000:
+            return None
+        return found
 
     def _changed(self) -> bool:
         try:
@@ -69,11 +77,14 @@ class TokenStore:
         except FileNotFoundError:
             return self._mtime is not None
 
-    def create(self, name: str, scopes: list[str]) -> str:
-        """Add a token; returns its plaintext (not stored)."""
+    def create(self, name: str, scopes: list[str], expires_in_s: float | None = None) -> str:
+        """Add a token (expiring ``expires_in_s`` from now, or never); returns its plaintext (not stored)."""
         token = "stir_" + secrets.token_urlsafe(32)
         data = json.loads(self.path.read_text()) if self.path.exists() else {"tokens": []}
-        data["tokens"].append({"name": name, "sha256": _hash(token), "scopes": scopes, "revoked": False})
+        now = int(time.time() * 1000)
+        expires = None if expires_in_s is None else now + int(expires_in_s * 1000)
+        data["tokens"].append({"name": name, "sha256": _hash(token), "scopes": scopes, "revoked": False,
+                               "created_at_ms": now, "expires_at_ms": expires})  # fmt: skip
         self._write(data)
         return token
 
@@ -88,9 +99,5 @@ class TokenStore:
         return n
 
     def _write(self, data: dict[str, object]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=2))
-        os.chmod(tmp, 0o600)
-        tmp.replace(self.path)
+        write_secret(self.path, json.dumps(data, indent=2))
         self.reload()

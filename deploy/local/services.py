@@ -23,6 +23,7 @@ import httpx
 from deploy.local.jars import kafka_classpath, plugin_path
 from deploy.local.process import ManagedProcess, PidRecord
 from deploy.local.settings import StackSettings, run_as_user
+from schemas.secrets import secure_dir, write_secret
 
 LOG4J2 = """\
 Configuration:
@@ -155,11 +156,12 @@ class Postgres(Service):
                     f"OS user {user!r} cannot write {self.data_dir}: a parent directory is closed to it; "
                     "set STIR_STATE_DIR to a path it can reach (e.g. under /var/tmp)"
                 )
-        self.s.secrets_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        secure_dir(self.s.secrets_dir)
         password = secrets.token_urlsafe(24)
         pwfile = self.data_dir.parent / "initdb.pw"
-        pwfile.write_text(password + "\n")
-        pwfile.chmod(0o600)
+        pwfile.unlink(missing_ok=True)
+        with os.fdopen(os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+            f.write(password + "\n")  # 0600 from creation
         self._chown(pwfile)
         try:
             res = subprocess.run(
@@ -183,10 +185,8 @@ class Postgres(Service):
             pwfile.unlink(missing_ok=True)
         if res.returncode != 0:
             raise RuntimeError(f"initdb failed ({self.data_dir}): {res.stderr.strip()}")
-        self.s.pg_password_file.write_text(password + "\n")
-        self.s.pg_password_file.chmod(0o600)
-        self.s.connect_secrets_file.write_text(f"pg.password={password}\npg.user={self.s.pg_superuser}\n")
-        self.s.connect_secrets_file.chmod(0o600)
+        write_secret(self.s.pg_password_file, password + "\n")
+        write_secret(self.s.connect_secrets_file, f"pg.password={password}\npg.user={self.s.pg_superuser}\n")
 
     def argv(self) -> list[str]:
         conf = {

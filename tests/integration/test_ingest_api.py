@@ -193,6 +193,12 @@ def test_client_sdk_batches_and_counts(stack, server):
     assert client.stats.requests == 3
 
 
+def in_queue(srv: Any) -> float:
+    """Messages in the ingest API's producer queue (its /metrics gauge)."""
+    text = httpx.get(f"{srv.url}/metrics").text
+    return float(next(ln.split()[1] for ln in text.splitlines() if ln.startswith("stir_ingest_producer_queue ")))
+
+
 def test_backpressure_answers_429(stack, tmp_path, uid):
     # linger keeps the first request's messages in the producer queue; a high-water mark of 0 then refuses others
     prefix = f"bp{uid}."
@@ -204,17 +210,34 @@ def test_backpressure_answers_429(stack, tmp_path, uid):
             t.start()
 
             # wait until the first request's messages sit in the producer queue, then a second one is refused
-            def in_queue() -> float:
-                text = httpx.get(f"{srv.url}/metrics").text
-                return float(next(ln.split()[1] for ln in text.splitlines()
-                                  if ln.startswith("stir_ingest_producer_queue ")))  # fmt: skip
-
-            queued = wait_until(lambda: in_queue() > 0 or not t.is_alive(), 10)
+            queued = wait_until(lambda: in_queue(srv) > 0 or not t.is_alive(), 10)
             assert queued and t.is_alive(), "first request never queued"
             second = post(srv, json.dumps([sample("activity.api.call", 99)]).encode())
             assert second.status_code == 429 and second.headers["Retry-After"] == "1"
             t.join()
             assert first["r"].status_code == 200 and first["r"].json()["accepted"] == 50
+    finally:
+        delete_topics(stack.bootstrap, [prefix + t for t in (*INGEST_TYPES, "dlq.ingest")])
+
+
+def test_one_token_cannot_take_every_connection(stack, tmp_path, uid):
+    """``STIR_INGEST_TOKEN_MAX_CONCURRENT``: a token's requests beyond the limit wait for a 429; another token is
+    served meanwhile."""
+    prefix = f"tc{uid}."
+    try:
+        with ingest_server(tmp_path, prefix, token_max_concurrent="1", linger_ms="1500") as srv:
+            first: dict[str, httpx.Response] = {}
+            body = json.dumps([sample("social.profile.snapshot", 1)]).encode()
+            t = threading.Thread(target=lambda: first.setdefault("r", post(srv, body)))
+            t.start()
+            queued = wait_until(lambda: in_queue(srv) > 0 or not t.is_alive(), 10)  # held by the linger
+            assert queued and t.is_alive(), "the first request did not stay in flight"
+            second = post(srv, body)
+            other = post(srv, body, token=srv.scraper_token)
+            t.join()
+            assert second.status_code == 429 and "in flight" in second.json()["error"]
+            assert other.status_code == 200 and first["r"].status_code == 200
+            assert post(srv, body).status_code == 200  # the slot is free again
     finally:
         delete_topics(stack.bootstrap, [prefix + t for t in (*INGEST_TYPES, "dlq.ingest")])
 

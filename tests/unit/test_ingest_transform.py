@@ -123,3 +123,27 @@ def test_token_store_hashes_and_revokes(tmp_path):
     assert store.authenticate(token) is None  # scheme required
     store.revoke("scraper")
     assert store.authenticate(f"Bearer {token}") is None
+
+
+def test_tokens_carry_creation_and_expiry_and_the_file_is_private_from_creation(tmp_path):
+    import stat
+    import time
+
+    secrets = tmp_path / "secrets"
+    secrets.mkdir(mode=0o755)  # made wide by something else first: repaired
+    secrets.chmod(0o755)
+    store = TokenStore(secrets / "tokens.json")
+    lasting = store.create("scraper", ["social.*"], expires_in_s=3600)
+    gone = store.create("old", ["*"], expires_in_s=0)
+    forever = store.create("app", ["*"])
+    assert stat.S_IMODE(secrets.stat().st_mode) == 0o700
+    assert stat.S_IMODE((secrets / "tokens.json").stat().st_mode) == 0o600
+    assert not [p for p in secrets.iterdir() if p.name != "tokens.json"]  # no temporary file left behind
+    saved = {t["name"]: t for t in json.loads((secrets / "tokens.json").read_text())["tokens"]}
+    now = time.time() * 1000
+    assert abs(saved["scraper"]["created_at_ms"] - now) < 60_000
+    assert abs(saved["scraper"]["expires_at_ms"] - now - 3_600_000) < 60_000
+    assert saved["app"]["expires_at_ms"] is None
+    assert store.authenticate(f"Bearer {lasting}") is not None
+    assert store.authenticate(f"Bearer {forever}") is not None
+    assert store.authenticate(f"Bearer {gone}") is None  # expired: refused like an unknown token

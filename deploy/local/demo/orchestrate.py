@@ -37,6 +37,7 @@ def run(keep_running: bool, size: DemoSize, console: Console) -> Summary:
     pipeline = Pipeline(stack.state_dir / "run")
     started_services: list[str] = []
     started_components: list[str] = []
+    token_name = ""
     try:
         console.rule("services")
         started_services = stack_up(stack, on_event=lambda m: console.print(f"  {m}"))
@@ -46,7 +47,9 @@ def run(keep_running: bool, size: DemoSize, console: Console) -> Summary:
         with ConnectClient(stack.connect_rest) as client:
             apply(client, cfg, dsn, connector_config(cfg))
         console.print(f"  OLTP schema migrated; connector {cfg.name} RUNNING")
-        token = TokenStore(IngestSettings().tokens_file).create(f"demo-{int(time.time())}", ["*"])
+        token_name = f"demo-{int(time.time())}"
+        # a day at most, and revoked when the demo ends (below)
+        token = TokenStore(IngestSettings().tokens_file).create(token_name, ["*"], expires_in_s=86_400)
         started_components = [c for c in COMPONENTS if pipeline.process(c).running() is None]
         pipeline.up(tuple(started_components), on_event=lambda m: console.print(f"  {m}"))
         summary.seconds["start"] = time.monotonic() - t0
@@ -78,6 +81,8 @@ def run(keep_running: bool, size: DemoSize, console: Console) -> Summary:
         print_domains(summary.domains, schema, console)
         return summary
     finally:
+        if token_name and not keep_running:
+            TokenStore(IngestSettings().tokens_file).revoke(token_name)
         if not keep_running:
             pipeline.down(tuple(started_components))
             stack_down(stack, only=started_services)
