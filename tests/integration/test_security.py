@@ -125,3 +125,34 @@ def test_the_warehouse_secrets_are_private_from_creation(endpoint):
     assert stat.S_IMODE(secrets.stat().st_mode) == 0o700
     for name in ("ch.password", "ch-reader.password"):
         assert stat.S_IMODE((secrets / name).stat().st_mode) == 0o600, name
+
+
+def test_junk_event_types_do_not_grow_the_metrics(stack, tmp_path):
+    """Item 4: a type is a metric label only when it is a declared one; 10k junk types leave /metrics as big as
+    one did (only counter digits change)."""
+    import json
+
+    from schemas.registry import INGEST_TYPES
+    from tests.support.ingest_server import ingest_server
+    from tests.support.kafka import delete_topics
+
+    prefix = f"mj{uuid.uuid4().hex[:8]}."
+
+    def junk(n: int, start: int) -> bytes:
+        return json.dumps([{"type": f"junk.{start + i}", "event_id": str(uuid.uuid4()), "event_time": 1,
+                            "source": "x"} for i in range(n)]).encode()  # fmt: skip
+
+    try:
+        with ingest_server(tmp_path, prefix) as srv:
+            headers = {"Authorization": f"Bearer {srv.token}", "Content-Type": "application/json"}
+            assert (
+                httpx.post(f"{srv.url}/v1/events", content=junk(1, 0), headers=headers, timeout=30).status_code == 422
+            )
+            before = len(httpx.get(f"{srv.url}/metrics", timeout=10).content)
+            r = httpx.post(f"{srv.url}/v1/events", content=junk(10_000, 1), headers=headers, timeout=60)
+            assert r.status_code == 422 and r.json()["rejected"] == 10_000
+            after = len(httpx.get(f"{srv.url}/metrics", timeout=10).content)
+            assert abs(after - before) < 200, (before, after)
+            assert "junk." not in httpx.get(f"{srv.url}/metrics", timeout=10).text
+    finally:
+        delete_topics(stack.bootstrap, [prefix + t for t in (*INGEST_TYPES, "dlq.ingest")])
