@@ -360,6 +360,8 @@ class Connect(Service):
                 "plugin.discovery=hybrid_warn",
                 "config.providers=file",
                 "config.providers.file.class=org.apache.kafka.common.config.provider.FileConfigProvider",
+                # a connector config may read secrets from the secrets dir only (${file:/etc/...} is refused)
+                f"config.providers.file.param.allowed.paths={self.s.secrets_dir}",
                 "scheduled.rebalance.max.delay.ms=0",
                 "",
             ]

@@ -156,3 +156,25 @@ def test_junk_event_types_do_not_grow_the_metrics(stack, tmp_path):
             assert "junk." not in httpx.get(f"{srv.url}/metrics", timeout=10).text
     finally:
         delete_topics(stack.bootstrap, [prefix + t for t in (*INGEST_TYPES, "dlq.ingest")])
+
+
+def test_connect_reads_no_file_outside_the_secrets_dir(stack):
+    """Item 2: FileConfigProvider's allowed.paths is the secrets dir. A connector config naming /etc/passwd gets
+    the reference back unresolved (before: the file's line, echoed in Connect's validation error)."""
+    from deploy.local.settings import StackSettings
+
+    settings = StackSettings()
+    base = settings.connect_rest
+    name = f"sec-probe-{uuid.uuid4().hex[:6]}"
+    cfg = {"connector.class": "io.debezium.connector.postgresql.PostgresConnector", "database.hostname": "127.0.0.1",
+           "database.port": str(settings.pg_port), "database.user": "${file:/etc/passwd:root}",
+           "database.password": "x", "database.dbname": "stir", "topic.prefix": name,
+           "plugin.name": "pgoutput"}  # fmt: skip
+    try:
+        r = httpx.put(f"{base}/connectors/{name}/config", json=cfg, timeout=60)
+        assert r.status_code == 400, r.text
+        # PostgreSQL refused the user as written: the reference, unresolved, and no line of /etc/passwd
+        assert "${file:/etc/passwd:root}" in r.text and ":0:0:" not in r.text, r.text
+        assert httpx.get(f"{base}/connectors/{name}/status", timeout=10).status_code == 404  # nothing was created
+    finally:
+        httpx.delete(f"{base}/connectors/{name}", timeout=10)
