@@ -4,8 +4,9 @@ the loader, the tests and Grafana's ClickHouse data source (HTTP protocol) use.
 ``POST /`` (or ``GET /?query=``) runs the query given in the ``query`` parameter and/or the body; when the
 ``query`` parameter is an ``INSERT ... FORMAT <fmt>``, the body is the data. ``database`` selects the database;
 ``default_format`` applies when the query names none (default TabSeparated). Errors answer HTTP 500 with
-ClickHouse's message and the ``X-ClickHouse-Exception-Code`` header. Settings parameters are accepted and
-ignored (chdb runs with its defaults). ``GET /ping`` answers ``Ok.`` (and nothing else is open).
+ClickHouse's message and the ``X-ClickHouse-Exception-Code`` header. ``param_<name>`` parameters bind the
+query's ``{name:Type}`` placeholders; settings parameters are accepted and ignored (chdb runs with its
+defaults). ``GET /ping`` answers ``Ok.`` (and nothing else is open).
 
 Access (``Access``), checked before anything runs:
 
@@ -138,16 +139,17 @@ class ChdbExecutor:
             self.session.query(f"USE `{database}`")
             self.current_db = database
 
-    def parse(self, sql: str) -> str:
+    def parse(self, sql: str, params: dict[str, str] | None = None) -> str:
         """ClickHouse's AST of ``sql`` (one statement), as ``EXPLAIN AST`` prints it."""
         with self.lock:
-            res = self.session.query("EXPLAIN AST " + sql, "TSVRaw")
+            res = self.session.query("EXPLAIN AST " + sql, "TSVRaw", params=params or {})
             return bytes(res.bytes()).decode() if res is not None else ""
 
-    def query(self, sql: str, fmt: str, database: str | None) -> bytes:
+    def query(self, sql: str, fmt: str, database: str | None, params: dict[str, str] | None = None) -> bytes:
+        """Run ``sql``; ``params`` bind its ``{name:Type}`` placeholders (ClickHouse's ``param_<name>``)."""
         with self.lock:
             self._use(database)
-            res = self.session.query(sql, fmt)
+            res = self.session.query(sql, fmt, params=params or {})
             return bytes(res.bytes()) if res is not None else b""
 
     def insert(self, statement: str, fmt: str, data: bytes, database: str | None) -> int:
@@ -223,8 +225,9 @@ def make_handler(executor: ChdbExecutor, access: Access) -> type[BaseHTTPRequest
                 sql = (query + "\n" + body.decode()) if query else body.decode()
                 if not sql.strip():
                     raise ValueError("empty query")
-                check_statement(executor.parse(sql), may_write, self.command)
-                out = executor.query(sql, fmt, database)  # a FORMAT clause in the query wins
+                bound = {k[6:]: v for k, v in params.items() if k.startswith("param_")}
+                check_statement(executor.parse(sql, bound), may_write, self.command)
+                out = executor.query(sql, fmt, database, bound)  # a FORMAT clause in the query wins
                 self._reply(200, out, {"X-ClickHouse-Format": fmt, "Content-Type": "text/plain; charset=UTF-8"})
             except Refused as exc:
                 headers = {"X-ClickHouse-Exception-Code": str(exc.code)}

@@ -64,11 +64,13 @@ def _body(n: int, seq: int, now: int) -> bytes:
 class Probes:
     """Commits one probe per second and records when its new version reaches ClickHouse and the serving table."""
 
-    def __init__(self, dsn: str, schema: str, ch: Any, ids: list[int]) -> None:
+    def __init__(self, dsn: str, schema: str, ch: Any, ids: list[int], bootstrap: str, prefix: str) -> None:
         self.dsn, self.schema, self.ch, self.ids = dsn, schema, ch, ids
+        self.bootstrap, self.prefix = bootstrap, prefix
         self.pending: dict[str, tuple[int, float]] = {}
         self.to_ch: dict[str, float] = {}
         self.to_serving: dict[str, float] = {}
+        self.committed_at: dict[str, float] = {}  # wall clock, for the stage breakdown
         self.lock = threading.Lock()
 
     def _version(self, pid: str) -> int:
@@ -85,6 +87,7 @@ class Probes:
                 conn.execute("UPDATE profiles SET updated_at = now() WHERE id = %s", (int(pid),))
                 with self.lock:
                     self.pending[pid] = (before, time.monotonic())
+                    self.committed_at[pid] = time.time()
                 time.sleep(max(0.0, 1.0 - (time.monotonic() - tick)))
 
     def poll_until_done(self, stop: threading.Event, deadline_s: float = 120) -> None:
@@ -121,6 +124,81 @@ class Probes:
                         if v > pending[pid][0]:
                             self.to_serving[pid] = now - pending[pid][1]
                 time.sleep(0.1)
+
+
+def _records(bootstrap: str, topic: str, since_ms: int, match: Any) -> dict[str, int]:
+    """probe id -> Kafka timestamp of the first record (line) ``match(line)`` gives that id, from ``since_ms``."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"stages-{uuid.uuid4().hex[:6]}",
+                  "enable.auto.commit": False})  # fmt: skip
+    found: dict[str, int] = {}
+    try:
+        parts = c.list_topics(topic, timeout=10).topics[topic].partitions
+        starts = c.offsets_for_times([TopicPartition(topic, p, since_ms) for p in parts], timeout=10)
+        for tp in starts:
+            _, high = c.get_watermark_offsets(TopicPartition(topic, tp.partition), timeout=10)
+            if tp.offset < 0 or tp.offset >= high:
+                continue
+            c.assign([tp])
+            pos = tp.offset
+            while pos < high:
+                batch = c.consume(500, 2.0)
+                if not batch:
+                    break
+                for msg in batch:
+                    pos = (msg.offset() or 0) + 1
+                    for line in (msg.value() or b"").split(b"\n"):
+                        pid = match(line)
+                        if pid is not None and pid not in found:
+                            found[pid] = msg.timestamp()[1]
+    finally:
+        c.close()
+    return found
+
+
+def _stages(bootstrap: str, prefix: str, probes: Probes) -> dict[str, dict[str, int]]:
+    """Where a probe's time goes (ms p50 / p95): commit -> CDC record (Debezium), -> the worker's output record,
+    -> the row's ``inserted_at`` in ClickHouse (bridge), -> seen by the probe's poll."""
+    import json
+
+    committed = dict(probes.committed_at)
+    ids = set(committed)
+    since = int(min(committed.values(), default=time.time()) * 1000) - 1000
+
+    def cdc_id(line: bytes) -> str | None:
+        if b'"id"' not in line:
+            return None
+        after = (json.loads(line).get("payload") or json.loads(line)).get("after") or {}
+        pid = str(after.get("id"))
+        return pid if pid in ids else None
+
+    def out_id(line: bytes) -> str | None:
+        if b"profile_id" not in line:
+            return None
+        row = json.loads(line)
+        pid = str(row.get("profile_id"))
+        return pid if pid in ids and row.get("version", 0) > probes.pending[pid][0] else None
+
+    cdc = _records(bootstrap, f"{prefix}cdc.public.profiles", since, cdc_id)
+    out = _records(bootstrap, f"{prefix}metrics.profile.rolling", since, out_id)
+    inserted: dict[str, int] = {}
+    for pid in ids:
+        rows = probes.ch.query("SELECT toUnixTimestamp64Milli(min(inserted_at)) FROM profile_rolling "
+                               "WHERE profile_id = {pid:String} AND version > {v:Int64}",
+                               parameters={"pid": pid, "v": probes.pending[pid][0]}).result_rows  # fmt: skip
+        if rows and rows[0][0]:
+            inserted[pid] = int(rows[0][0])
+    spans: dict[str, list[float]] = {"debezium": [], "worker": [], "bridge": [], "poll": []}
+    for pid, t in committed.items():
+        if pid in cdc and pid in out and pid in inserted and pid in probes.to_ch:
+            seen = (t + probes.to_ch[pid]) * 1000
+            spans["debezium"].append(cdc[pid] - t * 1000)
+            spans["worker"].append(out[pid] - cdc[pid])
+            spans["bridge"].append(inserted[pid] - out[pid])
+            spans["poll"].append(seen - inserted[pid])
+    return {k: {"50": round(_pct(v, 50) or 0), "95": round(_pct(v, 95) or 0), "n": len(v)}
+            for k, v in spans.items() if v}  # fmt: skip
 
 
 def _run_level(n: int, url: str, token: str, probes: Probes, lag: Any, roots: dict[str, int]) -> dict[str, Any]:
@@ -180,7 +258,9 @@ def _run_level(n: int, url: str, token: str, probes: Probes, lag: Any, roots: di
         "to_clickhouse_ms": {str(p): round((_pct(to_ch, p) or 0) * 1000) for p in (50, 95, 99)} if to_ch else None,
         "to_serving_ms": {str(p): round((_pct(to_pg, p) or 0) * 1000) for p in (50, 95, 99)} if to_pg else None,
         "api_errors": len(errors), "processes": usage, "generator_cpu_s": {k: round(v, 1) for k, v in cpu.items()},
+        "stages_ms": _stages(probes.bootstrap, probes.prefix, probes),
     }  # fmt: skip
+    probes.committed_at.clear()
     probes.pending.clear()
     probes.to_ch.clear()
     probes.to_serving.clear()
@@ -233,7 +313,7 @@ def test_sustained_load_freshness(stack, fresh_db, uid, tmp_path, results):
 
         assert wait_until(seeded, 300, 1.0), "the seed never reached the serving table"
         ch = warehouse_client(env)
-        probes = Probes(fresh_db, schema, ch, list(range(PROFILES + 1, total + 1)))
+        probes = Probes(fresh_db, schema, ch, list(range(PROFILES + 1, total + 1)), stack.bootstrap, prefix)
         roots = {name: rec.pid for name, svc in (("postgres", Postgres(stack)), ("kafka", Kafka(stack)),
                                                 ("connect", Connect(stack)))
                  if (rec := svc.proc.running()) is not None}  # fmt: skip

@@ -178,3 +178,19 @@ def test_connect_reads_no_file_outside_the_secrets_dir(stack):
         assert httpx.get(f"{base}/connectors/{name}/status", timeout=10).status_code == 404  # nothing was created
     finally:
         httpx.delete(f"{base}/connectors/{name}", timeout=10)
+
+
+def test_query_parameters_are_bound_not_spliced(endpoint):
+    """SQL parameters everywhere: ClickHouse's server-side binding (``param_<name>``) works on the endpoint, so a
+    client never has to format a value into SQL."""
+    base, admin, _, _, env, _ = endpoint
+    hostile = "x' OR 1=1 --"
+    r = httpx.post(base + "/", params={"query": "SELECT {v:String} AS v, length({v:String})", "param_v": hostile},
+                   auth=admin, timeout=10)  # fmt: skip
+    assert r.status_code == 200 and r.text == f"x\\' OR 1=1 --\t{len(hostile)}\n", r.text
+    client = warehouse_client(env)
+    try:
+        rows = client.query("SELECT {v:String}", parameters={"v": hostile}).result_rows
+        assert rows == [(hostile,)]
+    finally:
+        client.close()
