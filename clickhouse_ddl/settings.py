@@ -29,7 +29,7 @@ class WarehouseSettings(CoreSettings):
     kafka_flush_interval_ms: int = Field(500, ge=10, le=1000, description="Kafka engine flush interval")
 
     bridge_max_messages: int = Field(2000, ge=1, description="messages per bridge batch (one INSERT per table)")
-    bridge_poll_s: float = Field(0.2, gt=0, le=5, description="the bridge's poll timeout")
+    bridge_poll_s: float = Field(0.1, gt=0, le=5, description="the bridge's poll timeout")
 
     @model_validator(mode="after")
     def _consumers_within_partitions(self) -> WarehouseSettings:

@@ -40,7 +40,7 @@ class StreamsSettings(CoreSettings):
     max_message_bytes: int = Field(512 * 1024, ge=1024, description="below the producer's max request size")
     take_max_messages: int = Field(2000, ge=1, description="messages an agent takes per run (in slices by bytes)")
     run_max_bytes: int = Field(16 * 2**20, ge=1024, description="input bytes an agent decodes and holds at once")
-    stream_buffer_messages: int = Field(256, ge=1, description="messages fetched ahead per agent at most")
+    stream_buffer_messages: int = Field(32, ge=1, description="messages fetched ahead per agent at most")
     take_within_s: float = Field(0.1, gt=0, description="how long an agent waits to fill a run of messages")
     store: Literal["disk", "memory"] = Field(
         "disk",
