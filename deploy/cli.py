@@ -39,6 +39,28 @@ app.add_typer(ch_app, name="ch")
 app.add_typer(warehouse_app, name="warehouse")
 app.add_typer(loader_cli.app, name="load")
 app.add_typer(replay_app, name="replay")
+alerts_app = typer.Typer(help="Alert delivery (Alertmanager).", no_args_is_help=True)
+app.add_typer(alerts_app, name="alerts")
+
+
+@alerts_app.command("config")
+def alerts_config(
+    out_file: Path | None = typer.Option(None, "--out", help="write it here (default: print it)"),
+) -> None:
+    """Alertmanager's configuration with the webhook of STIR_ALERT_WEBHOOK_URL."""
+    from deploy.local.alerts import alertmanager_config
+
+    try:
+        text = alertmanager_config(stack_settings().alert_webhook_url)
+    except ValueError as e:
+        raise fail(str(e)) from None
+    if out_file is None:
+        print(text, end="")
+    else:
+        out_file.write_text(text)
+        out.print(f"wrote {out_file}")
+
+
 loader_cli.PROBES.append(lambda ls: CdcProbe(ls.connect_rest, ls.dsn))
 
 

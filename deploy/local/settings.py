@@ -33,6 +33,9 @@ class StackSettings(CoreSettings):
     kafka_controller_port: int = Field(19093, ge=1024, le=65535, description="local broker's KRaft controller port")
     kafka_heap: str = Field("768m", pattern=r"^\d+[mg]$", description="local broker's JVM heap")
     connect_heap: str = Field("768m", pattern=r"^\d+[mg]$", description="local Connect's JVM heap")
+    alert_webhook_url: str = Field(
+        "", pattern=r"^(https?://\S+)?$", description="where Alertmanager sends the alerts (`stir alerts config`)"
+    )
     ready_timeout_s: float = Field(120.0, gt=0, description="how long `stir up` waits for each service")
 
     @field_validator("cache_dir")

@@ -30,6 +30,8 @@ def missing_packages(settings: StackSettings) -> list[str]:
         missing.append("docker-compose")  # only to validate deploy/compose.yaml
     if shutil.which("promtool") is None or shutil.which("prometheus") is None:
         missing.append("prometheus")  # promtool validates deploy/prometheus; a real Prometheus scrapes in a test
+    if shutil.which("prometheus-alertmanager") is None:
+        missing.append("prometheus-alertmanager")  # a test delivers an alert through it
     return missing
 
 

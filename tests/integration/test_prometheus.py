@@ -121,3 +121,83 @@ def test_rules_use_exported_metrics_and_a_real_prometheus_scrapes_every_process(
         from streams.settings import StreamsSettings
 
         delete_topics(stack.bootstrap, topics(StreamsSettings(topic_prefix=prefix)))
+
+
+def test_an_alert_reaches_a_webhook_through_a_real_alertmanager(stack, tmp_path, uid):
+    """Stop a component: Prometheus (the real rules file) fires StirTargetDown and Alertmanager (the config
+    ``stir alerts config`` writes) posts it to the webhook. The rule's ``for`` is shortened in this test's copy
+    (2 min in the file): what is under test is the route from the rule to the receiver."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from deploy.local.alerts import alertmanager_config
+    from tests.support.ingest_server import ingest_server
+
+    received: list[dict] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *_: object) -> None:
+            return
+
+    hook = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    am_port, prom_port = free_port(), free_port()
+    am_file = tmp_path / "alertmanager.yml"
+    am_file.write_text(alertmanager_config(f"http://127.0.0.1:{hook.server_address[1]}/alerts"))
+    check = subprocess.run(["amtool", "check-config", str(am_file)], capture_output=True, text=True, timeout=60)
+    assert check.returncode == 0, check.stdout + check.stderr
+    am = ManagedProcess("alertmanager", tmp_path / "am.pid", tmp_path / "am.log")
+    prom = ManagedProcess("prometheus", tmp_path / "prometheus.pid", tmp_path / "prometheus.log")
+    prefix = f"al{uid}."
+    try:
+        am.start(["prometheus-alertmanager", f"--config.file={am_file}", f"--storage.path={tmp_path / 'am'}",
+                  f"--web.listen-address=127.0.0.1:{am_port}", "--cluster.listen-address="])  # fmt: skip
+        with ingest_server(tmp_path, prefix) as srv:
+            rules = yaml.safe_load((PROM / "rules" / "stir_alerts.yml").read_text())
+            for group in rules["groups"]:
+                for rule in group["rules"]:
+                    if rule.get("alert") == "StirTargetDown":
+                        rule["for"] = "5s"
+            (tmp_path / "alerts.yml").write_text(yaml.safe_dump(rules))
+            config = yaml.safe_load((PROM / "prometheus.yml").read_text())
+            config["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
+            config["rule_files"] = [str(tmp_path / "alerts.yml")]
+            config["alerting"]["alertmanagers"][0]["static_configs"] = [{"targets": [f"127.0.0.1:{am_port}"]}]
+            target = srv.url.removeprefix("http://")
+            config["scrape_configs"] = [{"job_name": "stir-ingest", "static_configs": [{"targets": [target]}]}]
+            (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+            prom.start(
+                [
+                    "prometheus",
+                    f"--config.file={tmp_path / 'prometheus.yml'}",
+                    f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                    f"--web.listen-address=127.0.0.1:{prom_port}",
+                ]
+            )
+            api = f"http://127.0.0.1:{prom_port}/api/v1"
+
+            def scraped() -> bool:
+                try:
+                    got = httpx.get(f"{api}/targets", timeout=5).json()["data"]["activeTargets"]
+                except httpx.HTTPError:
+                    return False
+                return [t["health"] for t in got] == ["up"]
+
+            assert wait_until(scraped, 60, 0.5), prom.log_file.read_text()[-2000:]
+        # the ingest API is stopped now: the target goes down, the alert fires and is delivered
+
+        def delivered() -> bool:
+            return any(a["labels"].get("alertname") == "StirTargetDown" and a["labels"].get("job") == "stir-ingest"
+                       and a["status"] == "firing" for msg in received for a in msg["alerts"])  # fmt: skip
+
+        assert wait_until(delivered, 120, 0.5), (received, am.log_file.read_text()[-2000:])
+    finally:
+        prom.stop()
+        am.stop()
+        hook.shutdown()
+        delete_topics(stack.bootstrap, [prefix + t for t in ("dlq.ingest",)])
