@@ -5,6 +5,7 @@ restarted mid-stream."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 
@@ -35,6 +36,15 @@ def _read_outputs(bootstrap: str, prefix: str) -> Reduced:
     reduced = Reduced()
     read_lines(bootstrap, prefix, OUTPUTS, lambda name, line: reduced.add(name, KEY_FIELDS[name], line))
     return reduced
+
+
+def assert_outputs_equal_the_oracle(bootstrap: str, prefix: str, workload: Any, now: int) -> None:
+    """The final output rows under ``prefix`` (newest version per key) equal the oracle's, with no conflicts."""
+    reduced = _read_outputs(bootstrap, prefix)
+    expected = oracle.compute(workload, now)
+    assert not reduced.conflicts, reduced.conflicts[:5]
+    for topic in OUTPUTS:
+        assert_rows_equal(expected[topic], reduced.rows[topic], topic)
 
 
 def _run(stack, tmp_path, uid, workload, kill_midway: bool) -> None:
@@ -71,11 +81,7 @@ def _run(stack, tmp_path, uid, workload, kill_midway: bool) -> None:
         done = wait_until(lambda: not worker.supervise() or group_lag(stack.bootstrap, app_id, inputs) == 0, 300, 1.0)
         assert done and worker.alive(), f"worker did not catch up: {worker.log.read_text()[-3000:]}"
         elapsed = time.monotonic() - t0
-        reduced = _read_outputs(stack.bootstrap, prefix)
-        expected = oracle.compute(workload, now)
-        assert not reduced.conflicts, reduced.conflicts[:5]
-        for topic in OUTPUTS:
-            assert_rows_equal(expected[topic], reduced.rows[topic], topic)
+        assert_outputs_equal_the_oracle(stack.bootstrap, prefix, workload, now)
         print(f"caught up in {elapsed:.1f}s after the last produce; starts={worker.starts}")
     finally:
         worker.stop()
@@ -217,11 +223,7 @@ def test_a_restart_reads_the_changelog_from_its_checkpoint_not_from_the_start(st
         applied = recovered()
         assert applied is not None, "the restarted worker serves no metrics"
         assert applied <= written * 0.01, f"the recovery applied {applied} of {written} changelog records"
-        reduced = _read_outputs(stack.bootstrap, prefix)
-        expected = oracle.compute(workload, now)
-        assert not reduced.conflicts, reduced.conflicts[:5]
-        for topic in OUTPUTS:
-            assert_rows_equal(expected[topic], reduced.rows[topic], topic)
+        assert_outputs_equal_the_oracle(stack.bootstrap, prefix, workload, now)
         print(f"changelog records before the kill: {written}; applied by the restart's recovery: {applied}")
     finally:
         worker.stop()
