@@ -13,10 +13,12 @@ Access (``Access``), checked before anything runs:
 - every query needs a user and password (HTTP basic auth, ClickHouse's ``X-ClickHouse-User``/``-Key`` headers
   or ``user``/``password`` parameters): the admin (``STIR_CH_USER``) or the read-only ``reader``; passwords
   live in the secrets dir (``schemas.secrets``);
-- the statement is parsed by ClickHouse (``EXPLAIN AST``) first: ``GET`` and the reader run read-only statements
-  only (SELECT, SHOW, DESCRIBE, EXISTS, EXPLAIN); nobody reaches the file system or the network from SQL
-  (``file``, ``url``, ``s3``, ``remote``, ``executable``... as table functions or engines, ``INTO OUTFILE``,
-  ``FROM INFILE``): chdb itself does not confine them;
+- the statement is parsed by ClickHouse first, without running it (``formatQuerySingleLine``: one statement
+  only), then checked on its ``EXPLAIN AST``, and the formatted text is what runs. ``GET`` and the reader run
+  read-only statements only (SELECT, SHOW, DESCRIBE, EXISTS, EXPLAIN). Table functions and engines are
+  allowlisted, tables must be named (not paths) outside clickhouse-local's file-reading ``default`` database,
+  and ``INTO OUTFILE``/``FROM INFILE`` and dictionaries are refused: nobody reaches the file system or the
+  network from SQL (chdb itself does not confine ``file()``);
 - the ``Host`` header must name this loopback endpoint and an ``Origin``, if any, too (a web page's cross-site
   request or a DNS-rebinding name is refused);
 - the database is an identifier, quoted.
@@ -43,13 +45,16 @@ READ_ONLY_ROOTS = {"SelectWithUnionQuery", "SelectIntersectExceptQuery", "ShowTa
                    "ShowCreateViewQuery", "ShowCreateDatabaseQuery", "DescribeQuery", "DescribeQuery_",
                    "ExistsTableQuery", "ExistsViewQuery", "ExistsDatabaseQuery", "Explain", "ShowColumnsQuery",
                    "ShowIndexesQuery"}  # fmt: skip
-# table functions and engines that read or write files, other servers or programs (lower-cased AST names)
-OUTSIDE = {"file", "url", "urlcluster", "s3", "s3cluster", "hdfs", "hdfscluster", "remote", "remotesecure",
-           "cluster", "clusterallreplicas", "mysql", "postgresql", "jdbc", "odbc", "executable", "executablepool",
-           "azureblobstorage", "azureblobstoragecluster", "gcs", "cosn", "oss", "iceberg", "icebergs3",
-           "deltalake", "hudi", "sqlite", "mongodb", "redis", "kafka", "rabbitmq", "nats", "filelog", "hive",
-           "mergetreeindex", "python", "arrowstream", "dictionary", "ytsaurus"}  # fmt: skip
-FUNCTION_RE = re.compile(r"^\s*(?:Function|FunctionWithKeyValueArguments)\s+(\w+)", re.MULTILINE)
+# what SQL may name, by allowlist (everything else is refused): table functions, and engines of tables and
+# databases. Files, URLs, other servers and programs (file, filesystem, url, s3*, remote, executable, the
+# Filesystem database, ...) are not on them.
+TABLE_FUNCTIONS = {"numbers", "numbers_mt", "zeros", "zeros_mt", "values", "generaterandom", "null", "view",
+                   "merge", "generate_series", "generateseries"}  # fmt: skip
+ENGINES = {"mergetree", "replacingmergetree", "summingmergetree", "aggregatingmergetree", "collapsingmergetree",
+           "versionedcollapsingmergetree", "memory", "null", "log", "tinylog", "stripelog", "set", "join",
+           "atomic"}  # fmt: skip
+TABLE_NAME_RE = re.compile(r"^(?:([A-Za-z_][A-Za-z0-9_]*)\.)?[A-Za-z_][A-Za-z0-9_]*$")
+FORBIDDEN_DATABASES = {"default", "_local"}  # clickhouse-local's default database reads files by name
 TOP_LITERAL_RE = re.compile(r"^ Literal ", re.MULTILINE)  # INTO OUTFILE / FROM INFILE: a path under the root
 
 
@@ -106,17 +111,39 @@ class Access:
             raise Refused(403, 497, "cross-origin requests are refused")
 
 
+def _nodes(ast: str) -> list[tuple[int, str]]:
+    """``EXPLAIN AST`` lines as (depth, text)."""
+    return [(len(line) - len(line.lstrip(" ")), line.strip()) for line in ast.splitlines() if line.strip()]
+
+
 def check_statement(ast: str, may_write: bool, method: str) -> None:
-    """Refuse by the parsed statement (``EXPLAIN AST`` text): what reaches outside the warehouse, and for a GET
-    or a read-only user anything but a read."""
-    for name in FUNCTION_RE.findall(ast):
-        if name.lower() in OUTSIDE:
-            raise Refused(403, 497, f"{name}: reading or writing files, URLs or other servers is not allowed here")
+    """Refuse by the parsed statement (``EXPLAIN AST`` of the statement ``canonical`` returned): a table
+    function or engine off the allowlists, a table named by path or in clickhouse-local's file-reading default
+    database, a dictionary, and for a GET or a read-only user anything but a read."""
+    nodes = _nodes(ast)
+    parents: list[str] = []  # the first word of the node at each depth so far
+    engine_expected_at: int | None = None
+    for depth, text in nodes:
+        del parents[depth:]
+        parent = parents[-1] if parents else ""
+        word, _, rest = text.partition(" ")
+        name = rest.split(" ", 1)[0] if rest else ""
+        table_function = word == "Function" and parent in ("TableExpression", "InsertQuery")
+        if table_function and name.lower() not in TABLE_FUNCTIONS:
+            raise Refused(403, 497, f"{name}: this table function is not allowed here (files, URLs, servers)")
+        if word == "Function" and engine_expected_at == depth and name.lower() not in ENGINES:
+            raise Refused(403, 497, f"{name}: this engine is not allowed here (files, URLs, servers)")
+        engine_expected_at = depth + 1 if text.startswith("Storage definition") else None
+        if word == "TableIdentifier" or (word == "Identifier" and depth == 1):
+            m = TABLE_NAME_RE.match(name)
+            if m is None or (m.group(1) or "") in FORBIDDEN_DATABASES:
+                raise Refused(403, 497, f"table {name[:100]!r}: not a table of this warehouse")
+        if text.startswith("Dictionary definition"):
+            raise Refused(403, 497, "dictionaries (their sources reach files and servers) are not created here")
+        parents.append(word)
     if TOP_LITERAL_RE.search(ast):
         raise Refused(403, 497, "INTO OUTFILE / FROM INFILE are not allowed here")
-    if "Dictionary definition" in ast:
-        raise Refused(403, 497, "dictionaries (their sources reach files and servers) are not created here")
-    root = ast.split(None, 1)[0] if ast.strip() else ""
+    root = nodes[0][1].split(None, 1)[0] if nodes else ""
     if root not in READ_ONLY_ROOTS:
         if method == "GET":
             raise Refused(405, 164, "GET runs read-only queries only: send this with POST")
@@ -134,16 +161,21 @@ class ChdbExecutor:
 
     def _use(self, database: str | None) -> None:
         if database and database != self.current_db:
-            if not IDENT_RE.match(database):
+            if not IDENT_RE.match(database) or database in FORBIDDEN_DATABASES:
                 raise Refused(400, 81, f"database {database[:100]!r}: letters, digits and _ only")
             self.session.query(f"USE `{database}`")
             self.current_db = database
 
-    def parse(self, sql: str, params: dict[str, str] | None = None) -> str:
-        """ClickHouse's AST of ``sql`` (one statement), as ``EXPLAIN AST`` prints it."""
+    def parse(self, sql: str, params: dict[str, str] | None = None) -> tuple[str, str]:
+        """``sql`` as ClickHouse formats it (one statement; parsed, never run), and that statement's AST as
+        ``EXPLAIN AST`` prints it. The formatted text is what runs afterwards: what was checked is what runs."""
         with self.lock:
-            res = self.session.query("EXPLAIN AST " + sql, "TSVRaw", params=params or {})
-            return bytes(res.bytes()).decode() if res is not None else ""
+            res = self.session.query("SELECT formatQuerySingleLine({q:String})", "TSVRaw", params={"q": sql})
+            canonical = bytes(res.bytes()).decode().rstrip("\n") if res is not None else ""
+            if re.search(r"\b(INTO OUTFILE|FROM INFILE)\b", canonical):
+                raise Refused(403, 497, "INTO OUTFILE / FROM INFILE are not allowed here")
+            res = self.session.query("EXPLAIN AST " + canonical, "TSVRaw", params=params or {})
+            return canonical, (bytes(res.bytes()).decode() if res is not None else "")
 
     def query(self, sql: str, fmt: str, database: str | None, params: dict[str, str] | None = None) -> bytes:
         """Run ``sql``; ``params`` bind its ``{name:Type}`` placeholders (ClickHouse's ``param_<name>``)."""
@@ -216,9 +248,12 @@ def make_handler(executor: ChdbExecutor, access: Access) -> type[BaseHTTPRequest
                 query = params.get("query", "")
                 insert = INSERT_RE.match(query) if query else None
                 if insert is not None:
-                    check_statement(executor.parse(insert.group(1) + " FORMAT " + insert.group(2)), may_write,
-                                    self.command)  # fmt: skip
-                    rows = executor.insert(insert.group(1), insert.group(2), body, database)
+                    canonical, ast = executor.parse(f"{insert.group(1)} FORMAT {insert.group(2)}")
+                    check_statement(ast, may_write, self.command)
+                    into = INSERT_RE.match(canonical)
+                    if into is None:
+                        raise Refused(400, 62, "not an INSERT ... FORMAT statement")
+                    rows = executor.insert(into.group(1), into.group(2), body, database)
                     summary = f'{{"written_rows":"{rows}","written_bytes":"{len(body)}"}}'
                     self._reply(200, b"", {"X-ClickHouse-Summary": summary})
                     return
@@ -226,8 +261,9 @@ def make_handler(executor: ChdbExecutor, access: Access) -> type[BaseHTTPRequest
                 if not sql.strip():
                     raise ValueError("empty query")
                 bound = {k[6:]: v for k, v in params.items() if k.startswith("param_")}
-                check_statement(executor.parse(sql, bound), may_write, self.command)
-                out = executor.query(sql, fmt, database, bound)  # a FORMAT clause in the query wins
+                canonical, ast = executor.parse(sql, bound)
+                check_statement(ast, may_write, self.command)
+                out = executor.query(canonical, fmt, database, bound)  # a FORMAT clause in the query wins
                 self._reply(200, out, {"X-ClickHouse-Format": fmt, "Content-Type": "text/plain; charset=UTF-8"})
             except Refused as exc:
                 headers = {"X-ClickHouse-Exception-Code": str(exc.code)}

@@ -128,7 +128,10 @@ def on_cluster(stmt: str, cluster: str) -> str:
         args = m.group(3) or ""
         return f"ENGINE = Replicated{m.group(1)}MergeTree({REPLICA_PATH}{', ' + args if args.strip() else ''})"
 
-    return MERGE_TREE.sub(replicated, stmt)
+    out = MERGE_TREE.sub(replicated, stmt)
+    if re.search(r"ENGINE\s*=\s*(?!Replicated)\w*MergeTree", out):
+        raise ValueError(f"an engine the cluster rendering does not replicate: {out.splitlines()[0][:120]!r}")
+    return out
 
 
 def statements(sql: str) -> list[str]:

@@ -96,3 +96,18 @@ def end_offsets(bootstrap: str, topics: list[str]) -> int:
         return total
     finally:
         c.close()
+
+
+def topic_ids(bootstrap: str, topics: list[str]) -> dict[str, str | None]:
+    """Each topic's Kafka topic id (it changes when a topic is deleted and re-created); None when it does not
+    exist."""
+    from confluent_kafka import KafkaException, TopicCollection
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    out: dict[str, str | None] = {}
+    for name, fut in admin.describe_topics(TopicCollection(topics)).items():
+        try:
+            out[name] = str(fut.result(timeout=30).topic_id)
+        except KafkaException:
+            out[name] = None
+    return out

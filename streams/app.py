@@ -10,12 +10,13 @@ the faust-streaming workarounds are ``streams/faust_fixes.py``.
 from __future__ import annotations
 
 import gc
+from pathlib import Path
 from typing import Any
 
 import faust
 from prometheus_client import start_http_server
 
-from schemas.kafka import ensure_topics
+from schemas.kafka import ensure_topics, topic_ids
 from schemas.topics import AGENTS, TOPICS, Topology, read_by
 from streams import faust_fixes, membership
 from streams import metrics as m
@@ -25,6 +26,7 @@ from streams.agents.refresh import AGENT as REFRESH
 from streams.agents.refresh import REQUESTS, RefreshRequests
 from streams.runtime import Runtime, StateTable
 from streams.settings import StreamsSettings
+from streams.store import forget_foreign_checkpoints
 
 
 class StreamsApp:
@@ -143,6 +145,11 @@ def run_worker(settings: StreamsSettings, bootstrap: str) -> None:
     client_id = membership.new_client_id(settings.app_id)
     membership.record(data_dir, client_id)
     streams_app = StreamsApp(settings, bootstrap, client_id)
+    if settings.store == "disk":
+        changelogs = {name: t.table.changelog_topic.get_topic_name() for name, t in streams_app.tables.items()}
+        ids = topic_ids(bootstrap, list(changelogs.values()))
+        tabledir = Path(streams_app.app.conf.tabledir)
+        forget_foreign_checkpoints(tabledir, {name: ids[topic] for name, topic in changelogs.items()})
     # The states are many small objects. With Python's default collector thresholds (a young collection every
     # 700 allocations) the collector kept walking them: ~30 % of the worker's time in the profile agent's
     # benchmark (8.8k -> 12.6k events/s with these). The agents make few reference cycles.

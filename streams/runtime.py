@@ -70,17 +70,18 @@ class StateTable:
     async def write(self, states: dict[str, Any]) -> None:
         """Send the states' changelog records, wait for their acknowledgements, then store the states."""
         rows = [(k.encode(), s, orjson.dumps(s.to_json())) for k, s in states.items()]
-        acked = await faust_fixes.send_changelog_awaiting_acks(self.table, ((k, raw) for k, _, raw in rows))
+        acked_meta = await faust_fixes.send_changelog_awaiting_acks(self.table, ((k, raw) for k, _, raw in rows))
         if self.disk is None:
             for k, s, _ in rows:
                 self.table.data[k] = s
             return
-        written, offsets = [], dict[tuple[str, int], int]()
-        for (k, s, raw), meta in zip(rows, acked, strict=True):
+        written, acked = [], dict[tuple[str, int], tuple[int, int, int]]()
+        for (k, s, raw), meta in zip(rows, acked_meta, strict=True):
             tp = (meta.topic_partition.topic, meta.topic_partition.partition)
-            offsets[tp] = max(offsets.get(tp, -1), meta.offset)
+            low, high, n = acked.get(tp, (meta.offset, meta.offset, 0))
+            acked[tp] = (min(low, meta.offset), max(high, meta.offset), n + 1)
             written.append((k, tp[1], s, raw))
-        self.disk.write(written, offsets)
+        self.disk.write(written, acked)
 
 
 class Runtime:

@@ -41,8 +41,10 @@ log = logging.getLogger("stir.streams")
 DEFAULT_CACHE_KEYS = 50_000
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS state (key BLOB PRIMARY KEY, part INTEGER NOT NULL, value BLOB NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS state_part ON state (part);
 CREATE TABLE IF NOT EXISTS offsets (topic TEXT NOT NULL, part INTEGER NOT NULL, "offset" INTEGER NOT NULL,
                                     PRIMARY KEY (topic, part)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 """
 UPSERT = "INSERT INTO state (key, part, value) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET part = excluded.part, value = excluded.value"  # noqa: E501
 SET_OFFSET = 'INSERT INTO offsets (topic, part, "offset") VALUES (?, ?, ?) ON CONFLICT (topic, part) DO UPDATE SET "offset" = max("offset", excluded."offset")'  # noqa: E501
@@ -104,6 +106,39 @@ class StateFile:
         self.db.close()
 
 
+def forget_foreign_checkpoints(tabledir: Path, changelogs: dict[str, str | None]) -> list[str]:
+    """Before the worker starts: delete each table's state file that does not belong to its changelog topic as
+    it is now (``changelogs``: table name → the topic's Kafka topic id, None when it does not exist yet), and
+    files SQLite cannot open. A file's offsets only mean something against the topic they were read from: a
+    re-created changelog would otherwise make faust refuse to start (the offsets lie past its end) or resume from
+    foreign offsets. A file written before topic ids were recorded adopts the current one. The tables are then
+    rebuilt from the changelogs. Returns the names of the tables whose files were deleted."""
+    dropped = []
+    for name, topic_id in changelogs.items():
+        path = tabledir / f"{name}.sqlite3"
+        if not path.exists():
+            continue
+        try:
+            file = StateFile(path)
+            try:
+                row = file.db.execute("SELECT value FROM meta WHERE name = 'changelog_topic_id'").fetchone()
+                if row is None and topic_id is not None:
+                    file.db.execute("INSERT INTO meta (name, value) VALUES ('changelog_topic_id', ?)", (topic_id,))
+                    continue
+                if row is not None and row[0] == topic_id:
+                    continue
+            finally:
+                file.close()
+        except sqlite3.DatabaseError as e:
+            log.warning("table %s: state file %s cannot be read (%s); rebuilding it from the changelog", name, path, e)
+        else:
+            log.warning("table %s: state file %s belongs to another changelog topic; rebuilding it", name, path)
+        for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            p.unlink(missing_ok=True)
+        dropped.append(name)
+    return dropped
+
+
 class DiskStore(base.Store):
     """faust's table store interface over a ``StateFile`` (see the module's docstring). Registered as the
     ``stir`` store scheme through the ``faust.stores`` entry point (``pyproject.toml``)."""
@@ -137,9 +172,18 @@ class DiskStore(base.Store):
         self._remember(key, value)
         return value
 
-    def write(self, rows: list[tuple[bytes, int, Any, bytes]], offsets: dict[tuple[str, int], int]) -> None:
+    def write(self, rows: list[tuple[bytes, int, Any, bytes]],
+              acked: dict[tuple[str, int], tuple[int, int, int]]) -> None:  # fmt: skip
         """Rows ``(key, partition, record, changelog bytes)`` whose changelog records the broker acknowledged at
-        ``offsets`` (topic, partition → highest offset)."""
+        ``acked`` (topic, partition → lowest offset, highest offset, records). A partition's checkpoint moves
+        only when these offsets follow on from it without a gap: records of another writer before or among them
+        (a worker that lost the partition and finished its run anyway) are not stepped over; the next recovery
+        replays them instead."""
+        offsets = {}
+        for (topic, part), (low, high, n) in acked.items():
+            stored = self.file.offset(topic, part)
+            if low == (-1 if stored is None else stored) + 1 and high - low + 1 == n:
+                offsets[(topic, part)] = high
         self.file.write(((k, p, raw) for k, p, _, raw in rows), offsets)
         for k, _, value, _ in rows:
             self._remember(k, value)
@@ -195,9 +239,10 @@ class DiskStore(base.Store):
 
     async def on_rebalance(self, assigned: set[TP], revoked: set[TP], newly_assigned: set[TP],
                            generation_id: int = 0) -> None:  # fmt: skip
+        """Nothing is active until the recovery completes (faust calls ``on_recovery_completed`` before any
+        agent may run again); the cache is emptied (another worker may have changed a partition meanwhile)."""
         self.cache.clear()
-        topic = self.table.changelog_topic.get_topic_name()
-        self.active -= {tp.partition for tp in revoked if tp.topic == topic}
+        self.active = set()
 
     async def on_recovery_completed(self, active_tps: set[TP], standby_tps: set[TP]) -> None:
         topic = self.table.changelog_topic.get_topic_name()

@@ -80,12 +80,32 @@ def test_no_sql_reaches_the_file_system_or_the_network(endpoint, tmp_path):
         "CREATE DICTIONARY sec_d (k UInt64, v String) PRIMARY KEY k SOURCE(FILE(path '/etc/passwd' format 'TSV')) "
         "LAYOUT(FLAT()) LIFETIME(0)",
         "SELECT * FROM executable('id', 'LineAsString', 'x String')",
+        # found by review: parsing used to run the statements after the first, and the file-reading forms below
+        "SELECT 1; CREATE TABLE sec_multi (x Int8) ENGINE = Memory",
+        f"SELECT 1 FORMAT TSV INTO OUTFILE '{target}'",
+        "SELECT name, content FROM filesystem('/etc') WHERE name = 'hostname'",
+        "SELECT * FROM '/etc/hostname'",
+        "SELECT * FROM `/etc/hostname`",
+        "SELECT * FROM default.Makefile",
+        "SELECT * FROM icebergLocal('/etc')",
+        "CREATE DATABASE sec_fs ENGINE = Filesystem('/etc')",
+        "CREATE TABLE sec_rocks (k String, v String) ENGINE = EmbeddedRocksDB(0, '/tmp/sec-rocks') PRIMARY KEY k",
     ]
     for sql in attacks:
         r = _post(base, sql, admin)
-        assert r.status_code == 403, (sql, r.status_code, r.text)
+        assert r.status_code in (400, 403, 500), (sql, r.status_code, r.text)  # refused, or not even parsed
         assert hostname not in r.text
+        assert httpx.get(base + "/", params={"query": sql}, auth=admin, timeout=10).status_code != 200, sql
     assert not target.exists()
+    assert _post(base, "EXISTS TABLE sec_multi", admin).text == "0\n"
+    assert _post(base, "EXISTS DATABASE sec_fs", admin).text == "0\n"
+    # what the warehouse itself uses still runs: its tables, engines, system tables, parameters
+    assert (
+        _post(base, "CREATE TABLE IF NOT EXISTS sec_ok (x Int8) ENGINE = MergeTree ORDER BY x", admin).status_code
+        == 200
+    )
+    assert _post(base, "SELECT count() FROM sec_ok, numbers(3) WHERE x = 0", admin).text == "0\n"
+    assert _post(base, "SELECT count() > 0 FROM system.tables", admin).text == "1\n"
     r = httpx.post(base + "/", params={"query": f"INSERT INTO FUNCTION file('{target}', 'CSV', 'x Int8') FORMAT CSV"},
                    content=b"1\n", auth=admin, timeout=10)  # fmt: skip
     assert r.status_code == 403 and not target.exists()

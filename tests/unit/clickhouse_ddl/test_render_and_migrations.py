@@ -45,6 +45,8 @@ def test_a_cluster_rendering_runs_every_statement_on_the_cluster_with_replicated
         undo = undo.replace(f"({REPLICA_PATH}, ", "(").replace(f"({REPLICA_PATH})", "")
         assert undo == p
     assert engines == sum(p.count("MergeTree") for p in plain) >= 17
+    with pytest.raises(ValueError, match="does not replicate"):
+        on_cluster("CREATE TABLE IF NOT EXISTS g (x Int8) ENGINE=GraphiteMergeTree('r') ORDER BY x", "c")
     with pytest.raises(ValueError, match="no cluster form"):
         on_cluster("RENAME TABLE a TO b", "c")
     with pytest.raises(ValueError, match="letters"):
