@@ -170,7 +170,9 @@ class ChdbExecutor:
         """``sql`` as ClickHouse formats it (one statement; parsed, never run), and that statement's AST as
         ``EXPLAIN AST`` prints it. The formatted text is what runs afterwards: what was checked is what runs."""
         with self.lock:
-            res = self.session.query("SELECT formatQuerySingleLine({q:String})", "TSVRaw", params={"q": sql})
+            # a parameter value is read in ClickHouse's escaped format: backslashes and line breaks escaped
+            value = sql.strip().replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+            res = self.session.query("SELECT formatQuerySingleLine({q:String})", "TSVRaw", params={"q": value})
             canonical = bytes(res.bytes()).decode().rstrip("\n") if res is not None else ""
             if re.search(r"\b(INTO OUTFILE|FROM INFILE)\b", canonical):
                 raise Refused(403, 497, "INTO OUTFILE / FROM INFILE are not allowed here")
