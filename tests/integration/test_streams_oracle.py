@@ -5,6 +5,7 @@ restarted mid-stream."""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -47,18 +48,37 @@ def assert_outputs_equal_the_oracle(bootstrap: str, prefix: str, workload: Any, 
         assert_rows_equal(expected[topic], reduced.rows[topic], topic)
 
 
-def _run(stack, tmp_path, uid, workload, kill_midway: bool) -> None:
-    prefix, app_id = f"so{uid}.", f"so-{uid}"
+@dataclass
+class OracleRun:
+    """One oracle run's names, topics (created), input messages and the workers' environment."""
+
+    prefix: str
+    app_id: str
+    now: int
+    settings: StreamsSettings
+    msgs: list[Any]
+    inputs: list[str]
+    env: dict[str, str]
+
+
+def oracle_run(bootstrap: str, tag: str, uid: str, workload: Any, max_rows: int, **env: str) -> OracleRun:
+    """Topics under ``<tag><uid>.`` created, the workload as messages of ``max_rows`` rows, and the workers'
+    environment (the clock pinned after the workload; ``env``: more ``STIR_*`` values)."""
+    prefix, app_id = f"{tag}{uid}.", f"{tag}-{uid}"
     now = workload.end_ms + 2 * HOUR
     settings = StreamsSettings(topic_prefix=prefix, app_id=app_id, allowed_lateness_ms=workload.lateness_ms)
-    ensure_topics(stack.bootstrap, stream_topics(settings), settings.partitions)
-    msgs = messages(workload, settings.partitions, max_rows=500)
-    inputs = stream_inputs(settings)
-    worker = Worker(tmp_path, {
-        "STIR_TOPIC_PREFIX": prefix, "STIR_STREAMS_APP_ID": app_id, "STIR_STREAMS_CLOCK_MS": str(now),
-        "STIR_STREAMS_ALLOWED_LATENESS_MS": str(workload.lateness_ms), "STIR_STREAMS_REFRESH_INTERVAL_S": "3600",
-        "STIR_STREAMS_COMMIT_INTERVAL_S": "0.5",
-    })  # fmt: skip
+    ensure_topics(bootstrap, stream_topics(settings), settings.partitions)
+    base = {"STIR_TOPIC_PREFIX": prefix, "STIR_STREAMS_APP_ID": app_id, "STIR_STREAMS_CLOCK_MS": str(now),
+            "STIR_STREAMS_ALLOWED_LATENESS_MS": str(workload.lateness_ms), "STIR_STREAMS_REFRESH_INTERVAL_S": "3600",
+            "STIR_STREAMS_COMMIT_INTERVAL_S": "0.5"}  # fmt: skip
+    return OracleRun(prefix, app_id, now, settings, messages(workload, settings.partitions, max_rows=max_rows),
+                     stream_inputs(settings), {**base, **env})  # fmt: skip
+
+
+def _run(stack, tmp_path, uid, workload, kill_midway: bool) -> None:
+    run = oracle_run(stack.bootstrap, "so", uid, workload, 500)
+    prefix, app_id, now, settings, msgs, inputs = run.prefix, run.app_id, run.now, run.settings, run.msgs, run.inputs
+    worker = Worker(tmp_path, run.env)
     try:
         half = len(msgs) // 2
         produce_messages(stack.bootstrap, prefix, msgs[:half])
@@ -168,18 +188,10 @@ def test_a_restart_reads_the_changelog_from_its_checkpoint_not_from_the_start(st
 
     from tests.support.ingest_server import free_port
 
-    prefix, app_id = f"ck{uid}.", f"ck-{uid}"
-    now = workload.end_ms + 2 * HOUR
-    settings = StreamsSettings(topic_prefix=prefix, app_id=app_id, allowed_lateness_ms=workload.lateness_ms)
-    ensure_topics(stack.bootstrap, stream_topics(settings), settings.partitions)
-    msgs = messages(workload, settings.partitions, max_rows=500)
-    inputs = stream_inputs(settings)
     port = free_port()
-    worker = Worker(tmp_path, {
-        "STIR_TOPIC_PREFIX": prefix, "STIR_STREAMS_APP_ID": app_id, "STIR_STREAMS_CLOCK_MS": str(now),
-        "STIR_STREAMS_ALLOWED_LATENESS_MS": str(workload.lateness_ms), "STIR_STREAMS_REFRESH_INTERVAL_S": "3600",
-        "STIR_STREAMS_COMMIT_INTERVAL_S": "0.5", "STIR_STREAMS_METRICS_PORT": str(port),
-    })  # fmt: skip
+    run = oracle_run(stack.bootstrap, "ck", uid, workload, 500, STIR_STREAMS_METRICS_PORT=str(port))
+    prefix, app_id, now, settings, msgs, inputs = run.prefix, run.app_id, run.now, run.settings, run.msgs, run.inputs
+    worker = Worker(tmp_path, run.env)
 
     def caught_up() -> bool:
         return not worker.supervise() or group_lag(stack.bootstrap, app_id, inputs) == 0

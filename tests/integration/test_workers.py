@@ -10,14 +10,10 @@ import time
 import pytest
 
 from deploy.local.process import wait_until
-from schemas.kafka import ensure_topics
-from streams.app import inputs as stream_inputs
 from streams.app import topics as stream_topics
-from streams.settings import StreamsSettings
 from tests.support.kafka import delete_topics, produce_messages
-from tests.support.stream_sim import messages
 from tests.support.streams_worker import Worker, group_lag
-from tests.support.workload import HOUR, generate
+from tests.support.workload import generate
 
 pytestmark = pytest.mark.integration
 SESSION_TIMEOUT_S = 10.0
@@ -58,20 +54,12 @@ class Stalls:
 
 
 def test_three_workers_join_die_and_stop_mid_stream_and_equal_the_oracle(stack, tmp_path, uid):
-    from tests.integration.test_streams_oracle import assert_outputs_equal_the_oracle
+    from tests.integration.test_streams_oracle import assert_outputs_equal_the_oracle, oracle_run
 
     workload = generate(profiles=120, days=120, posts_per_profile=12, seed=41, collections=30)
-    prefix, app_id = f"mw{uid}.", f"mw-{uid}"
-    now = workload.end_ms + 2 * HOUR
-    settings = StreamsSettings(topic_prefix=prefix, app_id=app_id, allowed_lateness_ms=workload.lateness_ms)
-    ensure_topics(stack.bootstrap, stream_topics(settings), settings.partitions)
-    msgs = messages(workload, settings.partitions, max_rows=200)
-    inputs = stream_inputs(settings)
-    env = {"STIR_TOPIC_PREFIX": prefix, "STIR_STREAMS_APP_ID": app_id, "STIR_STREAMS_CLOCK_MS": str(now),
-           "STIR_STREAMS_ALLOWED_LATENESS_MS": str(workload.lateness_ms), "STIR_STREAMS_REFRESH_INTERVAL_S": "3600",
-           "STIR_STREAMS_COMMIT_INTERVAL_S": "0.5",
-           "STIR_STREAMS_SESSION_TIMEOUT_S": str(SESSION_TIMEOUT_S)}  # fmt: skip
-    workers = [Worker(tmp_path / f"w{i}", env) for i in range(3)]
+    run = oracle_run(stack.bootstrap, "mw", uid, workload, 200, STIR_STREAMS_SESSION_TIMEOUT_S=str(SESSION_TIMEOUT_S))
+    prefix, app_id, now, settings, msgs, inputs = run.prefix, run.app_id, run.now, run.settings, run.msgs, run.inputs
+    workers = [Worker(tmp_path / f"w{i}", run.env) for i in range(3)]
     for w in workers:
         w.workdir.mkdir()
     quarter = len(msgs) // 4
