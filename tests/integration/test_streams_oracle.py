@@ -189,7 +189,9 @@ def test_a_restart_reads_the_changelog_from_its_checkpoint_not_from_the_start(st
     from tests.support.ingest_server import free_port
 
     port = free_port()
-    run = oracle_run(stack.bootstrap, "ck", uid, workload, 500, STIR_STREAMS_METRICS_PORT=str(port))
+    run = oracle_run(
+        stack.bootstrap, "ck", uid, workload, 500, STIR_STREAMS_METRICS_PORT=str(port), STIR_STREAMS_STORE="disk"
+    )
     prefix, app_id, now, settings, msgs, inputs = run.prefix, run.app_id, run.now, run.settings, run.msgs, run.inputs
     worker = Worker(tmp_path, run.env)
 
