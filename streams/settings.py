@@ -43,10 +43,9 @@ class StreamsSettings(CoreSettings):
     stream_buffer_messages: int = Field(32, ge=1, description="messages fetched ahead per agent at most")
     take_within_s: float = Field(0.1, gt=0, description="how long an agent waits to fill a run of messages")
     store: Literal["disk", "memory"] = Field(
-        "memory",
-        description="where the agents' state lives: memory (rebuilt from the whole changelogs at every start) or "
-        "disk (a checkpoint of the changelogs: a restart reads only what was written since; one worker only for "
-        "now, see docs/deploying.md)",
+        "disk",
+        description="where the agents' state lives: disk (a checkpoint of the changelogs: a restart reads only "
+        "what was written since) or memory (rebuilt from the whole changelogs at every start)",
     )
     state_cache_keys: int = Field(50_000, ge=100, description="decoded states kept in memory per table (disk store)")
     standby_replicas: int = Field(1, ge=0, le=3, description="other workers that keep a copy of each partition's state")

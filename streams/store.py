@@ -175,18 +175,26 @@ class DiskStore(base.Store):
     def write(self, rows: list[tuple[bytes, int, Any, bytes]],
               acked: dict[tuple[str, int], tuple[int, int, int]]) -> None:  # fmt: skip
         """Rows ``(key, partition, record, changelog bytes)`` whose changelog records the broker acknowledged at
-        ``acked`` (topic, partition → lowest offset, highest offset, records). A partition's checkpoint moves
-        only when these offsets follow on from it without a gap: records of another writer before or among them
-        (a worker that lost the partition and finished its run anyway) are not stepped over; the next recovery
-        replays them instead."""
+        ``acked`` (topic, partition → lowest offset, highest offset, records).
+
+        A partition's checkpoint moves only when these offsets follow on from it without a gap. Otherwise
+        another writer's records came first or in between, and the checkpoint stays (the next recovery replays
+        from it). The rows of a partition this worker still processes are written all the same (they are its
+        newest states); those of a partition it no longer processes (a run finished after the partition was
+        lost) are left out: a standby recovery of that partition may already have written newer rows."""
         offsets = {}
         for (topic, part), (low, high, n) in acked.items():
             stored = self.file.offset(topic, part)
             if low == (-1 if stored is None else stored) + 1 and high - low + 1 == n:
                 offsets[(topic, part)] = high
-        self.file.write(((k, p, raw) for k, p, _, raw in rows), offsets)
-        for k, _, value, _ in rows:
+        keep = {part for _, part in offsets} | self.active
+        kept = [row for row in rows if row[1] in keep]
+        self.file.write(((k, p, raw) for k, p, _, raw in kept), offsets)
+        for k, _, value, _ in kept:
             self._remember(k, value)
+        for k, p, _, _ in rows:
+            if p not in keep:
+                self.cache.pop(k, None)
 
     def records(self) -> Iterator[tuple[bytes, Any]]:
         """Every key and state record of the active partitions (read from the file)."""
@@ -212,16 +220,25 @@ class DiskStore(base.Store):
 
     def apply_changelog_batch(self, batch: Iterable[Any], to_key: Callable[[Any], Any],
                               to_value: Callable[[Any], Any]) -> None:  # fmt: skip
+        """A recovery's records, in changelog order. Those at or before their partition's checkpoint are
+        already in the file (a batch read again after a seek) and are skipped: a row never goes back to an
+        older value."""
         rows: dict[bytes, tuple[bytes, int, bytes | None]] = {}
         offsets: dict[tuple[str, int], int] = {}
+        stored: dict[tuple[str, int], int] = {}
         for event in batch:
             msg = event.message
+            tp = (msg.topic, msg.partition)
+            if tp not in stored:
+                checkpoint = self.file.offset(*tp)
+                stored[tp] = -1 if checkpoint is None else checkpoint
+            if msg.offset <= max(stored[tp], offsets.get(tp, -1)):
+                continue
+            offsets[tp] = msg.offset
             if msg.key is None:
                 log.warning("changelog record without a key skipped: %s[%d]@%d", msg.topic, msg.partition, msg.offset)
                 continue
             rows[msg.key] = (msg.key, msg.partition, msg.value)
-            tp = (msg.topic, msg.partition)
-            offsets[tp] = max(offsets.get(tp, -1), msg.offset)
         if not offsets:
             return
         self.file.write(rows.values(), offsets)

@@ -66,9 +66,10 @@ def handle(name: str, value: bytes | None, get_state: GetState, settings: Stream
         tpost.apply_post_cdc(state, posts_cdc.get(key, []), outcome)
         res.duplicates += outcome.duplicates
         add_late(res, outcome.late)
+        if outcome.applied or outcome.status_clock_moved:
+            res.states[key] = state  # a duplicate status event still moves the lateness clock
         if not outcome.applied:
             continue
-        res.states[key] = state
         if outcome.changed_counters:
             counters = tpost.counters_row(key, state)
             if counters is not None:

@@ -117,6 +117,7 @@ class ScrapeFact:
 class PostOutcome:
     changed_counters: bool = False
     changed_scrape: bool = False
+    status_clock_moved: bool = False  # the newest status event time advanced (also by a duplicate): keep it
     applied: int = 0
     late_dropped: int = 0
     late: list[tuple[Any, str]] = field(default_factory=list)  # (the late event, why)
@@ -172,7 +173,9 @@ def apply_scrapes(
                 out.late_dropped += 1
                 out.late.append((f.event, late_reason(f.t, status_max, lateness_ms)))
                 continue
-            state.status_max_t = f.t if status_max is None else max(status_max, f.t)
+            if status_max is None or f.t > status_max:
+                state.status_max_t = f.t
+                out.status_clock_moved = True
         if f.sem_key in scrapes:
             out.duplicates += 1
             continue

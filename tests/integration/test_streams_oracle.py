@@ -75,8 +75,8 @@ def oracle_run(bootstrap: str, tag: str, uid: str, workload: Any, max_rows: int,
                      stream_inputs(settings), {**base, **env})  # fmt: skip
 
 
-def _run(stack, tmp_path, uid, workload, kill_midway: bool) -> None:
-    run = oracle_run(stack.bootstrap, "so", uid, workload, 500)
+def _run(stack, tmp_path, uid, workload, kill_midway: bool, store: str = "disk") -> None:
+    run = oracle_run(stack.bootstrap, "so", uid, workload, 500, STIR_STREAMS_STORE=store)
     prefix, app_id, now, settings, msgs, inputs = run.prefix, run.app_id, run.now, run.settings, run.msgs, run.inputs
     worker = Worker(tmp_path, run.env)
     try:
@@ -113,11 +113,12 @@ def test_worker_output_equals_oracle(stack, tmp_path, uid, workload):
 
 
 @pytest.mark.faults
-def test_worker_sigkill_mid_stream_still_equals_oracle(stack, tmp_path, uid, workload):
+@pytest.mark.parametrize("store", ["disk", "memory"])
+def test_worker_sigkill_mid_stream_still_equals_oracle(stack, tmp_path, uid, workload, store):
     """After a SIGKILL the worker restarts from its committed offsets and its tables (the disk checkpoint plus
-    the changelog since); the final rows still equal the oracle. (This found several faust-streaming issues: see
-    ``streams/faust_fixes.py``.)"""
-    _run(stack, tmp_path, uid, workload, kill_midway=True)
+    the changelog since, or the whole changelog on the memory store); the final rows still equal the oracle.
+    (This found several faust-streaming issues: see ``streams/faust_fixes.py``.)"""
+    _run(stack, tmp_path, uid, workload, kill_midway=True, store=store)
 
 
 def test_backfill_from_replay_files_equals_the_first_pass(stack, tmp_path, uid, workload):

@@ -64,6 +64,29 @@ def test_offsets_only_move_forward_and_acknowledgement_callbacks_are_ignored(tmp
     store.apply_changelog_batch(batch[:4], lambda k: k, lambda v: v)  # a recovery batch older than the checkpoint
     store.set_persisted_offset(TP(topic, 0), 50)  # faust calls this on every acknowledgement: ignored
     assert store.persisted_offset(TP(topic, 0)) == 10
+    assert store.get(b"a") == 10  # the row did not go back to the older batch's value
+    again = _store(tmp_path)
+    assert again.get(b"a") == 10
+
+
+def test_a_run_finished_after_its_partition_was_lost_does_not_overwrite_a_standby_recovery(tmp_path):
+    """The worker processed partition 0 (checkpoint 5), lost it, and holds it as a standby. The changelog then
+    has the new owner's 6..7, the worker's own last run 8..9 and the new owner's 10, all applied by the standby
+    recovery, when the last run's acknowledgement (8..9) comes back: its rows are left out (they would take the
+    key back from 10 to 8) and the checkpoint stays 10."""
+    store = _store(tmp_path)
+    topic = store.table.changelog_topic_name
+    asyncio.run(store.on_recovery_completed({TP(topic, 0)}, set()))
+    store.write([(b"a", 0, 1, b"1")], {(topic, 0): (0, 5, 6)})
+    asyncio.run(store.on_rebalance(set(), {TP(topic, 0)}, set()))
+    asyncio.run(store.on_recovery_completed(set(), {TP(topic, 0)}))  # now a standby
+    log = [(6, b"a", b"2"), (7, b"b", b"3"), (8, b"a", b"8"), (9, b"c", b"9"), (10, b"a", b"4")]
+    store.apply_changelog_batch([_Event(_Msg(topic, 0, o, k, v)) for o, k, v in log], lambda k: k, lambda v: v)
+    store.write([(b"a", 0, 8, b"8"), (b"c", 0, 9, b"9")], {(topic, 0): (8, 9, 2)})  # the late run's records
+    assert store.persisted_offset(TP(topic, 0)) == 10
+    assert store.get(b"a") == 4 and store.get(b"b") == 3 and store.get(b"c") == 9
+    again = _store(tmp_path)
+    assert again.get(b"a") == 4
 
 
 def test_a_checkpoint_never_steps_over_another_writers_records(tmp_path):
@@ -71,6 +94,7 @@ def test_a_checkpoint_never_steps_over_another_writers_records(tmp_path):
     its checkpoint (the new owner wrote 6..8), so the checkpoint stays and the next recovery replays 6.. ."""
     store = _store(tmp_path)
     topic = store.table.changelog_topic_name
+    asyncio.run(store.on_recovery_completed({TP(topic, 0)}, set()))  # the worker processes partition 0
     store.write([(b"a", 0, 1, b"1")], {(topic, 0): (5, 5, 1)})  # no checkpoint yet, first record at 5: a gap
     assert store.persisted_offset(TP(topic, 0)) is None
     store.write([(b"a", 0, 1, b"1")], {(topic, 0): (0, 5, 6)})
@@ -79,7 +103,7 @@ def test_a_checkpoint_never_steps_over_another_writers_records(tmp_path):
     assert store.persisted_offset(TP(topic, 0)) == 5
     store.write([(b"b", 0, 3, b"3"), (b"c", 0, 4, b"4")], {(topic, 0): (6, 8, 2)})  # a hole inside the acks
     assert store.persisted_offset(TP(topic, 0)) == 5
-    assert store.get(b"a") == 2  # the rows themselves are written (the replay from 6 will overwrite them)
+    assert store.get(b"a") == 2  # an active partition's rows are written (the replay from 6 will overwrite them)
 
 
 def test_recovery_batches_write_rows_deletes_and_their_last_offset(tmp_path):
@@ -93,7 +117,7 @@ def test_recovery_batches_write_rows_deletes_and_their_last_offset(tmp_path):
     assert store.get(b"k") == {"v": 2}
     assert store.get(b"gone") is None  # the tombstone deleted it, cache included
     assert store.persisted_offset(TP(topic, 3)) == 3
-    assert store.persisted_offset(TP(topic, 0)) is None  # the keyless record was skipped, not applied
+    assert store.persisted_offset(TP(topic, 0)) == 5  # the keyless record was not applied, but it was read
 
 
 def test_the_cache_is_bounded_and_reads_fall_through_to_the_file(tmp_path):
@@ -110,7 +134,8 @@ def test_the_cache_is_bounded_and_reads_fall_through_to_the_file(tmp_path):
 def test_records_and_len_cover_the_active_partitions_only(tmp_path):
     store = _store(tmp_path)
     topic = store.table.changelog_topic_name
-    store.write([(b"a", 0, 1, b"1"), (b"b", 1, 2, b"2"), (b"c", 2, 3, b"3")], {(topic, 0): (0, 0, 1)})
+    store.write([(b"a", 0, 1, b"1"), (b"b", 1, 2, b"2"), (b"c", 2, 3, b"3")],
+                {(topic, 0): (0, 0, 1), (topic, 1): (0, 0, 1), (topic, 2): (0, 0, 1)})  # fmt: skip
     assert list(store.records()) == [] and len(store) == 0  # nothing recovered yet
     asyncio.run(store.on_recovery_completed({TP(topic, 0), TP(topic, 2), TP("other", 1)}, {TP(topic, 1)}))
     assert sorted(store.records()) == [(b"a", 1), (b"c", 3)] and len(store) == 2
