@@ -16,7 +16,7 @@ app = typer.Typer(help="Debezium connectors on Kafka Connect.", no_args_is_help=
 def apply_cmd(timeout: float = typer.Option(90, help="seconds to wait for RUNNING")) -> None:
     """Publication + `PUT /connectors/<name>/config` (idempotent), then wait until RUNNING."""
     cfg = load_settings(ConnectorSettings)
-    with ConnectClient(cfg.connect_rest) as client:
+    with ConnectClient(cfg.connect_rest, cfg.connect_auth()) as client:
         try:
             state = apply(client, cfg, cfg.dsn(), connector_config(cfg), timeout)
         except (ConnectError, OSError) as e:
@@ -30,7 +30,7 @@ def status() -> None:
     cfg = load_settings(ConnectorSettings)
     table = Table("connector", "state", "tasks")
     ok = True
-    with ConnectClient(cfg.connect_rest) as client:
+    with ConnectClient(cfg.connect_rest, cfg.connect_auth()) as client:
         for name in client.list():
             st = client.status(name) or {}
             tasks = ", ".join(f"{t['id']}:{t['state']}" for t in st.get("tasks", []))
@@ -46,7 +46,7 @@ def status() -> None:
 def restart(name: str = typer.Argument(None, help="connector (default: the CDC connector)")) -> None:
     """Restart a connector and its tasks, then wait until RUNNING."""
     cfg = load_settings(ConnectorSettings)
-    with ConnectClient(cfg.connect_rest) as client:
+    with ConnectClient(cfg.connect_rest, cfg.connect_auth()) as client:
         try:
             client.restart(name or cfg.name)
             client.wait_running(name or cfg.name)

@@ -13,9 +13,10 @@ class ConnectError(RuntimeError):
 
 
 class ConnectClient:
-    def __init__(self, base_url: str, timeout_s: float = 10.0) -> None:
+    def __init__(self, base_url: str, auth: tuple[str, str] | None = None, timeout_s: float = 10.0) -> None:
+        """``auth``: the REST API's basic-auth user and password (``CoreSettings.connect_auth()``)."""
         self.base = base_url.rstrip("/")
-        self.http = httpx.Client(timeout=timeout_s)
+        self.http = httpx.Client(timeout=timeout_s, auth=auth)
 
     def close(self) -> None:
         self.http.close()
@@ -28,7 +29,10 @@ class ConnectClient:
 
     def _check(self, r: httpx.Response) -> httpx.Response:
         if r.status_code >= 400:
-            raise ConnectError(f"{r.request.method} {r.request.url.path}: HTTP {r.status_code}: {r.text[:2000]}")
+            hint = ""
+            if r.status_code == 401:
+                hint = " (Connect wants credentials: STIR_CONNECT_USER / STIR_CONNECT_PASSWORD)"
+            raise ConnectError(f"{r.request.method} {r.request.url.path}: HTTP {r.status_code}{hint}: {r.text[:2000]}")
         return r
 
     def apply(self, name: str, config: dict[str, Any]) -> dict[str, Any]:

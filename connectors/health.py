@@ -35,9 +35,10 @@ def task_states(expanded: dict[str, Any]) -> dict[str, tuple[bool, int, int]]:
     return out
 
 
-def observe_connect(base_url: str, timeout_s: float = 2.0) -> None:
+def observe_connect(base_url: str, auth: tuple[str, str] | None = None, timeout_s: float = 2.0) -> None:
     try:
-        r = httpx.get(f"{base_url.rstrip('/')}/connectors", params={"expand": "status"}, timeout=timeout_s)
+        r = httpx.get(f"{base_url.rstrip('/')}/connectors", params={"expand": "status"}, timeout=timeout_s,
+                      auth=auth)  # fmt: skip
         r.raise_for_status()
     except httpx.HTTPError:
         REACHABLE.set(0)
@@ -66,8 +67,9 @@ def observe_slots(conn: psycopg.Connection[Any]) -> None:
 class CdcProbe:
     """Both probes, at most every ``every_s`` seconds: call it from any loop."""
 
-    def __init__(self, connect_url: str | None, dsn: Callable[[], str], every_s: float = 5.0) -> None:
-        self.connect_url, self.dsn, self.every_s = connect_url, dsn, every_s
+    def __init__(self, connect_url: str | None, dsn: Callable[[], str], every_s: float = 5.0,
+                 auth: Callable[[], tuple[str, str] | None] = lambda: None) -> None:  # fmt: skip
+        self.connect_url, self.dsn, self.every_s, self.auth = connect_url, dsn, every_s, auth
         self._next = 0.0
         self._conn: psycopg.Connection[Any] | None = None
 
@@ -84,4 +86,4 @@ class CdcProbe:
             log.debug("slot lag not readable: %s", exc)
             self._conn = None
         if self.connect_url:
-            observe_connect(self.connect_url)
+            observe_connect(self.connect_url, self.auth())

@@ -61,7 +61,7 @@ def alerts_config(
         out.print(f"wrote {out_file}")
 
 
-loader_cli.PROBES.append(lambda ls: CdcProbe(ls.connect_rest, ls.dsn))
+loader_cli.PROBES.append(lambda ls: CdcProbe(ls.connect_rest, ls.dsn, auth=ls.connect_auth))
 
 
 def stack_settings() -> StackSettings:

@@ -65,6 +65,10 @@ class CoreSettings(BaseSettings):
     pg_dsn: SecretStr | None = _shared(None, env="PG_DSN", description="external PostgreSQL (unset: the local one)")
     connect_port: int = _shared(18083, env="CONNECT_PORT", ge=1024, le=65535, description="local Connect's port")
     connect_url: str | None = _shared(None, env="CONNECT_URL", description="external Kafka Connect REST URL")
+    connect_user: str = _shared("stir", env="CONNECT_USER", description="Kafka Connect REST user (basic auth)")
+    connect_password: SecretStr = _shared(
+        SecretStr(""), env="CONNECT_PASSWORD", description="Kafka Connect REST password (local: the secrets dir's)"
+    )
     ch_url: str | None = _shared(None, env="CH_URL", description="a ClickHouse server's http(s) URL (unset: embedded)")
     ch_user: str = _shared("default", env="CH_USER", description="ClickHouse user")
     ch_password: SecretStr = _shared(SecretStr(""), env="CH_PASSWORD", description="ClickHouse password")
@@ -115,9 +119,30 @@ class CoreSettings(BaseSettings):
         return self.ch_password_file.read_text().strip()
 
     @property
+    def connect_secrets_dir(self) -> Path:
+        """The local Connect's own secrets (owned by the OS user that runs it): the only directory its
+        FileConfigProvider may read."""
+        return self.state_dir / "connect" / "secrets"
+
+    @property
     def connect_secrets_file(self) -> Path:
         """Read by Kafka Connect's FileConfigProvider: ``${file:<path>:pg.password}``."""
-        return self.secrets_dir / "connect-secrets.properties"
+        return self.connect_secrets_dir / "connect-secrets.properties"
+
+    @property
+    def connect_password_file(self) -> Path:
+        """The local Connect's REST password (user ``connect_user``), written when Connect is prepared."""
+        return self.secrets_dir / "connect-rest.password"
+
+    def connect_auth(self) -> tuple[str, str] | None:
+        """Basic-auth credentials for Connect's REST API: ``STIR_CONNECT_PASSWORD``, else (the local Connect)
+        the one in the secrets dir; None for an external Connect without a password."""
+        explicit = self.connect_password.get_secret_value()
+        if explicit:
+            return self.connect_user, explicit
+        if self.connect_url or not self.connect_password_file.exists():
+            return None
+        return self.connect_user, self.connect_password_file.read_text().strip()
 
     # --- names ------------------------------------------------------------------------------------
     def topic(self, name: str) -> str:

@@ -23,7 +23,7 @@ import httpx
 from deploy.local.jars import kafka_classpath, plugin_path
 from deploy.local.process import ManagedProcess, PidRecord
 from deploy.local.settings import StackSettings, run_as_user
-from schemas.secrets import secure_dir, write_secret
+from schemas.secrets import ensure_secret, secure_dir, write_secret
 
 LOG4J2 = """\
 Configuration:
@@ -96,6 +96,34 @@ def _java() -> str:
 
 
 FALLBACK_ROOT = Path("/var/tmp/stir-stream")
+BASIC_AUTH = "org.apache.kafka.connect.rest.basic.auth.extension"
+
+
+def _chown(path: Path, user: str | None) -> None:
+    if user is not None:
+        pw = pwd.getpwnam(user)
+        os.chown(path, pw.pw_uid, pw.pw_gid)
+
+
+def _give_tree(path: Path, user: str | None) -> None:
+    """``path`` and everything under it owned by ``user`` (a state dir first written as root)."""
+    if user is None:
+        return
+    pw = pwd.getpwnam(user)
+    if path.stat().st_uid == pw.pw_uid:
+        return
+    for root, dirs, files in os.walk(path):
+        for name in (*dirs, *files):
+            os.chown(os.path.join(root, name), pw.pw_uid, pw.pw_gid, follow_symlinks=False)
+    os.chown(path, pw.pw_uid, pw.pw_gid)
+
+
+def _require_reachable(path: Path, user: str | None) -> None:
+    if user is not None and not _reachable_by(path, user):
+        raise RuntimeError(
+            f"OS user {user!r} cannot reach {path}: a parent directory is closed to it; set STIR_STATE_DIR to a "
+            "path it can reach (e.g. under /var/tmp) or STIR_SERVICE_OS_USER to another user"
+        )
 
 
 def _reachable_by(path: Path, user: str) -> bool:
@@ -134,11 +162,7 @@ class Postgres(Service):
         return str(path)
 
     def _chown(self, path: Path) -> None:
-        user = self.user()
-        if user is None:
-            return
-        pw = pwd.getpwnam(user)
-        os.chown(path, pw.pw_uid, pw.pw_gid)
+        _chown(path, self.user())
 
     def prepare(self) -> None:
         if (self.data_dir / "PG_VERSION").exists():
@@ -186,7 +210,6 @@ class Postgres(Service):
         if res.returncode != 0:
             raise RuntimeError(f"initdb failed ({self.data_dir}): {res.stderr.strip()}")
         write_secret(self.s.pg_password_file, password + "\n")
-        write_secret(self.s.connect_secrets_file, f"pg.password={password}\npg.user={self.s.pg_superuser}\n")
 
     def argv(self) -> list[str]:
         conf = {
@@ -244,6 +267,9 @@ class Kafka(Service):
     def home(self) -> Path:
         return self.s.state_dir / "kafka"
 
+    def user(self) -> str | None:
+        return run_as_user(self.s)
+
     def _properties(self) -> str:
         h, p, c = self.s.bind_host, self.s.kafka_port, self.s.kafka_controller_port
         return "\n".join(
@@ -288,9 +314,12 @@ class Kafka(Service):
         ]
 
     def prepare(self) -> None:
+        user = self.user()
         self.home.mkdir(parents=True, exist_ok=True)
+        _require_reachable(self.home, user)
         (self.home / "server.properties").write_text(self._properties())
         (self.home / "log4j2.yaml").write_text(LOG4J2)
+        _give_tree(self.home, user)
         if (self.home / "data" / "meta.properties").exists():
             return
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
@@ -300,6 +329,7 @@ class Kafka(Service):
             ),
             capture_output=True,
             text=True,
+            user=user,
         )
         if res.returncode != 0:
             raise RuntimeError(f"kafka storage format failed: {res.stdout[-2000:]}{res.stderr[-2000:]}")
@@ -335,6 +365,19 @@ class Connect(Service):
     def home(self) -> Path:
         return self.s.state_dir / "connect"
 
+    def user(self) -> str | None:
+        return run_as_user(self.s)
+
+    @property
+    def rest_users_file(self) -> Path:
+        return self.s.connect_secrets_dir / "rest-users.properties"
+
+    def _jaas(self) -> str:
+        """The REST API's login: Kafka's property-file module over the users file (no secret in this file)."""
+        return (
+            f'KafkaConnect {{\n  {BASIC_AUTH}.PropertyFileLoginModule required\n  file="{self.rest_users_file}";\n}};\n'
+        )
+
     def _properties(self) -> str:
         h = self.s.bind_host
         return "\n".join(
@@ -356,21 +399,37 @@ class Connect(Service):
                 f"listeners=http://{h}:{self.s.connect_port}",
                 f"rest.advertised.host.name={h}",
                 f"rest.advertised.port={self.s.connect_port}",
+                # every REST call needs the user and password of the users file (basic auth)
+                f"rest.extension.classes={BASIC_AUTH}.BasicAuthSecurityRestExtension",
                 f"plugin.path={plugin_path(self.s.jar_dir)}",
                 "plugin.discovery=hybrid_warn",
                 "config.providers=file",
                 "config.providers.file.class=org.apache.kafka.common.config.provider.FileConfigProvider",
-                # a connector config may read secrets from the secrets dir only (${file:/etc/...} is refused)
-                f"config.providers.file.param.allowed.paths={self.s.secrets_dir}",
+                # a connector config may read secrets from Connect's secrets dir only (${file:/etc/...} is refused)
+                f"config.providers.file.param.allowed.paths={self.s.connect_secrets_dir}",
                 "scheduled.rebalance.max.delay.ms=0",
                 "",
             ]
         )
 
     def prepare(self) -> None:
+        """Config files, and Connect's secrets dir (owned by the OS user that runs it, 0700): the REST users
+        file from the REST password in the stack's secrets dir, and the PostgreSQL password for connector
+        configs (``${file:...}``)."""
+        user = self.user()
         self.home.mkdir(parents=True, exist_ok=True)
+        _require_reachable(self.home, user)
         (self.home / "connect-distributed.properties").write_text(self._properties())
         (self.home / "log4j2.yaml").write_text(LOG4J2)
+        (self.home / "rest-jaas.conf").write_text(self._jaas())
+        password = ensure_secret(self.s.connect_password_file)
+        write_secret(self.rest_users_file, f"{self.s.connect_user}={password}\n")
+        if self.s.pg_dsn is None and self.s.pg_password_file.exists():
+            pg = self.s.pg_password()
+            write_secret(self.s.connect_secrets_file, f"pg.password={pg}\npg.user={self.s.pg_superuser}\n")
+        _give_tree(self.home, user)
+        for path in (self.s.connect_secrets_dir, *self.s.connect_secrets_dir.iterdir()):
+            _chown(path, user)
 
     def argv(self) -> list[str]:
         return [
@@ -380,6 +439,7 @@ class Connect(Service):
             "-XX:+UseG1GC",
             "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={self.home / 'log4j2.yaml'}",
+            f"-Djava.security.auth.login.config={self.home / 'rest-jaas.conf'}",
             f"-Dstir.service={self.name}",
             "-cp",
             kafka_classpath(self.s.jar_dir),
@@ -389,7 +449,7 @@ class Connect(Service):
 
     def healthy(self) -> bool:
         try:
-            r = httpx.get(f"{self.s.connect_rest}/connector-plugins", timeout=2.0)
+            r = httpx.get(f"{self.s.connect_rest}/connector-plugins", timeout=2.0, auth=self.s.connect_auth())
         except httpx.HTTPError:
             return False
         return r.status_code == 200 and any(p.get("class") == self.plugin_class for p in r.json())

@@ -18,8 +18,12 @@ from schemas.settings import CoreSettings
 
 
 def _default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "stir-stream"
+    """Root's cache is /var/cache (the jars must be readable by the unprivileged user that runs Kafka)."""
+    if os.environ.get("XDG_CACHE_HOME"):
+        return Path(os.environ["XDG_CACHE_HOME"]) / "stir-stream"
+    if os.geteuid() == 0:
+        return Path("/var/cache/stir-stream")
+    return Path.home() / ".cache" / "stir-stream"
 
 
 class StackSettings(CoreSettings):
@@ -27,9 +31,15 @@ class StackSettings(CoreSettings):
 
     model_config = SettingsConfigDict(env_prefix="STIR_", extra="ignore")
 
-    cache_dir: Path = Field(default_factory=_default_cache_dir, description="downloaded jars")
+    cache_dir: Path = Field(
+        default_factory=_default_cache_dir,
+        description="downloaded jars",
+        json_schema_extra={"shown_default": "`~/.cache/stir-stream` (root: `/var/cache/stir-stream`)"},
+    )
     pg_bin_dir: Path = Field(Path("/usr/lib/postgresql/15/bin"), description="PostgreSQL 15 binaries")
-    pg_os_user: str = Field("postgres", description="non-root OS user that runs postgres when started as root")
+    service_os_user: str = Field(
+        "postgres", description="non-root OS user that runs PostgreSQL, Kafka and Connect when started as root"
+    )
     kafka_controller_port: int = Field(19093, ge=1024, le=65535, description="local broker's KRaft controller port")
     kafka_heap: str = Field("768m", pattern=r"^\d+[mg]$", description="local broker's JVM heap")
     connect_heap: str = Field("768m", pattern=r"^\d+[mg]$", description="local Connect's JVM heap")
@@ -60,12 +70,12 @@ class StackSettings(CoreSettings):
 
 
 def run_as_user(settings: StackSettings) -> str | None:
-    """The OS user to drop to for postgres, or None to run as the current (non-root) user."""
+    """The OS user the services drop to, or None to run them as the current (non-root) user."""
     if os.geteuid() != 0:
         return None
-    if settings.pg_os_user == "root":
-        raise ValueError("STIR_PG_OS_USER: PostgreSQL refuses to run as root; name a non-root user")
-    return settings.pg_os_user
+    if settings.service_os_user == "root":
+        raise ValueError("STIR_SERVICE_OS_USER: the services never run as root; name a non-root user")
+    return settings.service_os_user
 
 
 def current_user() -> str:

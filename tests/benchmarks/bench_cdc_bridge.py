@@ -32,7 +32,7 @@ def test_cdc_throughput(stack, fresh_db, results):
     cfg = ConnectorSettings(topic_prefix=f"bthr{uid}.", slot_name=f"bthr_{uid}",
                             publication=f"bthrp_{uid}", snapshot_mode="no_data")  # fmt: skip
     topic = f"{cfg.cdc_topic_prefix}.public.profiles"
-    client = ConnectClient(stack.connect_rest)
+    client = ConnectClient(stack.connect_rest, stack.connect_auth())
     try:
         apply(client, cfg, fresh_db, connector_config(cfg, dbname=fresh_db.split("dbname=")[1]))
         with psycopg.connect(fresh_db, autocommit=True) as conn:  # warm-up: the topic exists, the task streams

@@ -275,7 +275,7 @@ def test_sustained_load_freshness(stack, fresh_db, uid, tmp_path, results):
     env = pipeline_env(prefix, tmp_path / "state", fresh_db, STIR_LOADER_INTERVAL_SCALE="1")
     pipeline = Pipeline(tmp_path / "run", env)
     cfg = cdc_connector(prefix, uid)
-    client = ConnectClient(stack.connect_rest)
+    client = ConnectClient(stack.connect_rest, stack.connect_auth())
     token = ingest_token(env)
     total = PROFILES + PROBES
     try:

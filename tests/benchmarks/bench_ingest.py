@@ -76,7 +76,7 @@ def test_cdc_latency(stack, fresh_db, results):
     cfg = ConnectorSettings(topic_prefix=f"bcdc{uid}.", slot_name=f"bslot_{uid}",
                             publication=f"bpub_{uid}", snapshot_mode="no_data")  # fmt: skip
     topic = f"{cfg.cdc_topic_prefix}.public.profiles"
-    client = ConnectClient(stack.connect_rest)
+    client = ConnectClient(stack.connect_rest, stack.connect_auth())
     rate, seconds = 200, 15
     try:
         apply(client, cfg, fresh_db, connector_config(cfg, dbname=fresh_db.split("dbname=")[1]))

@@ -37,7 +37,7 @@ def test_connect_sigkill_loses_no_change_and_the_slot_drains(stack, fresh_db, ui
     migrate(fresh_db)
     cfg = ConnectorSettings(topic_prefix=f"ck{uid}.", slot_name=f"slot_{uid}", publication=f"pub_{uid}",
                             snapshot_mode="no_data", heartbeat_interval_ms=1000)  # fmt: skip
-    client = ConnectClient(stack.connect_rest)
+    client = ConnectClient(stack.connect_rest, stack.connect_auth())
     written: list[int] = []
     try:
         apply(client, cfg, fresh_db, connector_config(cfg, dbname=f"t_{uid}"))

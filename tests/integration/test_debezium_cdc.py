@@ -57,7 +57,7 @@ def test_debezium_emits_create_update_delete(stack, uid):
         "transforms.key.type": "org.apache.kafka.connect.transforms.ExtractField$Key",
         "transforms.key.field": "id",
     }
-    client = ConnectClient(stack.connect_rest)
+    client = ConnectClient(stack.connect_rest, stack.connect_auth())
     try:
         client.apply(name, config)
         client.apply(name, config)  # idempotent: the same PUT again is harmless

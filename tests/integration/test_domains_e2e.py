@@ -59,7 +59,7 @@ def test_hiring_and_activity_reach_serving_equal_to_oracle_and_replay(stack, fre
     pipeline = Pipeline(tmp_path / "run", pipeline_env(prefix, tmp_path / "state", fresh_db, **lateness))
     token = ingest_token(pipeline.env)
     replayed = Pipeline(tmp_path / "run2", pipeline_env(replay_prefix, tmp_path / "state2", fresh_db, **lateness))
-    client = ConnectClient(stack.connect_rest)
+    client = ConnectClient(stack.connect_rest, stack.connect_auth())
     s = StreamsSettings()
     try:
         apply(client, cfg, fresh_db, connector_config(cfg, dbname=f"t_{uid}"))

@@ -62,7 +62,7 @@ def cdc(stack, fresh_db, uid):
     migrate(fresh_db)
     cfg = ConnectorSettings(topic_prefix=f"o{uid}.", slot_name=f"slot_{uid}", publication=f"pub_{uid}",
                             snapshot_mode="no_data", heartbeat_interval_ms=1000)  # fmt: skip
-    client = ConnectClient(stack.connect_rest)
+    client = ConnectClient(stack.connect_rest, stack.connect_auth())
     try:
         apply(client, cfg, fresh_db, connector_config(cfg, dbname=f"t_{uid}"))
 

@@ -232,7 +232,7 @@ def test_writes_and_events_reach_serving_tables_equal_to_oracle(stack, fresh_db,
                        STIR_STREAMS_CLOCK_MS=str(clock))  # fmt: skip
     token = ingest_token(env)
     pipeline = Pipeline(tmp_path / "run", env)
-    client = ConnectClient(stack.connect_rest)
+    client = ConnectClient(stack.connect_rest, stack.connect_auth())
     try:
         apply(client, cfg, fresh_db, connector_config(cfg, dbname=f"t_{uid}"))
         pipeline.up()

@@ -90,7 +90,7 @@ def test_kill_every_component_in_turn_and_restart_the_broker(stack, fresh_db, ui
     env = pipeline_env(prefix, tmp_path / "state", fresh_db, STIR_STREAMS_ALLOWED_LATENESS_MS=str(w.lateness_ms))
     token = ingest_token(env)
     pipeline = Pipeline(tmp_path / "run", env)
-    client = ConnectClient(stack.connect_rest)
+    client = ConnectClient(stack.connect_rest, stack.connect_auth())
     reader = Reader(fresh_db, schema, "hiring_processes")
     counts: dict[str, int] = {}
     errors: list[BaseException] = []

@@ -3,6 +3,7 @@ endpoint (issue item 1) and its secrets (item 5). Each check is an attack that w
 
 from __future__ import annotations
 
+import os
 import stat
 import uuid
 from pathlib import Path
@@ -11,6 +12,7 @@ import httpx
 import pytest
 
 from deploy.local.pipeline import Pipeline
+from deploy.local.settings import StackSettings
 from schemas.settings import CH_READER_USER
 from tests.support.harness import pipeline_env, warehouse_client
 
@@ -178,26 +180,65 @@ def test_junk_event_types_do_not_grow_the_metrics(stack, tmp_path):
         delete_topics(stack.bootstrap, [prefix + t for t in (*INGEST_TYPES, "dlq.ingest")])
 
 
-def test_connect_reads_no_file_outside_the_secrets_dir(stack):
-    """Item 2: FileConfigProvider's allowed.paths is the secrets dir. A connector config naming /etc/passwd gets
-    the reference back unresolved (before: the file's line, echoed in Connect's validation error)."""
-    from deploy.local.settings import StackSettings
+def test_connect_rest_refuses_anonymous_calls_and_wrong_passwords(stack):
+    """Item 2: Connect's REST API answers only with the user and password of its users file (Kafka's basic auth
+    extension); before, anyone on the host could create a connector."""
+    settings = StackSettings()
+    base, auth = settings.connect_rest, settings.connect_auth()
+    assert auth is not None and auth[1]
+    for path in ("/", "/connectors", "/connector-plugins"):
+        assert httpx.get(base + path, timeout=10).status_code == 401, path
+        assert httpx.get(base + path, auth=(auth[0], auth[1] + "x"), timeout=10).status_code == 401, path
+        assert httpx.get(base + path, auth=("admin", auth[1]), timeout=10).status_code == 401, path
+        assert httpx.get(base + path, auth=auth, timeout=10).status_code == 200, path
+    name = f"sec-anon-{uuid.uuid4().hex[:6]}"
+    r = httpx.put(f"{base}/connectors/{name}/config", json={"connector.class": "x"}, timeout=10)
+    assert r.status_code == 401
+    assert httpx.get(f"{base}/connectors/{name}/status", auth=auth, timeout=10).status_code == 404
+
+
+def test_connect_reads_no_file_outside_its_secrets_dir(stack):
+    """Item 2: FileConfigProvider's allowed.paths is Connect's own secrets dir. A connector config naming
+    /etc/passwd, or another of the stack's secrets, gets the reference back unresolved (before: the file's
+    line, echoed in Connect's validation error)."""
+    settings = StackSettings()
+    base, auth = settings.connect_rest, settings.connect_auth()
+    for ref in ("${file:/etc/passwd:root}", f"${{file:{settings.pg_password_file}:x}}"):
+        name = f"sec-probe-{uuid.uuid4().hex[:6]}"
+        cfg = {"connector.class": "io.debezium.connector.postgresql.PostgresConnector",
+               "database.hostname": "127.0.0.1", "database.port": str(settings.pg_port), "database.user": ref,
+               "database.password": "x", "database.dbname": "stir", "topic.prefix": name,
+               "plugin.name": "pgoutput"}  # fmt: skip
+        try:
+            r = httpx.put(f"{base}/connectors/{name}/config", json=cfg, auth=auth, timeout=60)
+            assert r.status_code == 400, r.text
+            # PostgreSQL refused the user as written: the reference, unresolved, and nothing of the file
+            assert ref in r.text and ":0:0:" not in r.text and settings.pg_password() not in r.text, r.text
+            assert httpx.get(f"{base}/connectors/{name}/status", auth=auth, timeout=10).status_code == 404
+        finally:
+            httpx.delete(f"{base}/connectors/{name}", auth=auth, timeout=10)
+
+
+def test_no_service_of_the_stack_runs_as_root(stack):
+    """Item 2: PostgreSQL, Kafka and Connect run as an unprivileged OS user (``STIR_SERVICE_OS_USER`` when the
+    stack is started as root), and Connect's secrets belong to that user alone."""
+    from deploy.local.services import all_services
 
     settings = StackSettings()
-    base = settings.connect_rest
-    name = f"sec-probe-{uuid.uuid4().hex[:6]}"
-    cfg = {"connector.class": "io.debezium.connector.postgresql.PostgresConnector", "database.hostname": "127.0.0.1",
-           "database.port": str(settings.pg_port), "database.user": "${file:/etc/passwd:root}",
-           "database.password": "x", "database.dbname": "stir", "topic.prefix": name,
-           "plugin.name": "pgoutput"}  # fmt: skip
-    try:
-        r = httpx.put(f"{base}/connectors/{name}/config", json=cfg, timeout=60)
-        assert r.status_code == 400, r.text
-        # PostgreSQL refused the user as written: the reference, unresolved, and no line of /etc/passwd
-        assert "${file:/etc/passwd:root}" in r.text and ":0:0:" not in r.text, r.text
-        assert httpx.get(f"{base}/connectors/{name}/status", timeout=10).status_code == 404  # nothing was created
-    finally:
-        httpx.delete(f"{base}/connectors/{name}", timeout=10)
+    managed = [svc for svc in all_services(settings) if svc.name in settings.managed()]
+    assert managed, "the stack runs no service here"
+    for svc in managed:
+        rec = svc.proc.running()
+        assert rec is not None, f"{svc.name} is not running"
+        status = Path(f"/proc/{rec.pid}/status").read_text().splitlines()
+        uids = next(line for line in status if line.startswith("Uid:"))
+        assert all(int(u) != 0 for u in uids.split()[1:]), f"{svc.name} runs as root: {uids}"
+    if "connect" in settings.managed():
+        owner = settings.connect_secrets_dir.stat()
+        assert stat.S_IMODE(owner.st_mode) == 0o700
+        assert owner.st_uid != 0 or os.geteuid() != 0, "Connect's secrets belong to root"
+        for f in settings.connect_secrets_dir.iterdir():
+            assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
 
 
 def test_query_parameters_are_bound_not_spliced(endpoint):

@@ -77,6 +77,9 @@ def _value(v: Any) -> str:
 
 
 def default(field: FieldInfo) -> str:
+    extra = field.json_schema_extra
+    if isinstance(extra, dict) and isinstance(extra.get("shown_default"), str):
+        return str(extra["shown_default"])  # a default that depends on the machine, as the README says it
     if field.default_factory is not None:
         return _value(field.default_factory())  # type: ignore[call-arg]
     if field.default is PydanticUndefined:

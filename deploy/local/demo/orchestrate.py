@@ -44,7 +44,7 @@ def run(keep_running: bool, size: DemoSize, console: Console) -> Summary:
         dsn = stack.dsn()
         migrate(dsn)
         cfg = ConnectorSettings()
-        with ConnectClient(stack.connect_rest) as client:
+        with ConnectClient(stack.connect_rest, stack.connect_auth()) as client:
             apply(client, cfg, dsn, connector_config(cfg))
         console.print(f"  OLTP schema migrated; connector {cfg.name} RUNNING")
         token_name = f"demo-{int(time.time())}"
