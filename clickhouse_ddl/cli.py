@@ -70,6 +70,43 @@ def render_cmd(rendering: str = typer.Option("server", help="server | embedded")
         out.print(render(m.sql, rendering, kafka_source(ws)), highlight=False, markup=False)  # type: ignore[arg-type]
 
 
+@ch_app.command("delete-range")
+def delete_range(
+    table: str = typer.Option(..., help="a table of the marts' database, e.g. profile_daily"),
+    column: str = typer.Option("day", help="its Date or DateTime column"),
+    start: str = typer.Option(..., "--from", help="first day (ISO date or time, inclusive)"),
+    end: str = typer.Option(..., "--to", help="end (ISO date or time, exclusive)"),
+    yes: bool = typer.Option(False, "--yes", help="do not ask for confirmation"),
+) -> None:
+    """Delete a table's rows whose COLUMN is in [FROM, TO) and wait until it is done: the first step of
+    rebuilding a date range from the raw topics (docs/runbooks.md)."""
+    from datetime import datetime
+
+    for name, value in (("--from", start), ("--to", end)):
+        try:
+            datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise fail(f"{name} {value!r} is not an ISO date or time, e.g. 2026-10-01", 2) from None
+    ws = load_settings(WarehouseSettings)
+    client = backend(ws).client
+    db = ws.ch_database
+    lookup = "SELECT type FROM system.columns WHERE database = {db:String} AND table = {t:String} AND name = {c:String}"
+    found = client.query(lookup, parameters={"db": db, "t": table, "c": column}).result_rows
+    if not found:
+        raise fail(f"no column {column!r} in table {db}.{table}: name a table of the marts and its date column", 2)
+    ctype = str(found[0][0])
+    if not ctype.removeprefix("Nullable(").startswith(("Date", "DateTime")):
+        raise fail(f"{db}.{table}.{column} is {ctype}, not a Date or DateTime", 2)
+    where = f"`{column}` >= CAST({{f:String}} AS {ctype}) AND `{column}` < CAST({{t:String}} AS {ctype})"
+    params = {"f": start.replace("T", " ").removesuffix("Z"), "t": end.replace("T", " ").removesuffix("Z")}
+    rows = client.query(f"SELECT count() FROM `{db}`.`{table}` WHERE {where}", parameters=params).result_rows[0][0]
+    if not yes and not typer.confirm(f"Delete {rows} row(s) of {db}.{table} with {column} in [{start}, {end})?"):
+        raise fail("aborted", 1)
+    client.command(f"ALTER TABLE `{db}`.`{table}` DELETE WHERE {where}", parameters=params,
+                   settings={"mutations_sync": 2})  # fmt: skip
+    out.print(f"deleted {rows} row(s) of {db}.{table} with {column} in [{start}, {end})")
+
+
 @warehouse_app.command("run")
 def run() -> None:
     """Run the embedded warehouse in the foreground: chdb, migrations, bridge from Kafka, HTTP endpoint."""

@@ -8,6 +8,7 @@ from rich.table import Table
 from connectors.connect_client import ConnectClient, ConnectError
 from connectors.debezium import ConnectorSettings, apply, connector_config
 from schemas.console import fail, load_settings, out
+from schemas.roles import OWNER
 
 app = typer.Typer(help="Debezium connectors on Kafka Connect.", no_args_is_help=True)
 
@@ -18,7 +19,7 @@ def apply_cmd(timeout: float = typer.Option(90, help="seconds to wait for RUNNIN
     cfg = load_settings(ConnectorSettings)
     with ConnectClient(cfg.connect_rest, cfg.connect_auth()) as client:
         try:
-            state = apply(client, cfg, cfg.dsn(), connector_config(cfg), timeout)
+            state = apply(client, cfg, cfg.dsn(role=OWNER), connector_config(cfg), timeout)
         except (ConnectError, OSError) as e:
             raise fail(str(e)) from None
     out.print(f"{cfg.name}: {state['connector']['state']} ({len(state['tasks'])} task(s))")

@@ -18,6 +18,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from connectors.connect_client import ConnectClient
+from schemas.roles import CDC
 from schemas.settings import CoreSettings
 from schemas.topics import SOURCE_SCHEMA, cdc_tables
 
@@ -42,6 +43,9 @@ class ConnectorSettings(CoreSettings):
     connect_secrets_path: str | None = Field(
         None, description="path of connect-secrets.properties as Connect sees it (default: the state dir's)"
     )
+    db_user: str = Field(CDC, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+                         description="PostgreSQL role the connector logs in as (its password: pg.password in "
+                         "connect-secrets.properties)")  # fmt: skip
 
     @model_validator(mode="after")
     def _scoped_names(self) -> ConnectorSettings:
@@ -63,9 +67,10 @@ def connector_config(cfg: ConnectorSettings, dbname: str | None = None) -> dict[
 
         info = conninfo_to_dict(cfg.pg_dsn.get_secret_value())
         host, port = str(info.get("host", "localhost")), int(str(info.get("port", 5432)))
-        user, db = str(info.get("user", cfg.pg_superuser)), str(info.get("dbname", cfg.pg_database))
+        db = str(info.get("dbname", cfg.pg_database))
     else:
-        host, port, user, db = cfg.bind_host, cfg.pg_port, cfg.pg_superuser, cfg.pg_database
+        host, port, db = cfg.bind_host, cfg.pg_port, cfg.pg_database
+    user = cfg.db_user  # the connector's own role (schemas.roles), never the DSN's owner or superuser
     secrets_file = cfg.connect_secrets_path or str(cfg.connect_secrets_file)
     schema = SOURCE_SCHEMA
     keys = cdc_tables()

@@ -24,6 +24,7 @@ from connectors.replay.cli import app as replay_app
 from schemas.cli import app as db_app
 from schemas.clickhouse import connect
 from schemas.console import err, fail, load_settings, out
+from schemas.roles import LOADER
 from serving_loader import cli as loader_cli
 from streams.cli import app as streams_app
 
@@ -61,7 +62,7 @@ def alerts_config(
         out.print(f"wrote {out_file}")
 
 
-loader_cli.PROBES.append(lambda ls: CdcProbe(ls.connect_rest, ls.dsn, auth=ls.connect_auth))
+loader_cli.PROBES.append(lambda ls: CdcProbe(ls.connect_rest, lambda: ls.dsn(role=LOADER), auth=ls.connect_auth))
 
 
 def stack_settings() -> StackSettings:
@@ -130,6 +131,22 @@ def clean_state() -> None:
     for path in removed:
         shutil.rmtree(path)
     out.print(f"removed: {', '.join(map(str, removed))}" if removed else f"nothing to remove under {s.state_dir}")
+
+
+@app.command()
+def doctor() -> None:
+    """Check what the local stack needs (Java, jars, PostgreSQL, the service user, disk, ports) and say what to fix."""
+    from rich.table import Table
+
+    from deploy.local.doctor import checks
+
+    found = checks(stack_settings())
+    table = Table("check", "", "detail")
+    for c in found:
+        table.add_row(c.name, "[green]ok[/]" if c.ok else "[red]fix[/]", c.detail)
+    out.print(table)
+    if not all(c.ok for c in found):
+        raise fail("some checks failed: see the detail column")
 
 
 @app.command()

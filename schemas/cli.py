@@ -6,6 +6,7 @@ import typer
 from rich.table import Table
 
 from schemas.console import fail, load_settings, out
+from schemas.roles import OWNER, ROLES
 from schemas.settings import CoreSettings
 
 app = typer.Typer(help="The OLTP source schema in PostgreSQL.", no_args_is_help=True)
@@ -20,7 +21,7 @@ def migrate() -> None:
     core = load_settings(CoreSettings)
     try:
         done = do_migrate(
-            core.dsn(),
+            core.dsn(role=OWNER),
             on_applied=lambda m, sec: out.print(f"  applied {m.version:04d}_{m.name} ({sec * 1000:.0f} ms)"),
         )
     except (MigrationError, OSError) as e:
@@ -34,7 +35,7 @@ def status() -> None:
     from schemas.oltp_migrate import migration_status
 
     try:
-        rows = migration_status(load_settings(CoreSettings).dsn())
+        rows = migration_status(load_settings(CoreSettings).dsn(role=OWNER))
     except OSError as e:
         raise fail(str(e)) from None
     table = Table("version", "name", "state")
@@ -44,3 +45,21 @@ def status() -> None:
     out.print(table)
     if any(r.state in ("modified", "missing") for r in rows):
         raise typer.Exit(1)
+
+
+@app.command("bootstrap")
+def bootstrap() -> None:
+    """As the superuser: create the component roles (owner, CDC, loader, app) with generated passwords (kept in
+    the secrets dir) and hand the database to the owner. `stir up` does this for the local server."""
+    from schemas import roles
+    from schemas.secrets import ensure_secret
+
+    core = load_settings(CoreSettings)
+    try:
+        passwords = {role: ensure_secret(core.pg_role_password_file(role)) for role in ROLES}
+        roles.bootstrap(core.dsn(), core.pg_database, passwords)
+    except OSError as e:
+        raise fail(str(e)) from None
+    except Exception as e:  # psycopg's errors: say which and stop
+        raise fail(f"bootstrap failed: {type(e).__name__}: {e}") from None
+    out.print(f"roles {', '.join(ROLES)} ready; passwords in {core.secrets_dir}/pg-<role>.password")

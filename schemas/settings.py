@@ -176,6 +176,10 @@ class CoreSettings(BaseSettings):
         """Where clients reach ClickHouse's HTTP interface: the server, or the embedded warehouse."""
         return self.ch_url or f"http://{self.ch_http_host}:{self.ch_http_port}"
 
+    def pg_role_password_file(self, role: str) -> Path:
+        """A component role's password (``schemas.roles``), generated when the local server is bootstrapped."""
+        return self.secrets_dir / f"pg-{role}.password"
+
     def pg_password(self) -> str:
         if not self.pg_password_file.exists():
             raise FileNotFoundError(
@@ -183,18 +187,25 @@ class CoreSettings(BaseSettings):
             )
         return self.pg_password_file.read_text().strip()
 
-    def dsn(self, dbname: str | None = None) -> str:
-        """A libpq connection string for the OLTP database (or ``dbname`` on the same server)."""
+    def dsn(self, dbname: str | None = None, role: str | None = None) -> str:
+        """A libpq connection string for the OLTP database (or ``dbname`` on the same server), as the bootstrap
+        superuser or (local server) as a component ``role`` of ``schemas.roles``. An external server
+        (``STIR_PG_DSN``) is reached as its DSN says: give each component a DSN with its own role there."""
         if self.pg_dsn is not None:
             if dbname is None:
                 return self.pg_dsn.get_secret_value()
             from psycopg.conninfo import make_conninfo
 
             return make_conninfo(self.pg_dsn.get_secret_value(), dbname=dbname)
-        return (
-            f"host={self.bind_host} port={self.pg_port} user={self.pg_superuser} "
-            f"password={self.pg_password()} dbname={dbname or self.pg_database}"
-        )
+        if role is None:
+            user, password = self.pg_superuser, self.pg_password()
+        else:
+            file = self.pg_role_password_file(role)
+            if not file.exists():
+                raise FileNotFoundError(f"no password of PostgreSQL role {role} at {file}: run `stir up` first")
+            user, password = role, file.read_text().strip()
+        db = dbname or self.pg_database
+        return f"host={self.bind_host} port={self.pg_port} user={user} password={password} dbname={db}"
 
 
 def settings_error(cls: type[BaseSettings], exc: Exception) -> str:

@@ -25,6 +25,7 @@ import psycopg
 from prometheus_client import Counter, Gauge, Histogram
 from psycopg import sql
 
+from schemas.roles import grant_serving_reads
 from serving_loader.specs import Spec
 
 log = logging.getLogger("stir.loader")
@@ -67,6 +68,7 @@ def ensure_schema(conn: psycopg.Connection[Any], schema: str) -> None:
             "attempts int, error text)"
         ).format(sql.Identifier(schema))
     )
+    grant_serving_reads(conn, schema)
 
 
 def _rows_of(conn: psycopg.Connection[Any], schema: str, table: str) -> int | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from schemas.roles import LOADER
 from schemas.settings import CoreSettings
 
 
@@ -29,5 +30,5 @@ class LoaderSettings(CoreSettings):
         return self
 
     def serving(self) -> str:
-        """The serving database's connection string."""
-        return self.serving_dsn.get_secret_value() if self.serving_dsn else self.dsn()
+        """The serving database's connection string (the local server: as the loader's own role)."""
+        return self.serving_dsn.get_secret_value() if self.serving_dsn else self.dsn(role=LOADER)

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from connectors.replay.dump import dump, parse_bound
-from connectors.replay.load import AlreadyLoaded, LoadInterrupted, load
+from connectors.replay.load import AlreadyLoaded, AlreadyRunning, LoadInterrupted, load
 from connectors.replay.offsets import apply, plan
 from schemas.console import fail, load_settings, out, progress_bar
 from schemas.settings import CoreSettings
@@ -21,8 +21,12 @@ app = typer.Typer(help="Dump Kafka topic ranges to files and replay them (backfi
 def dump_cmd(
     topic: str = typer.Option(..., help="topic to read"),
     out_file: Path = typer.Option(..., "--out", help="file to write"),
-    start: str = typer.Option("0", "--from", help="offset, ISO time or 'now' (inclusive)"),
-    end: str = typer.Option("now", "--to", help="offset, ISO time or 'now' (exclusive)"),
+    start: str = typer.Option("0", "--from", help="offset, ISO arrival time or 'now' (inclusive)"),
+    end: str = typer.Option("now", "--to", help="offset, ISO arrival time or 'now' (exclusive)"),
+    event_from: str = typer.Option(
+        None, "--event-from", help="only rows whose event_time is at or after this ISO time"
+    ),
+    event_to: str = typer.Option(None, "--event-to", help="only rows whose event_time is before this ISO time"),
     partition: int = typer.Option(None, help="only this partition"),
     key: str = typer.Option(None, help="only records with this key"),
     header: str = typer.Option(None, help="only records with this header, NAME=VALUE (e.g. dlq.topic=<a topic>)"),
@@ -36,8 +40,12 @@ def dump_cmd(
         raise fail("--format must be avro or jsonl", 2)
     try:
         bounds = parse_bound(start), parse_bound(end)
+        events = [None if t is None else parse_bound(t) for t in (event_from, event_to)]
     except ValueError as e:
         raise fail(str(e), 2) from None
+    if any(e is not None and not isinstance(e, datetime) for e in events):
+        raise fail("--event-from and --event-to are ISO times, e.g. 2026-11-01T00:00:00Z", 2)
+    event_bounds = [e if isinstance(e, datetime) else None for e in events]
     sep = separator.encode().decode("unicode_escape")
     wanted: tuple[str, bytes] | None = None
     if header is not None:
@@ -50,7 +58,8 @@ def dump_cmd(
         try:
             bootstrap = load_settings(CoreSettings).bootstrap
             r = dump(bootstrap, topic, out_file, *bounds, partition=partition, key=key, header=wanted, fmt=fmt,
-                     separator=sep, on_total=lambda n: bar.update(task, total=n),
+                     separator=sep, event_from=event_bounds[0], event_to=event_bounds[1],
+                     on_total=lambda n: bar.update(task, total=n),
                      on_record=lambda n: bar.advance(task, n))  # fmt: skip
         except (ValueError, OSError) as e:
             raise fail(str(e)) from None
@@ -68,29 +77,36 @@ def load_cmd(
     preserve_partitions: bool = typer.Option(False, "--preserve-partitions", help="write to the original partitions"),
     fmt: str = typer.Option("auto", "--format", help="auto | avro | jsonl"),
     separator: str = typer.Option("\t", "--key-separator", help="jsonl key separator"),
-    dlq_topic: str = typer.Option("dlq.replay", help="where records that break the contract go"),
+    dlq_topic: str = typer.Option(
+        None, help="where records that break the contract go (default: dlq.replay under STIR_TOPIC_PREFIX)"
+    ),
     restart: bool = typer.Option(False, "--restart", help="ignore the checkpoint and load from the start"),
+    create: bool = typer.Option(False, "--create", help="create the topic if missing (the source's partitions)"),
 ) -> None:
-    """Produce a replay file's records with their keys, headers and timestamps; invalid records go to the DLQ;
-    Ctrl-C checkpoints, and the same command resumes without duplicating acknowledged records."""
+    """Produce a replay file's records with their keys, headers and timestamps into an existing topic; invalid
+    records go to the DLQ. A signal (Ctrl-C, SIGTERM) checkpoints; the same command resumes, and delivers each
+    record exactly once even after a SIGKILL. A second load of the same file into the same topic is refused."""
 
     sep = separator.encode().decode("unicode_escape")
+    core = load_settings(CoreSettings)
+    dlq = dlq_topic or core.topic("dlq.replay")
     with progress_bar() as bar:
         task = bar.add_task(f"{'validate' if dry_run else 'load'} {in_file.name} → {topic}", total=None)
         try:
-            bootstrap = load_settings(CoreSettings).bootstrap
-            r = load(bootstrap, in_file, topic, fmt=fmt, separator=sep, rate=rate, dry_run=dry_run,
-                     preserve_partitions=preserve_partitions, dlq_topic=dlq_topic, restart=restart,
-                     on_record=lambda n: bar.advance(task, n))  # fmt: skip
+            r = load(core.bootstrap, in_file, topic, fmt=fmt, separator=sep, rate=rate, dry_run=dry_run,
+                     preserve_partitions=preserve_partitions, dlq_topic=dlq, restart=restart, create=create,
+                     default_partitions=core.partitions, on_record=lambda n: bar.advance(task, n))  # fmt: skip
         except LoadInterrupted as e:
             raise fail(str(e), 130) from None
         except AlreadyLoaded as e:
             raise fail(str(e), 3) from None
+        except AlreadyRunning as e:
+            raise fail(str(e), 4) from None
         except (ValueError, OSError, RuntimeError) as e:
             raise fail(str(e)) from None
     verb = "valid" if dry_run else "sent"
     out.print(f"{r.total} records read; {r.total - r.invalid - r.resumed_past if dry_run else r.sent} {verb}, "
-              f"{r.invalid} invalid{'' if dry_run else f' (to {dlq_topic})'}, {r.resumed_past} already delivered "
+              f"{r.invalid} invalid{'' if dry_run else f' (to {dlq})'}, {r.resumed_past} already delivered "
               f"before; {r.seconds:.2f}s")  # fmt: skip
 
 

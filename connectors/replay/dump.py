@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import orjson
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from connectors.replay.records import Record, contract_metadata, jsonl_lines, write_avro
+from connectors.replay.records import LOAD_HEADER, Record, contract_metadata, jsonl_lines, write_avro
 
 Bound = int | datetime | str  # offset, time, or "now"
 
@@ -96,6 +97,7 @@ def read_range(c: Consumer, topic: str, ranges: dict[int, tuple[int, int]], key:
             hdrs: list[tuple[str, bytes | None]] = [
                 (str(h[0]), h[1] if isinstance(h[1], bytes) or h[1] is None else str(h[1]).encode())
                 for h in (m.headers() or [])
+                if h[0] != LOAD_HEADER  # the loader's own provenance: a dump of a loaded topic equals its source
             ]
             if header is not None and header not in hdrs:
                 continue
@@ -103,8 +105,31 @@ def read_range(c: Consumer, topic: str, ranges: dict[int, tuple[int, int]], key:
             yield Record(m.key(), m.value(), ts, hdrs, p, off, m.topic() or topic, ts_type)
 
 
+def by_event_time(records: Iterator[Record], start: datetime | None, end: datetime | None) -> Iterator[Record]:
+    """The rows whose ``event_time`` lies in ``[start, end)``: a record keeps only those (a multi-row message may
+    shrink), and one with none, or a tombstone, is left out. Record timestamps are arrival times; this is how a
+    range of event time (a lost day) is cut out of a topic."""
+    low = -(2**63) if start is None else int(start.timestamp() * 1000)
+    high = 2**63 if end is None else int(end.timestamp() * 1000)
+    for r in records:
+        if r.value is None:
+            continue
+        kept = []
+        for row in r.value.split(b"\n"):
+            try:
+                t = orjson.loads(row).get("event_time") if row.strip() else None
+            except (orjson.JSONDecodeError, AttributeError):
+                t = None
+            if isinstance(t, int) and low <= t < high:
+                kept.append(row)
+        if kept:
+            r.value = b"\n".join(kept)
+            yield r
+
+
 def dump(bootstrap: str, topic: str, out: Path, start: Bound, end: Bound, *, partition: int | None = None,
          key: str | None = None, header: tuple[str, bytes] | None = None, fmt: str = "avro", separator: str = "\t",
+         event_from: datetime | None = None, event_to: datetime | None = None,
          on_total: Callable[[int], None] = lambda _n: None, on_record: Callable[[int], None] = lambda _n: None,
          ) -> DumpResult:  # fmt: skip
     t0 = time.perf_counter()
@@ -119,9 +144,11 @@ def dump(bootstrap: str, topic: str, out: Path, start: Bound, end: Bound, *, par
         result = DumpResult(ranges=resolve(c, topic, partitions, start, end))
         on_total(sum(max(e - s, 0) for s, e in result.ranges.values()))
         records = read_range(c, topic, result.ranges, key.encode() if key is not None else None, on_record, header)
+        if event_from is not None or event_to is not None:
+            records = by_event_time(records, event_from, event_to)
         tmp = out.with_name(out.name + ".part")
         if fmt == "avro":
-            meta = {"stir.topic": topic, **contract_metadata(topic),
+            meta = {"stir.topic": topic, **contract_metadata(topic), "stir.source.partitions": str(len(md.partitions)),
                     "stir.range": " ".join(f"{p}:{s}-{e}" for p, (s, e) in sorted(result.ranges.items()))}  # fmt: skip
             with open(tmp, "wb") as fh:
                 result.records = write_avro(fh, records, meta)

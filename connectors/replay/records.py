@@ -1,7 +1,10 @@
 """Replay files: Avro object container files (fastavro) that keep every record's key, value, headers,
 timestamp, partition and offset, with the topic's contract in the file metadata; or text lines in the
-console tools' convention (``kafka-console-consumer --property print.key=true`` output, which
-``kafka-console-producer --property parse.key=true`` reads back): ``key<separator>value``, one message per line.
+console tools' convention: ``key<separator>value``, one row per line, a null key or value (a tombstone) written as
+``NULL_MARKER``. Kafka's console tools read and write the same lines with
+``kafka-console-consumer --property print.key=true --property null.literal=<NULL>`` and
+``kafka-console-producer --property parse.key=true --property null.marker=<NULL>`` (an empty key or value stays
+empty, a literal ``null`` stays a string). Headers, timestamps and partitions need the Avro format.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from typing import IO, Any
 
 import fastavro
 
-NULL_KEY = "null"  # what the console consumer prints for a null key
+NULL_MARKER = "<NULL>"  # a null key or value in JSONL (the console tools' null.literal / null.marker)
+LOAD_HEADER = "stir.replay"  # the loader's provenance header (<load id>:<index>); dumps leave it out
 
 RECORD_SCHEMA: dict[str, Any] = {
     "type": "record",
@@ -88,9 +92,13 @@ def read_avro(path: Path) -> tuple[dict[str, str], Iterator[Record]]:
 
 def jsonl_lines(record: Record, separator: str) -> Iterator[str]:
     """One console line per row of the message: ``key<sep>row`` (a multi-row message becomes several
-    single-row messages, which the pipeline reads the same way)."""
-    key = NULL_KEY if record.key is None else record.key.decode()
-    for row in (record.value or b"").split(b"\n"):
+    single-row messages, which the pipeline reads the same way); a tombstone is ``key<sep><NULL>``, an empty
+    value ``key<sep>``."""
+    key = NULL_MARKER if record.key is None else record.key.decode()
+    if record.value is None or record.value == b"":
+        yield f"{key}{separator}{NULL_MARKER if record.value is None else ''}"
+        return
+    for row in record.value.split(b"\n"):
         if row.strip():
             yield f"{key}{separator}{row.decode()}"
 
@@ -104,7 +112,8 @@ def read_jsonl(path: Path, separator: str) -> Iterator[Record]:
             if separator not in line:
                 raise ValueError(f"{path}:{n}: no key separator {separator!r} (console producer parse.key=true format)")
             key, value = line.split(separator, 1)
-            yield Record(None if key == NULL_KEY else key.encode(), value.encode(), offset=n)
+            yield Record(None if key == NULL_MARKER else key.encode(), None if value == NULL_MARKER else value.encode(),
+                         offset=n)  # fmt: skip
 
 
 def detect_format(path: Path) -> str:

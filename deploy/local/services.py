@@ -74,6 +74,10 @@ class Service:
     def user(self) -> str | None:
         return None
 
+    def ports(self) -> list[tuple[int, str]]:
+        """The ports the service binds, each with the setting that moves it."""
+        raise NotImplementedError
+
     def env(self) -> dict[str, str] | None:
         return None
 
@@ -139,6 +143,9 @@ class Postgres(Service):
     @property
     def port(self) -> int:
         return self.s.pg_port
+
+    def ports(self) -> list[tuple[int, str]]:
+        return [(self.s.pg_port, "STIR_PG_PORT")]
 
     @cached_property
     def data_dir(self) -> Path:
@@ -248,12 +255,18 @@ class Postgres(Service):
         return res.returncode == 0
 
     def ensure_database(self) -> None:
+        """The OLTP database and the component roles (``schemas.roles``; passwords generated into the secrets
+        dir), the database owned by ``stir_owner``."""
         import psycopg
+
+        from schemas import roles
 
         with psycopg.connect(self.s.dsn("postgres"), autocommit=True) as conn:
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.s.pg_database,)).fetchone()
             if not exists:
                 conn.execute(f'CREATE DATABASE "{self.s.pg_database}"')
+        passwords = {role: ensure_secret(self.s.pg_role_password_file(role)) for role in roles.ROLES}
+        roles.bootstrap(self.s.dsn("postgres"), self.s.pg_database, passwords)
 
 
 class Kafka(Service):
@@ -262,6 +275,9 @@ class Kafka(Service):
     @property
     def port(self) -> int:
         return self.s.kafka_port
+
+    def ports(self) -> list[tuple[int, str]]:
+        return [(self.s.kafka_port, "STIR_KAFKA_PORT"), (self.s.kafka_controller_port, "STIR_KAFKA_CONTROLLER_PORT")]
 
     @property
     def home(self) -> Path:
@@ -361,6 +377,9 @@ class Connect(Service):
     def port(self) -> int:
         return self.s.connect_port
 
+    def ports(self) -> list[tuple[int, str]]:
+        return [(self.s.connect_port, "STIR_CONNECT_PORT")]
+
     @property
     def home(self) -> Path:
         return self.s.state_dir / "connect"
@@ -414,8 +433,8 @@ class Connect(Service):
 
     def prepare(self) -> None:
         """Config files, and Connect's secrets dir (owned by the OS user that runs it, 0700): the REST users
-        file from the REST password in the stack's secrets dir, and the PostgreSQL password for connector
-        configs (``${file:...}``)."""
+        file from the REST password in the stack's secrets dir, and the CDC role's PostgreSQL password for
+        connector configs (``${file:...}``)."""
         user = self.user()
         self.home.mkdir(parents=True, exist_ok=True)
         _require_reachable(self.home, user)
@@ -424,9 +443,13 @@ class Connect(Service):
         (self.home / "rest-jaas.conf").write_text(self._jaas())
         password = ensure_secret(self.s.connect_password_file)
         write_secret(self.rest_users_file, f"{self.s.connect_user}={password}\n")
-        if self.s.pg_dsn is None and self.s.pg_password_file.exists():
-            pg = self.s.pg_password()
-            write_secret(self.s.connect_secrets_file, f"pg.password={pg}\npg.user={self.s.pg_superuser}\n")
+        if self.s.pg_dsn is None:
+            from schemas.roles import CDC
+
+            cdc = self.s.pg_role_password_file(CDC)
+            if cdc.exists():  # the connector's own role, never the superuser
+                write_secret(self.s.connect_secrets_file, f"pg.password={cdc.read_text().strip()}\npg.user={CDC}\n")
+        (self.s.secrets_dir / "connect-secrets.properties").unlink(missing_ok=True)  # where it was kept before
         _give_tree(self.home, user)
         for path in (self.s.connect_secrets_dir, *self.s.connect_secrets_dir.iterdir()):
             _chown(path, user)

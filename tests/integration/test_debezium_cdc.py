@@ -9,6 +9,7 @@ import pytest
 
 from connectors.connect_client import ConnectClient
 from deploy.local.process import wait_until
+from schemas.roles import CDC
 from tests.support.kafka import consume, delete_topics
 
 pytestmark = pytest.mark.integration
@@ -30,6 +31,7 @@ def test_debezium_emits_create_update_delete(stack, uid):
             "er numeric(8,3), updated_at timestamptz NOT NULL DEFAULT now())"
         )
         conn.execute(f"ALTER TABLE {table} REPLICA IDENTITY FULL")
+        conn.execute(f"GRANT SELECT ON {table} TO {CDC}")  # the connector's role reads what it publishes
         conn.execute(f"CREATE PUBLICATION {pub} FOR TABLE {table}")
 
     config = {
@@ -37,7 +39,7 @@ def test_debezium_emits_create_update_delete(stack, uid):
         "plugin.name": "pgoutput",
         "database.hostname": stack.bind_host,
         "database.port": stack.pg_port,
-        "database.user": stack.pg_superuser,
+        "database.user": CDC,
         # the secret reaches Connect through its FileConfigProvider, never inside the JSON
         "database.password": f"${{file:{stack.connect_secrets_file}:pg.password}}",
         "database.dbname": stack.pg_database,

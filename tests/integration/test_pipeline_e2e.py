@@ -11,6 +11,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
 
 from clickhouse_ddl.runner import all_sources
 from connectors.connect_client import ConnectClient
@@ -20,6 +21,7 @@ from deploy.local.pipeline import Pipeline
 from deploy.local.process import wait_until
 from schemas.kafka import end_offsets
 from schemas.oltp_migrate import migrate
+from schemas.roles import APP, LOADER
 from serving_loader.specs import SPECS
 from streams.settings import StreamsSettings
 from tests.support import oracle, serving_oracle
@@ -228,7 +230,8 @@ def test_writes_and_events_reach_serving_tables_equal_to_oracle(stack, fresh_db,
     )
     clock = w.end_ms + 2 * HOUR
     cfg = cdc_connector(prefix, uid)
-    env = pipeline_env(prefix, tmp_path / "state", fresh_db, STIR_STREAMS_ALLOWED_LATENESS_MS=str(w.lateness_ms),
+    loader_dsn = make_conninfo(stack.dsn(role=LOADER), dbname=f"t_{uid}")  # the loader's own role
+    env = pipeline_env(prefix, tmp_path / "state", loader_dsn, STIR_STREAMS_ALLOWED_LATENESS_MS=str(w.lateness_ms),
                        STIR_STREAMS_CLOCK_MS=str(clock))  # fmt: skip
     token = ingest_token(env)
     pipeline = Pipeline(tmp_path / "run", env)
@@ -248,6 +251,8 @@ def test_writes_and_events_reach_serving_tables_equal_to_oracle(stack, fresh_db,
 
         _assert_serving_equals_oracle(produced, clock, fresh_db, schema)
         assert len(_serving(fresh_db, schema, "profile_summary")) == 30
+        app_dsn = make_conninfo(stack.dsn(role=APP), dbname=f"t_{uid}")  # the app reads as its read-only role
+        assert len(_serving(app_dsn, schema, "profile_summary")) == 30
         assert len(_serving(fresh_db, schema, "collection_summary")) >= 5
 
         # deletes in PostgreSQL: a profile with its posts, two posts of another profile, a collection

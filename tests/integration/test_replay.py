@@ -93,7 +93,9 @@ def test_avro_round_trip_keeps_keys_values_headers_timestamps(stack, topics, tmp
 
 
 def _console(tool: str, *args: str, stdin: str | None = None) -> str:
-    jars = Path(os.environ.get("STIR_CACHE_DIR", Path.home() / ".cache" / "stir-stream")) / "jars" / "kafka" / "*"
+    from deploy.local.settings import StackSettings
+
+    jars = StackSettings().jar_dir / "kafka" / "*"
     cls = {"consumer": "org.apache.kafka.tools.consumer.ConsoleConsumer",
            "producer": "org.apache.kafka.tools.ConsoleProducer"}[tool]  # fmt: skip
     res = subprocess.run(["java", "-cp", str(jars), cls, *args], input=stdin, capture_output=True, text=True,
@@ -109,16 +111,92 @@ def test_jsonl_matches_the_console_tools(stack, topics, tmp_path):
     assert _stir("replay", "dump", "--topic", src, "--out", str(ours), "--format", "jsonl").returncode == 0
     lines = ours.read_text().splitlines()
     console = _console("consumer", "--bootstrap-server", stack.bootstrap, "--topic", src, "--from-beginning",
-                       "--max-messages", "400", "--property", "print.key=true", "--timeout-ms", "20000")  # fmt: skip
+                       "--max-messages", "400", *CONSUMER_PROPS, "--timeout-ms", "20000")  # fmt: skip
     assert sorted(console.splitlines()) == sorted(lines) and len(lines) == 400
     # the console producer reads our file; our loader reads it too; both topics then dump to the same lines
-    _console("producer", "--bootstrap-server", stack.bootstrap, "--topic", via_console, "--property", "parse.key=true",
+    _console("producer", "--bootstrap-server", stack.bootstrap, "--topic", via_console, *PRODUCER_PROPS,
              stdin=ours.read_text())  # fmt: skip
     assert _stir("replay", "load", "--in", str(ours), "--topic", via_tool).returncode == 0
     for topic in (via_console, via_tool):
         again = tmp_path / f"{topic}.jsonl"
         assert _stir("replay", "dump", "--topic", topic, "--out", str(again), "--format", "jsonl").returncode == 0
         assert sorted(again.read_text().splitlines()) == sorted(lines)
+
+
+CONSUMER_PROPS = ("--property", "print.key=true", "--property", "null.literal=<NULL>")
+PRODUCER_PROPS = ("--property", "parse.key=true", "--property", "null.marker=<NULL>")
+SHAPES = [(None, b'{"a":1}'), (b"", b'{"a":2}'), (b"null", b'{"a":3}'), (b"k", None), (b"k2", b""),
+          (b"<NULL>x", b'{"a":4}')]  # fmt: skip
+
+
+def _shapes(bootstrap: str, topic: str) -> list[tuple[bytes | None, bytes | None]]:
+    c = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": f"shapes-{uuid.uuid4()}", "auto.offset.reset": "earliest"}
+    )
+    c.subscribe([topic])
+    got: list[tuple[bytes | None, bytes | None]] = []
+    while len(got) < len(SHAPES):
+        m = c.poll(10)
+        assert m is not None, got
+        got.append((m.key(), m.value()))
+    c.close()
+    return got
+
+
+def test_jsonl_keeps_tombstones_and_null_empty_and_literal_null_keys_both_ways(stack, topics, tmp_path):
+    """Every record shape the console tools can carry survives dump → console producer and console consumer →
+    load: a null key, an empty key, the literal key "null", a tombstone, an empty value."""
+    src, via_console, via_tool = topics("src.x"), topics("console.x"), topics("tool.x")
+    p = Producer({"bootstrap.servers": stack.bootstrap})
+    for key, value in SHAPES:
+        p.produce(src, key=key, value=value, partition=0)  # one partition: the order is kept
+    assert p.flush(30) == 0
+    ours = tmp_path / "shapes.jsonl"
+    res = _stir("replay", "dump", "--topic", src, "--out", str(ours), "--format", "jsonl")
+    assert res.returncode == 0, res.stderr
+    console = _console("consumer", "--bootstrap-server", stack.bootstrap, "--topic", src, "--from-beginning",
+                       "--max-messages", str(len(SHAPES)), *CONSUMER_PROPS, "--timeout-ms", "20000")  # fmt: skip
+    assert console.splitlines() == ours.read_text().splitlines()
+    _console("producer", "--bootstrap-server", stack.bootstrap, "--topic", via_console, *PRODUCER_PROPS,
+             stdin=ours.read_text())  # fmt: skip
+    from_console = tmp_path / "from-console.jsonl"
+    from_console.write_text(console)
+    res = _stir("replay", "load", "--in", str(from_console), "--topic", via_tool)
+    assert res.returncode == 0, res.stderr
+    assert sorted(_shapes(stack.bootstrap, via_console), key=repr) == sorted(SHAPES, key=repr)
+    assert sorted(_shapes(stack.bootstrap, via_tool), key=repr) == sorted(SHAPES, key=repr)
+
+
+def test_a_load_refuses_a_missing_topic_a_second_run_and_what_jsonl_cannot_do(stack, topics, tmp_path, uid):
+    src = topics("social.scrape.status")
+    _produce_rows(stack.bootstrap, src, 4000, headers=False)
+    f, lines = tmp_path / "rows.avro", tmp_path / "rows.jsonl"
+    assert _stir("replay", "dump", "--topic", src, "--out", str(f)).returncode == 0
+    assert _stir("replay", "dump", "--topic", src, "--out", str(lines), "--format", "jsonl").returncode == 0
+    missing = f"rp{uid}.misspelled.social.scrape.status"
+    res = _stir("replay", "load", "--in", str(f), "--topic", missing)
+    assert res.returncode == 1 and "does not exist" in res.stderr and "--create" in res.stderr, res.stderr
+    res = _stir("replay", "load", "--in", str(lines), "--topic", src, "--preserve-partitions")
+    assert res.returncode == 1 and "Avro" in res.stderr, res.stderr
+    from confluent_kafka.admin import AdminClient
+
+    assert missing not in AdminClient({"bootstrap.servers": stack.bootstrap}).list_topics(timeout=10).topics
+    created = topics("created.social.scrape.status")
+    delete_topics(stack.bootstrap, [created])
+    assert wait_until(lambda: created not in AdminClient({"bootstrap.servers": stack.bootstrap}
+                                                           ).list_topics(timeout=10).topics, 30, 0.2)  # fmt: skip
+    first = subprocess.Popen([sys.executable, "-m", "deploy.cli", "replay", "load", "--in", str(f), "--topic",
+                              created, "--create", "--rate", "500"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)  # fmt: skip
+    try:
+        assert wait_until(lambda: end_offsets(stack.bootstrap, [created]) > 0, 60, 0.05)
+        second = _stir("replay", "load", "--in", str(f), "--topic", created)
+        assert second.returncode == 4 and "another load" in second.stderr, second.stderr
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=60)
+    md = AdminClient({"bootstrap.servers": stack.bootstrap}).list_topics(timeout=10).topics[created]
+    assert len(md.partitions) == 4  # the source's
 
 
 def test_invalid_records_go_to_the_dlq_with_their_reason(stack, topics, tmp_path):
@@ -129,8 +207,10 @@ def test_invalid_records_go_to_the_dlq_with_their_reason(stack, topics, tmp_path
     dry = _stir("replay", "load", "--in", str(f), "--topic", dst, "--dry-run")
     assert dry.returncode == 0 and "2 invalid" in dry.stdout
     assert end_offsets(stack.bootstrap, [dst, dlq]) == 0
-    res = _stir("replay", "load", "--in", str(f), "--topic", dst, "--dlq-topic", dlq)
-    assert res.returncode == 0 and "2 sent, 2 invalid" in res.stdout, res.stdout + res.stderr
+    # the default DLQ topic is the deployment's (under its topic prefix)
+    env = {**os.environ, "STIR_TOPIC_PREFIX": dlq.removesuffix("dlq.replay")}
+    res = _stir("replay", "load", "--in", str(f), "--topic", dst, env=env)
+    assert res.returncode == 0 and "2 sent, 2 invalid" in res.stdout and dlq in res.stdout, res.stdout + res.stderr
     c = Consumer({"bootstrap.servers": stack.bootstrap, "group.id": f"dlq-{uuid.uuid4()}",
                   "auto.offset.reset": "earliest"})  # fmt: skip
     c.subscribe([dlq])
@@ -148,7 +228,35 @@ def test_invalid_records_go_to_the_dlq_with_their_reason(stack, topics, tmp_path
     assert again.returncode == 3 and "already loaded" in again.stderr
 
 
-def test_interrupted_load_resumes_exactly_once(stack, topics, tmp_path):
+def test_a_dump_by_event_time_holds_exactly_that_days_rows(stack, topics, tmp_path):
+    """Re-feed a lost day: the rows whose event_time is in the day, from multi-row messages that mix days and
+    arrive out of order (record timestamps are arrival times), and nothing else."""
+    from datetime import UTC, datetime
+
+    src = topics("social.scrape.status")
+    step = 37 * 60_000  # 37 minutes: 3 days of rows
+    rows = [{**_row(i), "event_time": T0 + ((i * 7919) % 120) * step} for i in range(120)]
+    p = Producer({"bootstrap.servers": stack.bootstrap, "partitioner": "murmur2_random"})
+    for start in range(0, len(rows), 9):
+        chunk = rows[start : start + 9]
+        p.produce(src, key=str(chunk[0]["post_id"]).encode(), value="\n".join(json.dumps(r) for r in chunk).encode())
+    assert p.flush(30) == 0
+    day = T0 - T0 % 86_400_000 + 86_400_000
+    iso = [datetime.fromtimestamp(t / 1000, UTC).isoformat().replace("+00:00", "Z") for t in (day, day + 86_400_000)]
+    f = tmp_path / "day.avro"
+    res = _stir("replay", "dump", "--topic", src, "--event-from", iso[0], "--event-to", iso[1], "--out", str(f))
+    assert res.returncode == 0, res.stderr
+    _, recs = read_avro(f)
+    got = sorted(json.loads(row)["event_id"] for r in recs for row in (r.value or b"").split(b"\n"))
+    want = sorted(str(r["event_id"]) for r in rows if day <= int(str(r["event_time"])) < day + 86_400_000)
+    assert got == want and 0 < len(want) < len(rows)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=["int", "term", "kill"])
+def test_interrupted_load_resumes_exactly_once(stack, topics, tmp_path, sig):
+    """Stopped by a signal mid-load (SIGKILL included: records acknowledged after the last checkpoint write, or
+    in flight, are found in the topic by their provenance header), the same command then delivers the rest:
+    0 missing, 0 duplicates."""
     src, dst = topics("social.scrape.status"), topics("resume.social.scrape.status")
     _produce_rows(stack.bootstrap, src, 20_000, headers=False)
     f = tmp_path / "big.avro"
@@ -156,15 +264,18 @@ def test_interrupted_load_resumes_exactly_once(stack, topics, tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "deploy.cli", "replay", "load", "--in", str(f), "--topic", dst,
                              "--rate", "4000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     assert wait_until(lambda: end_offsets(stack.bootstrap, [dst]) > 3000, 60, 0.05)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130, stderr
-    assert "run the same command to resume" in stderr
+    if sig == signal.SIGKILL:
+        assert proc.returncode == -signal.SIGKILL
+    else:
+        assert proc.returncode == 130, stderr
+        assert "run the same command to resume" in stderr
     delivered = end_offsets(stack.bootstrap, [dst])
     assert 3000 < delivered < 20_000
     res = _stir("replay", "load", "--in", str(f), "--topic", dst)
     assert res.returncode == 0, res.stderr
-    assert f"{delivered} already delivered" in res.stdout
+    assert f"{delivered} already delivered" in res.stdout, res.stdout
     c = Consumer({"bootstrap.servers": stack.bootstrap, "group.id": f"chk-{uuid.uuid4()}",
                   "auto.offset.reset": "earliest"})  # fmt: skip
     c.subscribe([dst])

@@ -255,3 +255,54 @@ def test_query_parameters_are_bound_not_spliced(endpoint):
         assert rows == [(hostile,)]
     finally:
         client.close()
+
+
+def test_each_component_role_has_only_its_privileges(stack, fresh_db, uid):
+    """Item 3: the loader role reads no OLTP table, the CDC role reads the published tables and writes none, the
+    app role reads the serving tables and nothing else; the connector logs in as the CDC role, and Connect holds
+    no superuser password."""
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    from connectors.debezium import ConnectorSettings, connector_config
+    from schemas.oltp_migrate import migrate
+    from schemas.roles import APP, CDC, LOADER
+    from serving_loader.loader import ensure_schema
+
+    migrate(fresh_db)
+    db = f"t_{uid}"
+    with psycopg.connect(fresh_db, autocommit=True) as conn:
+        conn.execute("INSERT INTO profiles (id, handle, platform) VALUES (1, 'a', 'instagram')")
+
+    def as_role(role: str) -> psycopg.Connection:
+        return psycopg.connect(make_conninfo(stack.dsn(role=role), dbname=db), autocommit=True)
+
+    def refused(role: str, statement: str) -> bool:
+        with as_role(role) as conn:
+            try:
+                conn.execute(statement)
+            except psycopg.errors.InsufficientPrivilege:
+                return True
+        return False
+
+    assert refused(LOADER, "SELECT * FROM profiles")
+    assert refused(LOADER, "SELECT * FROM scrape_requests")
+    with as_role(CDC) as conn:
+        assert conn.execute("SELECT count(*) FROM profiles").fetchone() == (1,)
+    for statement in ("INSERT INTO profiles (id, handle, platform) VALUES (2, 'b', 'instagram')",
+                      "UPDATE profiles SET handle = 'x'", "DELETE FROM profiles", "TRUNCATE profiles",
+                      "CREATE TABLE t (x int)"):  # fmt: skip
+        assert refused(CDC, statement), statement
+    schema = f"serving_{uid}"
+    with as_role(LOADER) as conn:  # the loader creates and owns its schema
+        ensure_schema(conn, schema)
+        conn.execute(f"CREATE TABLE {schema}.s (x int)")
+        conn.execute(f"INSERT INTO {schema}.s VALUES (1)")
+    with as_role(APP) as conn:
+        assert conn.execute(f"SELECT x FROM {schema}.s").fetchall() == [(1,)]
+    assert refused(APP, f"INSERT INTO {schema}.s VALUES (2)")
+    assert refused(APP, "SELECT * FROM profiles")
+    assert connector_config(ConnectorSettings(), dbname=db)["database.user"] == CDC
+    settings = StackSettings()
+    if "connect" in settings.managed():
+        assert settings.pg_password() not in settings.connect_secrets_file.read_text()

@@ -119,3 +119,31 @@ def test_sigkill_redelivery_keeps_latest_state_exact(stack, warehouse):
     got = {r[0]: (r[1], r[2]) for r in rows}
     assert got == expected
     client.close()
+
+
+def test_delete_range_removes_only_the_range_and_names_a_wrong_column(warehouse):
+    """The rebuild runbook's first step as a command: `stir ch delete-range` deletes the rows of [from, to) and
+    waits for the mutation; a column that is not a date is refused."""
+    import os
+    import subprocess
+    import sys
+
+    p, client, _ = warehouse
+    table = "profile_daily"  # in the client's database (the marts')
+    days = ["2026-09-30", "2026-10-01", "2026-10-15", "2026-10-31", "2026-11-01"]
+    for d in days:
+        client.command(f"INSERT INTO {table} SELECT 'p1', 'instagram', toDate('{d}'), "
+                       "argMaxState(toInt64(1), now64(3, 'UTC')), uniqExactState(generateUUIDv4())")  # fmt: skip
+    env = {**os.environ, **p.env}
+
+    def stir(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "deploy.cli", "ch", *args], env=env, capture_output=True,
+                              text=True, timeout=120)  # fmt: skip
+
+    res = stir("delete-range", "--table", "profile_daily", "--from", "2026-10-01", "--to", "2026-11-01", "--yes")
+    assert res.returncode == 0 and "deleted 3 row(s)" in res.stdout, res.stdout + res.stderr
+    left = sorted(str(r[0]) for r in client.query(f"SELECT day FROM {table}").result_rows)
+    assert left == ["2026-09-30", "2026-11-01"]
+    bad = stir("delete-range", "--table", "profile_daily", "--column", "profile_id", "--from", "2026-10-01",
+               "--to", "2026-11-01", "--yes")  # fmt: skip
+    assert bad.returncode == 2 and "not a Date" in bad.stderr, bad.stderr

@@ -28,6 +28,7 @@ def run(keep_running: bool, size: DemoSize, console: Console) -> Summary:
     from deploy.local.stack import up as stack_up
     from schemas.clickhouse import connect
     from schemas.oltp_migrate import migrate
+    from schemas.roles import OWNER
     from serving_loader.settings import LoaderSettings
 
     t0 = time.monotonic()
@@ -41,7 +42,7 @@ def run(keep_running: bool, size: DemoSize, console: Console) -> Summary:
     try:
         console.rule("services")
         started_services = stack_up(stack, on_event=lambda m: console.print(f"  {m}"))
-        dsn = stack.dsn()
+        dsn = stack.dsn(role=OWNER)  # the OLTP database's owner: migrations, the publication, the app's writes
         migrate(dsn)
         cfg = ConnectorSettings()
         with ConnectClient(stack.connect_rest, stack.connect_auth()) as client:
