@@ -17,6 +17,7 @@ from clickhouse_ddl.settings import WarehouseSettings
 from schemas.kafka import ensure_topics
 from schemas.secrets import ensure_secret
 from schemas.settings import CH_READER_USER
+from schemas.topics import Topology
 
 log = logging.getLogger("stir.warehouse")
 
@@ -35,7 +36,12 @@ def run(settings: WarehouseSettings, bootstrap: str) -> None:
     if settings.metrics_port:
         start_http_server(settings.metrics_port, addr="127.0.0.1")
     db = settings.ch_database
-    ensure_topics(bootstrap, [settings.topic_prefix + s.topic for s in all_sources()], settings.partitions)
+    ensure_topics(
+        bootstrap,
+        [settings.topic_prefix + s.topic for s in all_sources()],
+        settings.partitions,
+        configs=Topology(settings).configs(),
+    )
 
     def insert(table: str, data: bytes) -> None:
         executor.insert(f"INSERT INTO {db}.{table}", "JSONEachRow", data, None)

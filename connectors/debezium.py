@@ -43,9 +43,9 @@ class ConnectorSettings(CoreSettings):
     connect_secrets_path: str | None = Field(
         None, description="path of connect-secrets.properties as Connect sees it (default: the state dir's)"
     )
-    db_user: str = Field(CDC, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
-                         description="PostgreSQL role the connector logs in as (its password: pg.password in "
-                         "connect-secrets.properties)")  # fmt: skip
+    db_user: str = Field("", pattern=r"^([A-Za-z_][A-Za-z0-9_]*)?$",
+                         description="PostgreSQL role the connector logs in as, password pg.password in "
+                         "connect-secrets.properties (default stir_cdc; with STIR_PG_DSN the DSN's user)")  # fmt: skip
 
     @model_validator(mode="after")
     def _scoped_names(self) -> ConnectorSettings:
@@ -68,9 +68,10 @@ def connector_config(cfg: ConnectorSettings, dbname: str | None = None) -> dict[
         info = conninfo_to_dict(cfg.pg_dsn.get_secret_value())
         host, port = str(info.get("host", "localhost")), int(str(info.get("port", 5432)))
         db = str(info.get("dbname", cfg.pg_database))
+        user = cfg.db_user or str(info.get("user", CDC))  # name the CDC role with STIR_CDC_DB_USER
     else:
         host, port, db = cfg.bind_host, cfg.pg_port, cfg.pg_database
-    user = cfg.db_user  # the connector's own role (schemas.roles), never the DSN's owner or superuser
+        user = cfg.db_user or CDC  # the connector's own role (schemas.roles), never the superuser
     secrets_file = cfg.connect_secrets_path or str(cfg.connect_secrets_file)
     schema = SOURCE_SCHEMA
     keys = cdc_tables()

@@ -25,6 +25,7 @@ from schemas.cli import app as db_app
 from schemas.clickhouse import connect
 from schemas.console import err, fail, load_settings, out
 from schemas.roles import LOADER
+from schemas.topics_cli import app as topics_app
 from serving_loader import cli as loader_cli
 from streams.cli import app as streams_app
 
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="Stir Stream: real-time creator analytics pipeline.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(topics_app, name="topics")
 app.add_typer(connectors_app, name="connectors")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(streams_app, name="streams")

@@ -48,18 +48,30 @@ def status() -> None:
 
 
 @app.command("bootstrap")
-def bootstrap() -> None:
+def bootstrap(rotate: bool = typer.Option(False, "--rotate", help="also set new passwords for existing roles")) -> None:
     """As the superuser: create the component roles (owner, CDC, loader, app) with generated passwords (kept in
-    the secrets dir) and hand the database to the owner. `stir up` does this for the local server."""
+    the secrets dir) and hand the database to the owner. Existing roles keep their passwords unless --rotate.
+    `stir up` does this for the local server."""
+    import psycopg
+
     from schemas import roles
     from schemas.secrets import ensure_secret
 
     core = load_settings(CoreSettings)
     try:
-        passwords = {role: ensure_secret(core.pg_role_password_file(role)) for role in ROLES}
+        with psycopg.connect(core.dsn(), autocommit=True) as conn:
+            existing = {r for (r,) in conn.execute("SELECT rolname FROM pg_roles WHERE rolname = ANY(%s)",
+                                                    (list(ROLES),)).fetchall()}  # fmt: skip
+        chosen = [r for r in ROLES if rotate or r not in existing]
+        if rotate:
+            for role in chosen:
+                core.pg_role_password_file(role).unlink(missing_ok=True)
+        passwords = {role: ensure_secret(core.pg_role_password_file(role)) for role in chosen}
         roles.bootstrap(core.dsn(), core.pg_database, passwords)
     except OSError as e:
         raise fail(str(e)) from None
-    except Exception as e:  # psycopg's errors: say which and stop
+    except psycopg.Error as e:
         raise fail(f"bootstrap failed: {type(e).__name__}: {e}") from None
-    out.print(f"roles {', '.join(ROLES)} ready; passwords in {core.secrets_dir}/pg-<role>.password")
+    kept = [r for r in ROLES if r not in chosen]
+    out.print(f"roles ready; new passwords in {core.secrets_dir}/pg-<role>.password for: {', '.join(chosen) or 'none'}"
+              + (f"; unchanged: {', '.join(kept)}" if kept else ""))  # fmt: skip

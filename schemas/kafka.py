@@ -44,12 +44,15 @@ def partition_for(key: bytes, partitions: int) -> int:
     return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
-def ensure_topics(bootstrap: str, topics: list[str], partitions: int, replication_factor: int = 1) -> None:
-    """Create the topics that do not exist yet (existing ones are left as they are)."""
+def ensure_topics(bootstrap: str, topics: list[str], partitions: int, replication_factor: int = 1,
+                  configs: dict[str, dict[str, str]] | None = None) -> None:  # fmt: skip
+    """Create the topics that do not exist yet, each with its ``configs`` (the declared ones:
+    ``Topology.configs()``); existing ones are left as they are."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
     existing = set(admin.list_topics(timeout=10).topics)
+    configs = configs or {}
     new = [
-        NewTopic(t, num_partitions=partitions, replication_factor=replication_factor)
+        NewTopic(t, num_partitions=partitions, replication_factor=replication_factor, config=configs.get(t, {}))
         for t in topics
         if t not in existing
     ]

@@ -23,25 +23,48 @@ ROLES: dict[str, str] = {OWNER: "LOGIN", CDC: "LOGIN REPLICATION", LOADER: "LOGI
 
 
 def bootstrap(superuser_dsn: str, database: str, passwords: Mapping[str, str]) -> None:
-    """Create or update every role with its password, make ``stir_owner`` the owner of ``database`` and of the
-    tables it already holds in ``public`` (a database created before the roles existed). Idempotent."""
+    """Create every role, or set the password of an existing one, for the roles in ``passwords`` (the
+    password goes to the server as a SCRAM verifier, never as text); make ``stir_owner`` the owner of
+    ``database``, of the tables and publications it holds from before the roles, and ``stir_loader`` the owner
+    of each serving schema a loader created before (one with a ``stir_load_runs`` table). Idempotent."""
     with psycopg.connect(superuser_dsn, autocommit=True) as conn:
         for role, attributes in ROLES.items():
-            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone() is not None
+            if role not in passwords:
+                if not exists:
+                    raise ValueError(f"role {role} does not exist and has no password to be created with")
+                continue
+            verifier = conn.pgconn.encrypt_password(passwords[role].encode(), role.encode(), b"scram-sha-256")
             verb = "ALTER" if exists else "CREATE"
             conn.execute(sql.SQL(f"{verb} ROLE {{}} {attributes} PASSWORD {{}}").format(
-                sql.Identifier(role), sql.Literal(passwords[role])))  # fmt: skip
+                sql.Identifier(role), sql.Literal(verifier.decode())))  # fmt: skip
         conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(database), sql.Identifier(OWNER)))
     with psycopg.connect(superuser_dsn, dbname=database, autocommit=True) as conn:
-        owned = conn.execute(
-            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND pg_get_userbyid(c.relowner) <> %s",
-            (OWNER,),
+        _hand_over_tables(conn, "public", OWNER)
+        pubs = conn.execute("SELECT pubname FROM pg_publication WHERE pg_get_userbyid(pubowner) <> %s", (OWNER,))
+        for (pub,) in pubs.fetchall():
+            conn.execute(sql.SQL("ALTER PUBLICATION {} OWNER TO {}").format(sql.Identifier(pub), sql.Identifier(OWNER)))
+        serving = conn.execute(
+            "SELECT n.nspname FROM pg_namespace n JOIN pg_class c ON c.relnamespace = n.oid "
+            "WHERE c.relname = 'stir_load_runs' AND pg_get_userbyid(n.nspowner) <> %s",
+            (LOADER,),
         ).fetchall()
-        for (table,) in owned:
-            conn.execute(
-                sql.SQL("ALTER TABLE public.{} OWNER TO {}").format(sql.Identifier(table), sql.Identifier(OWNER))
-            )
+        for (schema,) in serving:
+            conn.execute(sql.SQL("ALTER SCHEMA {} OWNER TO {}").format(sql.Identifier(schema), sql.Identifier(LOADER)))
+            _hand_over_tables(conn, schema, LOADER)
+
+
+def _hand_over_tables(conn: psycopg.Connection[Any], schema: str, role: str) -> None:
+    """Every table of ``schema`` that ``role`` does not own yet, owned by it (with its identity and serial
+    sequences, which follow their table)."""
+    rows = conn.execute(
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s "
+        "AND c.relkind IN ('r', 'p') AND pg_get_userbyid(c.relowner) <> %s",
+        (schema, role),
+    ).fetchall()
+    for (table,) in rows:
+        conn.execute(sql.SQL("ALTER TABLE {}.{} OWNER TO {}").format(sql.Identifier(schema), sql.Identifier(table),
+                                                                    sql.Identifier(role)))  # fmt: skip
 
 
 def grant_serving_reads(conn: psycopg.Connection[Any], schema: str) -> None:

@@ -39,6 +39,15 @@ class Topic:
         """The source table of a CDC topic."""
         return self.name.removeprefix(CDC_LOGICAL_PREFIX) if self.kind == "cdc" else None
 
+    @property
+    def configs(self) -> dict[str, str]:
+        """The topic's Kafka configs: what producers post (the replay source) and the dead letters are kept 30
+        days, what the agents compute and pass between them 7 days; CDC topics are created by Connect
+        (``topic.creation.*`` in the connector's config). Record timestamps are the producers' (arrival) times."""
+        kept_days = 30 if "ingest" in self.writers or self.kind == "dlq" else 7
+        return {"cleanup.policy": "delete", "retention.ms": str(kept_days * 86_400_000),
+                "message.timestamp.type": "CreateTime"}  # fmt: skip
+
 
 def _event(name: str, key: str, writers: tuple[str, ...], readers: tuple[str, ...] = ()) -> Topic:
     return Topic(name, key, "event", writers, readers, contract=name)
@@ -135,6 +144,10 @@ class Topology:
 
     def names(self, topics: list[Topic] | tuple[Topic, ...] = TOPICS) -> list[str]:
         return [self.name(t) for t in topics]
+
+    def configs(self, topics: list[Topic] | tuple[Topic, ...] = TOPICS) -> dict[str, dict[str, str]]:
+        """Deployed name → Kafka configs of each declared topic (what ``ensure_topics`` creates them with)."""
+        return {self.name(t): t.configs for t in topics}
 
     def resolve(self, deployed: str) -> Topic | None:
         """The declared topic a deployed name stands for, or None."""

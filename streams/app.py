@@ -119,7 +119,7 @@ class StreamsApp:
 
     async def emit_refresh_requests(self) -> None:
         now = self.runtime.now_ms()
-        states = [(k, v) for k, v in self.tables[posts.AGENT].items() if v is not None]
+        states = ((k, v) for k, v in self.tables[posts.AGENT].items() if v is not None)  # streamed from the store
         rows = self.refresh(states, now)
         if rows:
             await self.runtime.send(REFRESH, {REQUESTS: rows})
@@ -139,7 +139,7 @@ def topics(settings: StreamsSettings) -> list[str]:
 def run_worker(settings: StreamsSettings, bootstrap: str) -> None:
     """Create the topics, then run one Faust worker in the foreground until SIGTERM/SIGINT."""
     faust_fixes.apply_all()
-    ensure_topics(bootstrap, topics(settings), settings.partitions)
+    ensure_topics(bootstrap, topics(settings), settings.partitions, configs=Topology(settings).configs())
     data_dir = settings.data_dir / settings.app_id
     membership.wait_for_previous_incarnation(bootstrap, settings.app_id, data_dir, settings.session_timeout_s * 1.5)
     client_id = membership.new_client_id(settings.app_id)

@@ -12,6 +12,7 @@ import logging
 import os
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -53,10 +54,12 @@ class StateTable:
             return self.disk.get(k)
         return self._record(k, self.table.get(k))
 
-    def items(self) -> list[tuple[str, Any]]:
+    def items(self) -> Iterator[tuple[str, Any]]:
+        """Every key and state of the active partitions; on the disk store streamed from the file (memory
+        follows one row, not the table)."""
         if self.disk is not None:
-            return [(k.decode(), v) for k, v in self.disk.records()]
-        return [(k.decode(), self._record(k, v)) for k, v in list(self.table.items())]
+            return ((k.decode(), v) for k, v in self.disk.records())
+        return iter([(k.decode(), self._record(k, v)) for k, v in list(self.table.items())])
 
     def _record(self, k: bytes, value: Any) -> Any:
         if value is not None and type(value) is not self.record:

@@ -4,7 +4,7 @@ changelog offset each partition's rows correspond to, written in the same transa
 The changelog stays the source of truth; the file is a checkpoint of it. A restarted worker, or one given a
 partition it held before, reads the changelog only from the partition's persisted offset on (faust's recovery
 asks ``persisted_offset``), so a restart costs the records written since the last checkpoint, not the whole
-history. The rows in the file are always exactly a prefix of the changelog:
+history. The rows of a partition up to its checkpoint are exactly a prefix of the changelog:
 
 - an agent's writes (``write``) go to the file only after the broker has acknowledged their changelog records,
   together with those records' offsets (``streams/runtime.py`` awaits them);
@@ -12,8 +12,11 @@ history. The rows in the file are always exactly a prefix of the changelog:
   of the last record applied.
 
 A SIGKILL between an acknowledgement and the transaction loses nothing: the file is behind, and the recovery
-replays the difference. faust's own ``set_persisted_offset`` (called as each changelog record is acknowledged,
-possibly before its row is written) is ignored for that reason.
+replays the difference. When another writer's records come before or among this worker's (a zombie run), the
+checkpoint holds where it is while the rows of a partition still processed here go on being written: they run
+ahead of the checkpoint, and the next recovery replays the changelog from the checkpoint over them.
+faust's own ``set_persisted_offset`` (called as each changelog record is acknowledged, possibly before its row
+is written) is ignored.
 
 Reads go through a bounded cache of decoded state records (``STIR_STREAMS_STATE_CACHE_KEYS``): memory follows
 the cache, not the number of keys or events. The cache is emptied at every rebalance (another worker may have

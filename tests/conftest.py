@@ -29,6 +29,13 @@ def stack() -> Iterator[object]:
             down(settings, only=started)
 
 
+class Dsn(str):
+    """A connection string that pytest's failure reports show without its password."""
+
+    def __repr__(self) -> str:
+        return "Dsn(" + " ".join(p for p in self.split() if not p.startswith("password=")) + " password=…)"
+
+
 @pytest.fixture
 def fresh_db(stack, uid):
     """A new, empty database on the stack's PostgreSQL; dropped afterwards. Yields its DSN."""
@@ -38,7 +45,7 @@ def fresh_db(stack, uid):
     with psycopg.connect(stack.dsn("postgres"), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield stack.dsn(name)
+        yield Dsn(stack.dsn(name))
     finally:
         with psycopg.connect(stack.dsn("postgres"), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -25,6 +25,7 @@ from connectors.ingest.tokens import Principal, TokenStore
 from connectors.ingest.transform import BodyError, Rejected, group_messages, split_body, transform_batch
 from schemas.kafka import ensure_topics
 from schemas.registry import INGEST_TYPES
+from schemas.topics import Topology
 
 DLQ_HEAD_BYTES = 64 * 1024
 STATE: web.AppKey[dict[str, Any]] = web.AppKey("state", dict)
@@ -222,13 +223,9 @@ def build_app(settings: IngestSettings, bootstrap: str) -> web.Application:
 
     async def on_startup(app: web.Application) -> None:
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(
-            None,
-            ensure_topics,
-            bootstrap,
-            [settings.topic_prefix + t for t in (*INGEST_TYPES, settings.dlq_topic)],
-            settings.partitions,
-        )
+        names = [settings.topic_prefix + t for t in (*INGEST_TYPES, settings.dlq_topic)]
+        configs = Topology(settings).configs()
+        await loop.run_in_executor(None, lambda: ensure_topics(bootstrap, names, settings.partitions, configs=configs))
         producer = AsyncProducer(
             {
                 "bootstrap.servers": bootstrap,

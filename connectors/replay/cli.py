@@ -95,7 +95,8 @@ def load_cmd(
         try:
             r = load(core.bootstrap, in_file, topic, fmt=fmt, separator=sep, rate=rate, dry_run=dry_run,
                      preserve_partitions=preserve_partitions, dlq_topic=dlq, restart=restart, create=create,
-                     default_partitions=core.partitions, on_record=lambda n: bar.advance(task, n))  # fmt: skip
+                     default_partitions=core.partitions, replication_factor=core.replication_factor,
+                     on_record=lambda n: bar.advance(task, n))  # fmt: skip
         except LoadInterrupted as e:
             raise fail(str(e), 130) from None
         except AlreadyLoaded as e:

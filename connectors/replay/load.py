@@ -179,7 +179,7 @@ def _end_offsets(c: Consumer, topic: str, attempts: int = 50) -> dict[int, int]:
     raise AssertionError("unreachable")
 
 
-def recover_delivered(bootstrap: str, ck: Checkpoint) -> int:
+def recover_delivered(bootstrap: str, ck: Checkpoint, timeout_s: float = 300.0) -> int:
     """Mark done every record of this load the topics received since it began (found by its ``stir.replay``
     header): those acknowledged after the last checkpoint write, or in flight at a SIGKILL. Returns how many."""
     found = 0
@@ -193,7 +193,11 @@ def recover_delivered(bootstrap: str, ck: Checkpoint) -> int:
                 continue
             c.assign([TopicPartition(topic, p, starts[p]) for p in todo])
             prefix = f"{ck.load_id}:".encode()
+            deadline = time.monotonic() + timeout_s
             while todo:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"could not read back {topic} partitions {sorted(todo)} in {timeout_s:.0f}s to "
+                                       "resume exactly once; check the broker, then run the command again")  # fmt: skip
                 for m in c.consume(10_000, 1.0):
                     err, part = m.error(), m.partition()
                     if err is not None:
@@ -215,9 +219,10 @@ def recover_delivered(bootstrap: str, ck: Checkpoint) -> int:
     return found
 
 
-def ensure_target(bootstrap: str, topic: str, dlq_topic: str, create: int | None, dlq_partitions: int) -> None:
+def ensure_target(bootstrap: str, topic: str, dlq_topic: str, create: int | None, dlq_partitions: int,
+                  replication_factor: int = 1, dlq_configs: dict[str, str] | None = None) -> None:  # fmt: skip
     """The target topic must exist (``create``: make it with that many partitions); the DLQ topic, one of the
-    deployment's declared topics, is created when missing."""
+    deployment's declared topics, is created with its declared configs when missing."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
     existing = set(admin.list_topics(timeout=10).topics)  # every topic: asking for one could auto-create it
     wanted = []
@@ -225,9 +230,9 @@ def ensure_target(bootstrap: str, topic: str, dlq_topic: str, create: int | None
         if create is None:
             raise ValueError(f"topic {topic!r} does not exist: check its name (and STIR_TOPIC_PREFIX), or pass "
                              "--create to make it with the source's partition count")  # fmt: skip
-        wanted.append(NewTopic(topic, create, 1))
+        wanted.append(NewTopic(topic, create, replication_factor))
     if dlq_topic not in existing:
-        wanted.append(NewTopic(dlq_topic, dlq_partitions, 1))
+        wanted.append(NewTopic(dlq_topic, dlq_partitions, replication_factor, config=dlq_configs or {}))
     for name, fut in admin.create_topics(wanted, operation_timeout=30).items() if wanted else []:
         try:
             fut.result()
@@ -265,7 +270,7 @@ def records_of(path: Path, fmt: str, separator: str) -> tuple[dict[str, str], It
 def load(bootstrap: str, source: Path, topic: str, *, fmt: str = "auto", separator: str = "\t",
          rate: float | None = None, dry_run: bool = False, preserve_partitions: bool = False,
          dlq_topic: str = "dlq.replay", checkpoint: Path | None = None, restart: bool = False,
-         create: bool = False, default_partitions: int = 4,
+         create: bool = False, default_partitions: int = 4, replication_factor: int = 1,
          on_total: Callable[[int], None] = lambda _n: None, on_record: Callable[[int], None] = lambda _n: None,
          ) -> LoadResult:  # fmt: skip
     fmt = detect_format(source) if fmt == "auto" else fmt
@@ -279,7 +284,10 @@ def load(bootstrap: str, source: Path, topic: str, *, fmt: str = "auto", separat
         partitions_wanted = None
         if create:
             partitions_wanted = int(file_metadata(source, fmt).get("stir.source.partitions", default_partitions))
-        ensure_target(bootstrap, topic, dlq_topic, partitions_wanted, default_partitions)
+        from schemas.topics import topic as declared
+
+        ensure_target(bootstrap, topic, dlq_topic, partitions_wanted, default_partitions, replication_factor,
+                      declared("dlq.replay").configs)  # fmt: skip
         return _load(bootstrap, source, topic, fmt, separator, rate, False, preserve_partitions, dlq_topic, ck,
                      restart, on_total, on_record)  # fmt: skip
 

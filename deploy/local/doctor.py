@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from deploy.local.jars import jars_ready
 from deploy.local.ports import holder, in_use
-from deploy.local.services import Service, all_services
+from deploy.local.services import Service, _reachable_by, all_services
 from deploy.local.settings import StackSettings, run_as_user
 
 MIN_FREE_BYTES = 2 * 2**30
@@ -74,6 +74,9 @@ def checks(s: StackSettings) -> list[Check]:
             try:
                 pwd.getpwnam(user)
                 out.append(Check("service user", True, f"{user} runs the services (started as root)"))
+                reach = _reachable_by(s.state_dir, user)
+                said = f"{user} reaches it" if reach else f"{user} cannot reach it: set STIR_STATE_DIR under /var/tmp"
+                out.append(Check("state dir (service user)", reach, said))
             except KeyError:
                 out.append(Check("service user", False, f"no OS user {user!r}: create it or set STIR_SERVICE_OS_USER"))
     existing = next(p for p in (s.state_dir, *s.state_dir.parents) if p.exists())

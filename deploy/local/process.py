@@ -9,12 +9,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pwd
 import signal
 import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 def _start_ticks(pid: int) -> int | None:
@@ -36,6 +38,15 @@ class PidRecord:
 
     def alive(self) -> bool:
         return _start_ticks(self.pid) == self.start_ticks
+
+
+def as_user(user: str | None) -> dict[str, Any]:
+    """``subprocess`` arguments that run a child as ``user`` with that user's own groups (``user=`` alone keeps
+    the parent's: a service started by root would keep root's group)."""
+    if user is None:
+        return {}
+    pw = pwd.getpwnam(user)
+    return {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": os.getgrouplist(user, pw.pw_gid)}
 
 
 class ManagedProcess:
@@ -81,7 +92,7 @@ class ManagedProcess:
                 stderr=subprocess.STDOUT,
                 env=env,
                 cwd=cwd,
-                user=user,
+                **as_user(user),
                 start_new_session=True,
             )
         ticks = None

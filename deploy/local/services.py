@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 
 from deploy.local.jars import kafka_classpath, plugin_path
-from deploy.local.process import ManagedProcess, PidRecord
+from deploy.local.process import ManagedProcess, PidRecord, as_user
 from deploy.local.settings import StackSettings, run_as_user
 from schemas.secrets import ensure_secret, secure_dir, write_secret
 
@@ -110,16 +110,57 @@ def _chown(path: Path, user: str | None) -> None:
 
 
 def _give_tree(path: Path, user: str | None) -> None:
-    """``path`` and everything under it owned by ``user`` (a state dir first written as root)."""
+    """``path`` (a data dir the service writes) and everything under it owned by ``user``; links are not
+    followed."""
     if user is None:
         return
     pw = pwd.getpwnam(user)
-    if path.stat().st_uid == pw.pw_uid:
+    if path.lstat().st_uid == pw.pw_uid:
         return
     for root, dirs, files in os.walk(path):
         for name in (*dirs, *files):
-            os.chown(os.path.join(root, name), pw.pw_uid, pw.pw_gid, follow_symlinks=False)
-    os.chown(path, pw.pw_uid, pw.pw_gid)
+            os.lchown(os.path.join(root, name), pw.pw_uid, pw.pw_gid)
+    os.lchown(path, pw.pw_uid, pw.pw_gid)
+
+
+def _reclaim(home: Path, user: str | None, keep: Path | None = None) -> None:
+    """Before root writes a service's config and secrets: ``home`` and everything in it but ``keep`` (the
+    service's data dir) owned by root, and no link left in it, so nothing the service user could have planted
+    there redirects a write of root's."""
+    if user is None:
+        return
+    for root, dirs, files in os.walk(home):
+        if keep is not None and Path(root) == keep.parent and keep.name in dirs:
+            dirs.remove(keep.name)
+        for name in (*dirs, *files):
+            entry = os.path.join(root, name)
+            if os.path.islink(entry):
+                os.unlink(entry)
+            else:
+                os.lchown(entry, 0, 0)
+    os.lchown(home, 0, 0)
+    os.chmod(home, 0o755)
+
+
+def _write(path: Path, text: str) -> None:
+    """Replace ``path`` (never writing through a link) with ``text``, readable by the service."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+
+
+def _share_secrets(directory: Path, user: str | None) -> None:
+    """``directory`` and its files owned by root, readable by the service user's group only (0750 / 0640): the
+    service reads its secrets, and can neither change them nor put a link in their place."""
+    if user is None:
+        return
+    gid = pwd.getpwnam(user).pw_gid
+    os.lchown(directory, 0, gid)
+    os.chmod(directory, 0o750)
+    for f in directory.iterdir():
+        os.lchown(f, 0, gid)
+        os.chmod(f, 0o640)
 
 
 def _require_reachable(path: Path, user: str | None) -> None:
@@ -133,7 +174,7 @@ def _require_reachable(path: Path, user: str | None) -> None:
 def _reachable_by(path: Path, user: str) -> bool:
     """Whether ``user`` can traverse to ``path`` (its deepest existing ancestor is searchable by the user)."""
     existing = next(p for p in (path, *path.parents) if p.exists())
-    return subprocess.run(["test", "-x", str(existing)], user=user, capture_output=True).returncode == 0
+    return subprocess.run(["test", "-x", str(existing)], **as_user(user), capture_output=True).returncode == 0
 
 
 class Postgres(Service):
@@ -181,7 +222,7 @@ class Postgres(Service):
         self._chown(self.data_dir)
         if user is not None:
             # the non-root user must reach the data dir through every parent directory
-            probe = subprocess.run(["test", "-w", str(self.data_dir)], user=user, capture_output=True)
+            probe = subprocess.run(["test", "-w", str(self.data_dir)], **as_user(user), capture_output=True)
             if probe.returncode != 0:
                 raise RuntimeError(
                     f"OS user {user!r} cannot write {self.data_dir}: a parent directory is closed to it; "
@@ -208,7 +249,7 @@ class Postgres(Service):
                     "--encoding=UTF8",
                     "--locale=C.UTF-8",
                 ],
-                user=user,
+                **as_user(user),
                 capture_output=True,
                 text=True,
             )
@@ -300,7 +341,7 @@ class Kafka(Service):
                 "inter.broker.listener.name=PLAINTEXT",
                 f"log.dirs={self.home / 'data'}",
                 "num.partitions=4",
-                "auto.create.topics.enable=true",
+                "auto.create.topics.enable=false",  # topics are created from their declarations (stir topics)
                 "offsets.topic.replication.factor=1",
                 "offsets.topic.num.partitions=8",
                 "transaction.state.log.replication.factor=1",
@@ -330,13 +371,17 @@ class Kafka(Service):
         ]
 
     def prepare(self) -> None:
+        """Config files owned by root; the data dir (``log.dirs``) by the service user."""
         user = self.user()
         self.home.mkdir(parents=True, exist_ok=True)
         _require_reachable(self.home, user)
-        (self.home / "server.properties").write_text(self._properties())
-        (self.home / "log4j2.yaml").write_text(LOG4J2)
-        _give_tree(self.home, user)
-        if (self.home / "data" / "meta.properties").exists():
+        data = self.home / "data"
+        _reclaim(self.home, user, keep=data)
+        _write(self.home / "server.properties", self._properties())
+        _write(self.home / "log4j2.yaml", LOG4J2)
+        data.mkdir(exist_ok=True)
+        _give_tree(data, user)
+        if (data / "meta.properties").exists():
             return
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         res = subprocess.run(
@@ -345,7 +390,7 @@ class Kafka(Service):
             ),
             capture_output=True,
             text=True,
-            user=user,
+            **as_user(user),
         )
         if res.returncode != 0:
             raise RuntimeError(f"kafka storage format failed: {res.stdout[-2000:]}{res.stderr[-2000:]}")
@@ -432,16 +477,17 @@ class Connect(Service):
         )
 
     def prepare(self) -> None:
-        """Config files, and Connect's secrets dir (owned by the OS user that runs it, 0700): the REST users
-        file from the REST password in the stack's secrets dir, and the CDC role's PostgreSQL password for
-        connector configs (``${file:...}``)."""
+        """Config files (root's), and Connect's secrets dir (root's, readable by the service user's group): the
+        REST users file from the REST password (``STIR_CONNECT_PASSWORD``, else the stack's secrets dir), and the
+        CDC role's PostgreSQL password for connector configs (``${file:...}``). Connect writes nothing here."""
         user = self.user()
         self.home.mkdir(parents=True, exist_ok=True)
         _require_reachable(self.home, user)
-        (self.home / "connect-distributed.properties").write_text(self._properties())
-        (self.home / "log4j2.yaml").write_text(LOG4J2)
-        (self.home / "rest-jaas.conf").write_text(self._jaas())
-        password = ensure_secret(self.s.connect_password_file)
+        _reclaim(self.home, user)
+        _write(self.home / "connect-distributed.properties", self._properties())
+        _write(self.home / "log4j2.yaml", LOG4J2)
+        _write(self.home / "rest-jaas.conf", self._jaas())
+        password = self.s.connect_password.get_secret_value() or ensure_secret(self.s.connect_password_file)
         write_secret(self.rest_users_file, f"{self.s.connect_user}={password}\n")
         if self.s.pg_dsn is None:
             from schemas.roles import CDC
@@ -449,10 +495,9 @@ class Connect(Service):
             cdc = self.s.pg_role_password_file(CDC)
             if cdc.exists():  # the connector's own role, never the superuser
                 write_secret(self.s.connect_secrets_file, f"pg.password={cdc.read_text().strip()}\npg.user={CDC}\n")
-        (self.s.secrets_dir / "connect-secrets.properties").unlink(missing_ok=True)  # where it was kept before
-        _give_tree(self.home, user)
-        for path in (self.s.connect_secrets_dir, *self.s.connect_secrets_dir.iterdir()):
-            _chown(path, user)
+            # where it was kept before (the superuser's password): Connect now reads the CDC role's only
+            (self.s.secrets_dir / "connect-secrets.properties").unlink(missing_ok=True)
+        _share_secrets(self.s.connect_secrets_dir, user)
 
     def argv(self) -> list[str]:
         return [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,9 +32,11 @@ def _log_cause(svc: Service, lines: int = 400) -> str:
         tail = svc.proc.log_file.read_text(errors="replace").splitlines()[-lines:]
     except OSError:
         return ""
-    markers = ("Address already in use", "FATAL", "ERROR", "Exception", "Error:")
-    found = [line.strip() for line in tail if any(m in line for m in markers)]
-    return f": {found[-1][:300]}" if found else ""
+    for markers in (("Address already in use", "FATAL", "ERROR"), ("Exception", "Error:")):  # the log's own first
+        found = [line.strip() for line in tail if any(m in line for m in markers)]
+        if found:
+            return f": {found[-1][:300]}"
+    return ""
 
 
 def _wait(svc: Service, timeout_s: float) -> None:
@@ -90,7 +93,10 @@ def up(settings: StackSettings, on_event: Callable[[str], None] = lambda _m: Non
             on_event(f"connect ready on port {connect.port}")
     except BaseException as e:
         for begun in reversed(started):
-            begun.stop()
+            try:
+                begun.stop()
+            except Exception:  # stop the others all the same; the error that matters is the start's
+                logging.getLogger("stir.stack").exception("could not stop %s after a failed start", begun.name)
         if started and isinstance(e, Exception):
             names = ", ".join(s.name for s in started)
             raise StackError(f"{e} (stopped what this start had started: {names})") from e

@@ -29,7 +29,7 @@ class RefreshRequests:
 
     def __call__(self, states: Iterable[tuple[str, PostState]], now: int) -> list[tuple[str, bytes]]:
         """The request lines (key: post id) for the posts to refresh at ``now``."""
-        picked = tpost.refresh_candidates(list(states), now, limit=self.s.refresh_max_per_interval,
+        picked = tpost.refresh_candidates(states, now, limit=self.s.refresh_max_per_interval,
                                           requested=self.requested)  # fmt: skip
         window = now // WINDOW_MS
         rows = []

@@ -11,7 +11,9 @@ Pure functions over a ``PostState`` (what the Faust table stores). Exactness rul
 
 from __future__ import annotations
 
+import heapq
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -264,7 +266,7 @@ def counters_row(post_id: str, state: PostState) -> dict[str, Any] | None:
 
 
 def refresh_candidates(
-    states: list[tuple[str, PostState]],
+    states: Iterable[tuple[str, PostState]],
     now_ms: int,
     *,
     max_age_ms: int = 61 * DAY_MS,
@@ -273,7 +275,8 @@ def refresh_candidates(
     requested: dict[str, int] | None = None,
 ) -> list[tuple[str, PostState]]:
     """Stale posts published in the last ~2 months, not attempted (or requested) in the last 12 h and not
-    persistently failing, oldest publish time first, at most ``limit``."""
+    persistently failing, oldest publish time first, at most ``limit`` (memory: the ``limit`` kept, whatever
+    the number of states streamed through)."""
     requested = requested or {}
     picked: list[tuple[int, str, PostState]] = []
     for post_id, st in states:
@@ -290,5 +293,7 @@ def refresh_candidates(
         if failed >= 2 and complete == 0:
             continue
         picked.append((snap.published_at, post_id, st))
+        if len(picked) > 2 * limit:  # keep the oldest ``limit`` so far
+            picked = heapq.nsmallest(limit, picked, key=lambda p: (p[0], p[1]))
     picked.sort(key=lambda p: (p[0], p[1]))
     return [(post_id, st) for _, post_id, st in picked[:limit]]

@@ -47,6 +47,9 @@ def test_debezium_emits_create_update_delete(stack, uid):
         "slot.name": slot,
         "publication.name": pub,
         "publication.autocreate.mode": "disabled",
+        # the broker creates no topic on its own: Connect creates the connector's
+        "topic.creation.default.partitions": 1,
+        "topic.creation.default.replication.factor": 1,
         "table.include.list": f"public.{table}",
         "snapshot.mode": "no_data",
         "decimal.handling.mode": "string",

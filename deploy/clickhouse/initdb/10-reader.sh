@@ -8,6 +8,7 @@ password="$(cat /run/secrets/ch_reader_password)"
 case "$password" in
   *"'"* | *"\\"*) echo "ch-reader.password: use letters, digits and -_ only" >&2; exit 1 ;;
 esac
-printf "CREATE USER IF NOT EXISTS %s IDENTIFIED WITH sha256_password BY '%s' SETTINGS readonly = 1;\nGRANT SELECT ON %s.* TO %s;\n" \
+# readonly = 1, but Grafana's ClickHouse plugin sets max_execution_time on its queries
+printf "CREATE USER IF NOT EXISTS %s IDENTIFIED WITH sha256_password BY '%s' SETTINGS readonly = 1, max_execution_time CHANGEABLE_IN_READONLY;\nGRANT SELECT ON %s.* TO %s;\n" \
   "$reader" "$password" "${CLICKHOUSE_DB:-stir}" "$reader" \
   | CLICKHOUSE_PASSWORD="$CLICKHOUSE_PASSWORD" clickhouse client --host 127.0.0.1 --user "$CLICKHOUSE_USER" --multiquery

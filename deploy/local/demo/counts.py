@@ -25,11 +25,10 @@ CH_ROWS = (
     "(SELECT uniqExactMerge(snapshots) AS snapshots FROM profile_daily GROUP BY profile_id, day))"
 )
 TOP10 = (
-    "SELECT l.rank, l.platform, p.handle, p.category, l.value, l.prev_rank "
-    "FROM {leaderboard} l LEFT JOIN {profiles} p ON p.id::text = l.profile_id "
-    "WHERE l.metric = 'followers' AND l.scope = 'global' AND l.platform = 'instagram' "
-    "ORDER BY l.rank LIMIT 10"
+    "SELECT rank, platform, profile_id, value, prev_rank FROM {leaderboard} "
+    "WHERE metric = 'followers' AND scope = 'global' AND platform = 'instagram' ORDER BY rank LIMIT 10"
 )
+HANDLES = "SELECT id::text, handle, category FROM {profiles} WHERE id::text = ANY(%s)"
 HIRING_BY_STATUS = "SELECT status, count(*) FROM {} GROUP BY status ORDER BY count(*) DESC"
 COMPANIES = (
     "SELECT company_name, processes, offers, ghosted, round(response_rate::numeric, 1), "
@@ -74,13 +73,16 @@ def counts(core: CoreSettings, ch: Any, dsn: str, schema: str) -> dict[str, int]
     return out
 
 
-def top10(dsn: str, schema: str) -> list[tuple[Any, ...]]:
-    """The current month's global Instagram follower leaderboard, with handles and categories from OLTP."""
-    query = sql.SQL(TOP10).format(
-        leaderboard=sql.Identifier(schema, "leaderboard_current"), profiles=sql.Identifier(SOURCE_SCHEMA, "profiles")
-    )
-    with psycopg.connect(dsn) as conn:
-        return list(conn.execute(query).fetchall())
+def top10(serving_dsn: str, oltp_dsn: str, schema: str) -> list[tuple[Any, ...]]:
+    """The current month's global Instagram follower leaderboard (read as the app, from serving), with handles
+    and categories from OLTP (read as its owner): each role reads only its side."""
+    board = sql.SQL(TOP10).format(leaderboard=sql.Identifier(schema, "leaderboard_current"))
+    with psycopg.connect(serving_dsn) as conn:
+        rows = conn.execute(board).fetchall()
+    with psycopg.connect(oltp_dsn) as conn:
+        query = sql.SQL(HANDLES).format(profiles=sql.Identifier(SOURCE_SCHEMA, "profiles"))
+        names = {pid: (handle, category) for pid, handle, category in conn.execute(query, ([r[2] for r in rows],))}
+    return [(rank, platform, *names.get(pid, (None, None)), value, prev) for rank, platform, pid, value, prev in rows]
 
 
 def domain_rows(dsn: str, schema: str) -> DomainRows:

@@ -28,7 +28,7 @@ def run(keep_running: bool, size: DemoSize, console: Console) -> Summary:
     from deploy.local.stack import up as stack_up
     from schemas.clickhouse import connect
     from schemas.oltp_migrate import migrate
-    from schemas.roles import OWNER
+    from schemas.roles import APP, OWNER
     from serving_loader.settings import LoaderSettings
 
     t0 = time.monotonic()
@@ -43,6 +43,7 @@ def run(keep_running: bool, size: DemoSize, console: Console) -> Summary:
         console.rule("services")
         started_services = stack_up(stack, on_event=lambda m: console.print(f"  {m}"))
         dsn = stack.dsn(role=OWNER)  # the OLTP database's owner: migrations, the publication, the app's writes
+        app_dsn = stack.dsn(role=APP)  # the app's reads of the serving tables
         migrate(dsn)
         cfg = ConnectorSettings()
         with ConnectClient(stack.connect_rest, stack.connect_auth()) as client:
@@ -65,18 +66,20 @@ def run(keep_running: bool, size: DemoSize, console: Console) -> Summary:
         console.rule("pipeline")
         t2 = time.monotonic()
         cdc_rows = played["postgres_rows"] + played["hiring_rows"]
-        wait_for_pipeline(stack, cdc_before, cdc_rows, dsn, schema, console)
+        wait_for_pipeline(stack, cdc_before, cdc_rows, app_dsn, schema, console)
         summary.seconds["catch-up after the last event"] = time.monotonic() - t2
         ch = connect(stack)
         try:
-            summary.to_clickhouse_ms, summary.to_serving_ms = freshness_probes(dsn, ch, schema, size.probes, console)
+            summary.to_clickhouse_ms, summary.to_serving_ms = freshness_probes(
+                dsn, app_dsn, ch, schema, size.probes, console
+            )
             summary.counts = {"postgres rows written (this run)": cdc_rows,
                               "ingest API events accepted (this run)": played["api_events"] + played["activity_events"],
-                              **counts(stack, ch, dsn, schema)}  # fmt: skip
+                              **counts(stack, ch, app_dsn, schema)}  # fmt: skip
         finally:
             ch.close()
-        summary.top10 = top10(dsn, schema)
-        summary.domains = domain_rows(dsn, schema)
+        summary.top10 = top10(app_dsn, dsn, schema)
+        summary.domains = domain_rows(app_dsn, schema)
         summary.seconds["total"] = time.monotonic() - t0
         print_summary(summary, console)
         print_domains(summary.domains, schema, console)

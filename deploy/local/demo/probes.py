@@ -65,19 +65,20 @@ def wait_for_pipeline(core: CoreSettings, cdc_before: int, cdc_rows: int, dsn: s
         bar.advance(task)
 
 
-def freshness_probes(dsn: str, ch: Any, schema: str, probes: int, console: Console) -> tuple[list[float], list[float]]:
-    """Commit ``UPDATE profiles SET updated_at = now()`` on demo profiles; the profile agent turns each CDC row
-    into a new ``metrics.profile.rolling`` version. Time until that version is in ClickHouse, and in the
-    serving table (milliseconds, sorted)."""
+def freshness_probes(dsn: str, serving_dsn: str, ch: Any, schema: str, probes: int,
+                     console: Console) -> tuple[list[float], list[float]]:  # fmt: skip
+    """Commit ``UPDATE profiles SET updated_at = now()`` on demo profiles (``dsn``: the OLTP writer); the profile
+    agent turns each CDC row into a new ``metrics.profile.rolling`` version. Time until that version is in
+    ClickHouse, and in the serving table (read at ``serving_dsn``, as the app; milliseconds, sorted)."""
     summary = sql.Identifier(schema, "profile_summary")
     latest = sql.SQL("SELECT profile_id FROM {} ORDER BY profile_id DESC LIMIT %s").format(summary)
     versions = sql.SQL("SELECT profile_id, version FROM {} WHERE profile_id = ANY(%s)").format(summary)
-    with psycopg.connect(dsn, autocommit=True) as conn:
+    with psycopg.connect(dsn, autocommit=True) as oltp, psycopg.connect(serving_dsn, autocommit=True) as conn:
         ids = [str(r[0]) for r in conn.execute(latest, (probes,))]
         pending: dict[str, tuple[int, float]] = {}
         for pid in ids:
             before = ch.query(CH_VERSION, parameters={"pid": pid}).result_rows[0][0]
-            conn.execute(TOUCH_PROFILE, (int(pid),))
+            oltp.execute(TOUCH_PROFILE, (int(pid),))
             pending[pid] = (int(before), time.monotonic())
         to_ch: dict[str, float] = {}
         to_serving: dict[str, float] = {}

@@ -50,3 +50,15 @@ def test_ingest_types_and_replay_contracts():
     assert "social.profile.snapshot" in INGEST_TYPES and "metrics.profile.rolling" not in INGEST_TYPES
     assert contract_of_topic("dev.social.post.snapshot") == "social.post.snapshot"
     assert contract_of_topic("dev.cdc.public.profiles") is None
+
+
+def test_declared_configs_keep_what_producers_post_and_the_dead_letters_longest():
+    from schemas.settings import CoreSettings
+    from schemas.topics import BY_NAME, Topology
+
+    days = {name: int(t.configs["retention.ms"]) // 86_400_000 for name, t in BY_NAME.items()}
+    assert days["social.profile.snapshot"] == days["dlq.late"] == days["dlq.replay"] == 30
+    assert days["metrics.profile.rolling"] == days["internal.post.by_profile"] == 7
+    configs = Topology(CoreSettings(topic_prefix="t9.")).configs()
+    assert configs["t9.social.scrape.status"]["cleanup.policy"] == "delete"
+    assert all(name.startswith("t9.") or ".public." in name for name in configs)

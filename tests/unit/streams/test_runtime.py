@@ -127,7 +127,7 @@ def test_recovered_json_becomes_a_record_on_first_read() -> None:
     t = StateTable(table, PostState)
     assert t.get("a") == state and type(table[b"a"]) is PostState
     table[b"b"] = json.loads(json.dumps(state.to_json()))
-    assert t.items() == [("a", state), ("b", state)] and type(table[b"b"]) is PostState
+    assert list(t.items()) == [("a", state), ("b", state)] and type(table[b"b"]) is PostState
     assert t.get("missing") is None and len(t) == 2
 
 

@@ -1,0 +1,62 @@
+"""`stir topics`: the deployment's declared topics (``schemas/topics.py``), created explicitly with their
+partitions and configs (the broker creates none on its own)."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from schemas.console import fail, load_settings, out
+from schemas.settings import CoreSettings
+from schemas.topics import TOPICS, Topology
+
+app = typer.Typer(help="The declared Kafka topics of this deployment.", no_args_is_help=True)
+
+
+def _declared(core: CoreSettings) -> tuple[Topology, list[str]]:
+    topo = Topology(core)
+    # CDC topics are created by Connect (the connector's topic.creation.* settings), the rest here
+    return topo, [topo.name(t) for t in TOPICS if t.kind != "cdc"]
+
+
+@app.command("create")
+def create() -> None:
+    """Create every declared topic that is missing (partitions: STIR_PARTITIONS; configs from the declarations)."""
+    from schemas.kafka import ensure_topics
+
+    core = load_settings(CoreSettings)
+    topo, names = _declared(core)
+    try:
+        ensure_topics(core.bootstrap, names, core.partitions, configs=topo.configs())
+    except (RuntimeError, OSError) as e:
+        raise fail(str(e)) from None
+    out.print(f"{len(names)} declared topics present (CDC topics: created by the connector)")
+
+
+@app.command("list")
+def list_cmd() -> None:
+    """Each declared topic: present or missing, its partitions and retention (exit 1 if any is missing)."""
+    from confluent_kafka.admin import AdminClient, ConfigResource
+
+    core = load_settings(CoreSettings)
+    _, names = _declared(core)
+    admin = AdminClient({"bootstrap.servers": core.bootstrap})
+    try:
+        md = admin.list_topics(timeout=10).topics
+    except Exception as e:
+        raise fail(f"cannot reach Kafka at {core.bootstrap}: {e}") from None
+    present = [n for n in names if n in md]
+    retention: dict[str, str] = {}
+    if present:
+        for res, fut in admin.describe_configs([ConfigResource("topic", n) for n in present]).items():
+            retention[res.name] = fut.result()["retention.ms"].value
+    table = Table("topic", "partitions", "retention", "state")
+    for n in names:
+        if n in md:
+            days = int(retention.get(n, "0")) / 86_400_000
+            table.add_row(n, str(len(md[n].partitions)), f"{days:g} d", "[green]present[/]")
+        else:
+            table.add_row(n, "-", "-", "[red]missing[/] (`stir topics create`)")
+    out.print(table)
+    if len(present) < len(names):
+        raise typer.Exit(1)
