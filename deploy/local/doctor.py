@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from deploy.local.jars import jars_ready
 from deploy.local.ports import holder, in_use
-from deploy.local.services import Service, _reachable_by, all_services
+from deploy.local.service import Service, reachable_by
+from deploy.local.services import all_services
 from deploy.local.settings import StackSettings, run_as_user
 
 MIN_FREE_BYTES = 2 * 2**30
@@ -74,7 +75,7 @@ def checks(s: StackSettings) -> list[Check]:
             try:
                 pwd.getpwnam(user)
                 out.append(Check("service user", True, f"{user} runs the services (started as root)"))
-                reach = _reachable_by(s.state_dir, user)
+                reach = reachable_by(s.state_dir, user)
                 said = f"{user} reaches it" if reach else f"{user} cannot reach it: set STIR_STATE_DIR under /var/tmp"
                 out.append(Check("state dir (service user)", reach, said))
             except KeyError:

@@ -9,9 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import pwd
 import secrets
-import shutil
 import signal
 import subprocess
 import uuid
@@ -21,160 +19,23 @@ from pathlib import Path
 import httpx
 
 from deploy.local.jars import kafka_classpath, plugin_path
-from deploy.local.process import ManagedProcess, PidRecord, as_user
+from deploy.local.process import as_user
+from deploy.local.service import (
+    BASIC_AUTH,
+    FALLBACK_ROOT,
+    LOG4J2,
+    Service,
+    chown_to,
+    give_tree,
+    java,
+    reachable_by,
+    reclaim,
+    require_reachable,
+    share_secrets,
+    write_config,
+)
 from deploy.local.settings import StackSettings, run_as_user
 from schemas.secrets import ensure_secret, secure_dir, write_secret
-
-LOG4J2 = """\
-Configuration:
-  status: warn
-  Appenders:
-    Console:
-      name: STDOUT
-      PatternLayout:
-        pattern: "[%d] %p %m (%c)%n"
-  Loggers:
-    Root:
-      level: INFO
-      AppenderRef:
-        - ref: STDOUT
-    Logger:
-      - name: org.apache.kafka.connect.runtime.isolation
-        level: ERROR
-      - name: org.reflections
-        level: ERROR
-"""
-
-
-class Service:
-    name: str = ""
-    stop_signal: int = signal.SIGTERM
-
-    def __init__(self, settings: StackSettings) -> None:
-        self.s = settings
-        run = settings.state_dir / "run"
-        self.proc = ManagedProcess(
-            self.name, run / f"{self.name}.pid", settings.state_dir / "logs" / f"{self.name}.log"
-        )
-
-    # overridden per service
-    @property
-    def port(self) -> int:
-        raise NotImplementedError
-
-    def prepare(self) -> None:
-        raise NotImplementedError
-
-    def argv(self) -> list[str]:
-        raise NotImplementedError
-
-    def healthy(self) -> bool:
-        raise NotImplementedError
-
-    def user(self) -> str | None:
-        return None
-
-    def ports(self) -> list[tuple[int, str]]:
-        """The ports the service binds, each with the setting that moves it."""
-        raise NotImplementedError
-
-    def env(self) -> dict[str, str] | None:
-        return None
-
-    def start(self) -> PidRecord:
-        running = self.proc.running()
-        if running is not None:
-            return running
-        self.prepare()
-        return self.proc.start(self.argv(), env=self.env(), user=self.user())
-
-    def stop(self) -> bool:
-        return self.proc.stop(self.stop_signal)
-
-
-def _java() -> str:
-    java = shutil.which("java")
-    if java is None:
-        raise RuntimeError("java is not installed: Kafka and Connect need Java 17 (apt-get install openjdk-17-jre)")
-    return java
-
-
-FALLBACK_ROOT = Path("/var/tmp/stir-stream")
-BASIC_AUTH = "org.apache.kafka.connect.rest.basic.auth.extension"
-
-
-def _chown(path: Path, user: str | None) -> None:
-    if user is not None:
-        pw = pwd.getpwnam(user)
-        os.chown(path, pw.pw_uid, pw.pw_gid)
-
-
-def _give_tree(path: Path, user: str | None) -> None:
-    """``path`` (a data dir the service writes) and everything under it owned by ``user``; links are not
-    followed."""
-    if user is None:
-        return
-    pw = pwd.getpwnam(user)
-    if path.lstat().st_uid == pw.pw_uid:
-        return
-    for root, dirs, files in os.walk(path):
-        for name in (*dirs, *files):
-            os.lchown(os.path.join(root, name), pw.pw_uid, pw.pw_gid)
-    os.lchown(path, pw.pw_uid, pw.pw_gid)
-
-
-def _reclaim(home: Path, user: str | None, keep: Path | None = None) -> None:
-    """Before root writes a service's config and secrets: ``home`` and everything in it but ``keep`` (the
-    service's data dir) owned by root, and no link left in it, so nothing the service user could have planted
-    there redirects a write of root's."""
-    if user is None:
-        return
-    for root, dirs, files in os.walk(home):
-        if keep is not None and Path(root) == keep.parent and keep.name in dirs:
-            dirs.remove(keep.name)
-        for name in (*dirs, *files):
-            entry = os.path.join(root, name)
-            if os.path.islink(entry):
-                os.unlink(entry)
-            else:
-                os.lchown(entry, 0, 0)
-    os.lchown(home, 0, 0)
-    os.chmod(home, 0o755)
-
-
-def _write(path: Path, text: str) -> None:
-    """Replace ``path`` (never writing through a link) with ``text``, readable by the service."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-
-
-def _share_secrets(directory: Path, user: str | None) -> None:
-    """``directory`` and its files owned by root, readable by the service user's group only (0750 / 0640): the
-    service reads its secrets, and can neither change them nor put a link in their place."""
-    if user is None:
-        return
-    gid = pwd.getpwnam(user).pw_gid
-    os.lchown(directory, 0, gid)
-    os.chmod(directory, 0o750)
-    for f in directory.iterdir():
-        os.lchown(f, 0, gid)
-        os.chmod(f, 0o640)
-
-
-def _require_reachable(path: Path, user: str | None) -> None:
-    if user is not None and not _reachable_by(path, user):
-        raise RuntimeError(
-            f"OS user {user!r} cannot reach {path}: a parent directory is closed to it; set STIR_STATE_DIR to a "
-            "path it can reach (e.g. under /var/tmp) or STIR_SERVICE_OS_USER to another user"
-        )
-
-
-def _reachable_by(path: Path, user: str) -> bool:
-    """Whether ``user`` can traverse to ``path`` (its deepest existing ancestor is searchable by the user)."""
-    existing = next(p for p in (path, *path.parents) if p.exists())
-    return subprocess.run(["test", "-x", str(existing)], **as_user(user), capture_output=True).returncode == 0
 
 
 class Postgres(Service):
@@ -195,7 +56,7 @@ class Postgres(Service):
         state dir, so every command of this checkout finds the same cluster."""
         preferred = self.s.state_dir / "postgres" / "data"
         user = self.user()
-        if user is None or _reachable_by(preferred, user):
+        if user is None or reachable_by(preferred, user):
             return preferred
         digest = hashlib.sha256(str(self.s.state_dir).encode()).hexdigest()[:12]
         return FALLBACK_ROOT / digest / "postgres" / "data"
@@ -210,7 +71,7 @@ class Postgres(Service):
         return str(path)
 
     def _chown(self, path: Path) -> None:
-        _chown(path, self.user())
+        chown_to(path, self.user())
 
     def prepare(self) -> None:
         if (self.data_dir / "PG_VERSION").exists():
@@ -357,7 +218,7 @@ class Kafka(Service):
 
     def _java_args(self, main: str, *args: str) -> list[str]:
         return [
-            _java(),
+            java(),
             "-Xms256m",
             f"-Xmx{self.s.kafka_heap}",
             "-XX:+UseG1GC",
@@ -374,13 +235,13 @@ class Kafka(Service):
         """Config files owned by root; the data dir (``log.dirs``) by the service user."""
         user = self.user()
         self.home.mkdir(parents=True, exist_ok=True)
-        _require_reachable(self.home, user)
+        require_reachable(self.home, user)
         data = self.home / "data"
-        _reclaim(self.home, user, keep=data)
-        _write(self.home / "server.properties", self._properties())
-        _write(self.home / "log4j2.yaml", LOG4J2)
+        reclaim(self.home, user, keep=data)
+        write_config(self.home / "server.properties", self._properties())
+        write_config(self.home / "log4j2.yaml", LOG4J2)
         data.mkdir(exist_ok=True)
-        _give_tree(data, user)
+        give_tree(data, user)
         if (data / "meta.properties").exists():
             return
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
@@ -482,11 +343,11 @@ class Connect(Service):
         CDC role's PostgreSQL password for connector configs (``${file:...}``). Connect writes nothing here."""
         user = self.user()
         self.home.mkdir(parents=True, exist_ok=True)
-        _require_reachable(self.home, user)
-        _reclaim(self.home, user)
-        _write(self.home / "connect-distributed.properties", self._properties())
-        _write(self.home / "log4j2.yaml", LOG4J2)
-        _write(self.home / "rest-jaas.conf", self._jaas())
+        require_reachable(self.home, user)
+        reclaim(self.home, user)
+        write_config(self.home / "connect-distributed.properties", self._properties())
+        write_config(self.home / "log4j2.yaml", LOG4J2)
+        write_config(self.home / "rest-jaas.conf", self._jaas())
         password = self.s.connect_password.get_secret_value() or ensure_secret(self.s.connect_password_file)
         write_secret(self.rest_users_file, f"{self.s.connect_user}={password}\n")
         if self.s.pg_dsn is None:
@@ -497,11 +358,11 @@ class Connect(Service):
                 write_secret(self.s.connect_secrets_file, f"pg.password={cdc.read_text().strip()}\npg.user={CDC}\n")
             # where it was kept before (the superuser's password): Connect now reads the CDC role's only
             (self.s.secrets_dir / "connect-secrets.properties").unlink(missing_ok=True)
-        _share_secrets(self.s.connect_secrets_dir, user)
+        share_secrets(self.s.connect_secrets_dir, user)
 
     def argv(self) -> list[str]:
         return [
-            _java(),
+            java(),
             "-Xms256m",
             f"-Xmx{self.s.connect_heap}",
             "-XX:+UseG1GC",
