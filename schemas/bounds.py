@@ -68,9 +68,16 @@ Int64 = Annotated[int, Wire("long"), Field(ge=-(2**63), le=2**63 - 1)]
 Count = Annotated[int, Wire("long"), Field(ge=0, le=MAX_COUNT)]  # an observed count (followers, likes, ...)
 Small = Annotated[int, Wire("int"), Field(ge=0, le=2**31 - 1)]  # a non-negative counter (attempts, interviews)
 Finite = Annotated[float, Wire("double"), Field(allow_inf_nan=False)]
-Id = Annotated[str, Wire("string"), StringConstraints(min_length=1, max_length=MAX_ID), AfterValidator(_clean_name)]
-Label = Annotated[str, Wire("string"), StringConstraints(max_length=MAX_LABEL), AfterValidator(_clean_name)]
-Text = Annotated[str, Wire("string"), StringConstraints(max_length=MAX_TEXT), AfterValidator(_clean_text)]
+# the forbidden characters as JSON Schema patterns, for the OpenAPI document of the ingest API (lone surrogates,
+# which JSON text carries only as \u escapes, are left to the validators above: pattern engines differ on them)
+_NAME_SCHEMA = Field(json_schema_extra={"pattern": r"^[^\x00-\x1f\x7f]*$"})
+_TEXT_SCHEMA = Field(json_schema_extra={"pattern": r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"})
+Id = Annotated[str, Wire("string"), StringConstraints(min_length=1, max_length=MAX_ID), AfterValidator(_clean_name),
+               _NAME_SCHEMA]  # fmt: skip
+Label = Annotated[str, Wire("string"), StringConstraints(max_length=MAX_LABEL), AfterValidator(_clean_name),
+                  _NAME_SCHEMA]  # fmt: skip
+Text = Annotated[str, Wire("string"), StringConstraints(max_length=MAX_TEXT), AfterValidator(_clean_text),
+                 _TEXT_SCHEMA]  # fmt: skip
 StatusCode = Annotated[int, Wire("int"), Field(ge=100, le=599)]
 LatencyMs = Annotated[float, Wire("double"), Field(ge=0, le=MAX_LATENCY_MS, allow_inf_nan=False)]
 

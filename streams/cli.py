@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from schemas.console import load_settings
@@ -11,11 +13,20 @@ app = typer.Typer(help="The stream processors (Faust agents).", no_args_is_help=
 
 
 @app.command("worker")
-def worker() -> None:
-    """Run one Faust worker (all agents) in the foreground."""
+def worker(
+    no_supervise: bool = typer.Option(
+        False, "--no-supervise", help="run the Faust worker in this process, not restarted on exit code 70 (when "
+        "a supervisor of yours restarts it)"),
+) -> None:  # fmt: skip
+    """Run one Faust worker (all agents) in the foreground, restarted when it exits to be restarted (code 70)."""
+    settings = load_settings(StreamsSettings)
+    if not no_supervise:
+        from streams.supervisor import supervise
+
+        argv = [sys.executable, "-m", "streams"]
+        raise typer.Exit(supervise(argv, limit=settings.restart_limit, window_s=settings.restart_window_s))
     from streams.app import run_worker
 
-    settings = load_settings(StreamsSettings)
     run_worker(settings, settings.bootstrap)
 
 

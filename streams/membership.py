@@ -38,7 +38,8 @@ def previous(data_dir: Path) -> dict[str, Any] | None:
 def record(data_dir: Path, client_id: str) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     tmp = data_dir / f"{IDENTITY}.tmp"
-    tmp.write_text(json.dumps({"pid": os.getpid(), "client_id": client_id}))
+    # the supervisor's pid too: readiness is asked of the process that was started (``stir streams worker``)
+    tmp.write_text(json.dumps({"pid": os.getpid(), "parent": os.getppid(), "client_id": client_id}))
     tmp.replace(data_dir / IDENTITY)
 
 
@@ -69,8 +70,9 @@ def wait_for_previous_incarnation(bootstrap: str, group: str, data_dir: Path, ti
 
 
 def joined(bootstrap: str, group: str, data_dir: Path, pid: int) -> bool:
-    """The worker process ``pid`` has joined ``group`` and holds an assignment."""
+    """The worker process ``pid`` (or the worker ``pid`` supervises) has joined ``group`` and holds an
+    assignment."""
     me = previous(data_dir)
-    if me is None or me.get("pid") != pid:
+    if me is None or pid not in (me.get("pid"), me.get("parent")):
         return False
     return any(m.client_id == me["client_id"] and m.assignment.topic_partitions for m in members(bootstrap, group))

@@ -49,6 +49,8 @@ class StreamsSettings(CoreSettings):
     )
     state_cache_keys: int = Field(50_000, ge=100, description="decoded states kept in memory per table (disk store)")
     standby_replicas: int = Field(1, ge=0, le=3, description="other workers that keep a copy of each partition's state")
+    restart_limit: int = Field(5, ge=0, description="restarts of a worker that exits with code 70 within the window")
+    restart_window_s: float = Field(300.0, gt=0, description="the window of restart_limit (more: give up, exit 70)")
     log_level: str = Field("warning", pattern=r"^(debug|info|warning|error)$", description="worker log level")
 
     @model_validator(mode="after")

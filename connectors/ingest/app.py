@@ -1,4 +1,5 @@
-"""The HTTP ingest API (aiohttp): ``POST /v1/events``, ``/healthz``, ``/metrics``.
+"""The HTTP ingest API (aiohttp): ``POST /v1/events``, ``/healthz``, ``/metrics``, ``/openapi.json`` (the
+document ``connectors/ingest/openapi.py`` generates from the contracts).
 
 Status codes: 200 (at least one item accepted; the body answers per item), 401 (missing/invalid bearer
 token), 403 (the token may write none of the items' types), 413 (body or batch too large), 422 (nothing
@@ -19,6 +20,7 @@ from confluent_kafka import KafkaException
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from connectors.ingest import metrics as m
+from connectors.ingest import openapi
 from connectors.ingest.producer import AsyncProducer
 from connectors.ingest.settings import IngestSettings
 from connectors.ingest.tokens import Principal, TokenStore
@@ -27,7 +29,8 @@ from schemas.kafka import ensure_topics
 from schemas.registry import INGEST_TYPES
 from schemas.topics import Topology
 
-DLQ_HEAD_BYTES = 64 * 1024
+DLQ_HEAD_BYTES = 64 * 1024  # what is read, and kept, of a body over the size limit
+DLQ_KEEP_BYTES = 512 * 1024  # the most of a rejected item or body a dead letter keeps (the broker takes 1 MiB)
 STATE: web.AppKey[dict[str, Any]] = web.AppKey("state", dict)
 
 
@@ -54,6 +57,9 @@ class Ingest:
     def _dlq(
         self, original: bytes, code: str, reason: str, principal: Principal | None, **extra: str
     ) -> asyncio.Future[Any]:
+        """Dead-letter ``original`` (its first ``DLQ_KEEP_BYTES`` when longer: a record the broker takes); a
+        future of the delivery, failed rather than raised when Kafka refuses it (a full queue still raises
+        ``BufferError``, for the caller's retry answer)."""
         headers = [
             ("dlq.reason", reason.encode("utf-8", "backslashreplace")[:4000]),
             ("dlq.code", code.encode()),
@@ -63,8 +69,26 @@ class Ingest:
         if principal is not None:
             headers.append(("dlq.principal", principal.name.encode()))
         headers += [(f"dlq.{k}", v.encode()) for k, v in extra.items()]
+        if len(original) > DLQ_KEEP_BYTES:
+            headers += [("dlq.truncated", b"true"), ("dlq.original_bytes", str(len(original)).encode())]
+            original = original[:DLQ_KEEP_BYTES]
         m.DLQ.inc()
-        return self.producer.produce(self.s.topic_prefix + self.s.dlq_topic, original, None, None, headers)
+        try:
+            return self.producer.produce(self.s.topic_prefix + self.s.dlq_topic, original, None, None, headers)
+        except KafkaException as e:
+            failed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            failed.set_exception(e)
+            return failed
+
+    async def _dead_letter_body(self, body: bytes, code: str, reason: str, principal: Principal) -> bool:
+        """A rejected body to the dead-letter topic; False when Kafka did not take it (the caller answers 503)."""
+        try:
+            await self._dlq(body, code, reason, principal)
+        except KafkaException as e:
+            log.warning("a rejected body (%s) was not dead-lettered: %s", code, e)
+            return False
+        m.REJECTIONS.labels(code).inc()
+        return True
 
     async def _read_limited(self, request: web.Request) -> tuple[bytes, bool]:
         """The body, or its first bytes and True when it is over the limit."""
@@ -111,21 +135,25 @@ class Ingest:
 
     async def _events(self, request: web.Request, principal: Principal) -> web.Response:
         body, oversized = await self._read_limited(request)
+        unavailable = {"error": "Kafka did not take the rejected body to the dead-letter topic; retry"}
         if oversized:
-            await self._dlq(body, "oversized", f"body over {self.s.max_body_bytes} bytes (first bytes kept)", principal)
-            m.REJECTIONS.labels("oversized").inc()
+            reason = f"body over {self.s.max_body_bytes} bytes (first bytes kept)"
+            if not await self._dead_letter_body(body, "oversized", reason, principal):
+                return _json(503, unavailable, {"Retry-After": "1", "Connection": "close"})
             return _json(413, {"error": f"body larger than {self.s.max_body_bytes} bytes"}, {"Connection": "close"})
         try:
             items = split_body(body, request.content_type or "application/json")
         except BodyError as e:
-            await self._dlq(body, "invalid_json", str(e), principal)
-            m.REJECTIONS.labels("invalid_json").inc()
+            if not await self._dead_letter_body(body, "invalid_json", str(e), principal):
+                return _json(503, unavailable, {"Retry-After": "1"})
             return _json(422, {"error": str(e), "accepted": 0, "rejected": 1})
         if len(items) > self.s.max_batch_items:
             reason = f"{len(items)} items; a batch holds at most {self.s.max_batch_items}"
-            await self._dlq(body, "too_many_items", reason, principal)
-            m.REJECTIONS.labels("too_many_items").inc()
+            if not await self._dead_letter_body(body, "too_many_items", reason, principal):
+                return _json(503, unavailable, {"Retry-After": "1"})
             return _json(413, {"error": reason})
+        if not items:  # an empty array: nothing to do
+            return _json(200, {"accepted": 0, "rejected": 0, "results": []})
         return await self._produce_batch(items, principal)
 
     async def _produce_batch(self, items: list[bytes], principal: Principal) -> web.Response:
@@ -257,6 +285,12 @@ def build_app(settings: IngestSettings, bootstrap: str) -> web.Application:
     app.router.add_post("/v1/events", events)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_view)
+    spec = openapi.render(settings).encode()
+
+    async def openapi_view(_request: web.Request) -> web.Response:
+        return web.Response(body=spec, content_type="application/json")
+
+    app.router.add_get("/openapi.json", openapi_view)
     return app
 
 

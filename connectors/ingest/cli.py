@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from connectors.ingest.settings import IngestSettings
@@ -18,6 +20,21 @@ def serve() -> None:
     cfg = load_settings(IngestSettings)
     err.print(f"ingest API on http://{cfg.host}:{cfg.port} -> Kafka {cfg.bootstrap}")
     run(cfg, cfg.bootstrap)
+
+
+@app.command("openapi")
+def openapi_doc(
+    out_file: Path | None = typer.Option(None, "--out", help="write it here (default: print it)"),
+) -> None:
+    """The API's OpenAPI 3.1 document for this deployment's limits (what GET /openapi.json serves)."""
+    from connectors.ingest.openapi import render
+
+    text = render(load_settings(IngestSettings))
+    if out_file is None:
+        print(text, end="")
+    else:
+        out_file.write_text(text)
+        err.print(f"wrote {out_file}")
 
 
 @app.command("token")

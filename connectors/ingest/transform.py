@@ -141,6 +141,13 @@ def _skip_ws(text: str, pos: int) -> int:
     return pos
 
 
+def _number(text: str) -> float | int:
+    """A JSON number written with a fraction or an exponent. An integral one (``1.0``, ``1e3``) is the integer
+    it equals: JSON has one number type, and JSON Schema (the API's OpenAPI document) counts it an integer."""
+    value = float(text)
+    return int(value) if value.is_integer() and abs(value) < 2**63 else value
+
+
 def _errors(e: ValidationError) -> str:
     parts = []
     for err in e.errors(include_url=False, include_input=False):
@@ -157,7 +164,7 @@ def transform_item(
     if len(raw) > max_event_bytes:
         return Rejected(index, "oversized", f"event is {len(raw)} bytes; the limit is {max_event_bytes}", raw)
     try:
-        obj = json.loads(raw)
+        obj = json.loads(raw, parse_float=_number)
     except RecursionError:
         return Rejected(index, "too_deep", "JSON nested too deeply", raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:

@@ -11,6 +11,7 @@ from rich.table import Table
 from connectors.replay.dump import dump, parse_bound
 from connectors.replay.load import AlreadyLoaded, AlreadyRunning, LoadInterrupted, load
 from connectors.replay.offsets import apply, plan
+from connectors.replay.records import Jsonl
 from schemas.console import fail, load_settings, out, progress_bar
 from schemas.settings import CoreSettings
 
@@ -32,6 +33,12 @@ def dump_cmd(
     header: str = typer.Option(None, help="only records with this header, NAME=VALUE (e.g. dlq.topic=<a topic>)"),
     fmt: str = typer.Option("avro", "--format", help="avro | jsonl (console tools: key<separator>value)"),
     separator: str = typer.Option("\t", "--key-separator", help="jsonl key separator (console default: tab)"),
+    headers: bool = typer.Option(
+        False,
+        "--headers",
+        help="jsonl: each line starts with the record's headers "
+        "(the console tools' print.headers/parse.headers); Avro always keeps them",
+    ),
 ) -> None:
     """Dump a topic range to an Avro container file (keys, values, headers, timestamps, partitions, offsets,
     the contract in the metadata) or to console-format lines."""
@@ -58,7 +65,7 @@ def dump_cmd(
         try:
             bootstrap = load_settings(CoreSettings).bootstrap
             r = dump(bootstrap, topic, out_file, *bounds, partition=partition, key=key, header=wanted, fmt=fmt,
-                     separator=sep, event_from=event_bounds[0], event_to=event_bounds[1],
+                     jsonl=Jsonl(sep, headers), event_from=event_bounds[0], event_to=event_bounds[1],
                      on_total=lambda n: bar.update(task, total=n),
                      on_record=lambda n: bar.advance(task, n))  # fmt: skip
         except (ValueError, OSError) as e:
@@ -77,6 +84,7 @@ def load_cmd(
     preserve_partitions: bool = typer.Option(False, "--preserve-partitions", help="write to the original partitions"),
     fmt: str = typer.Option("auto", "--format", help="auto | avro | jsonl"),
     separator: str = typer.Option("\t", "--key-separator", help="jsonl key separator"),
+    headers: bool = typer.Option(False, "--headers", help="jsonl: each line starts with the record's headers"),
     dlq_topic: str = typer.Option(
         None, help="where records that break the contract go (default: dlq.replay under STIR_TOPIC_PREFIX)"
     ),
@@ -93,7 +101,7 @@ def load_cmd(
     with progress_bar() as bar:
         task = bar.add_task(f"{'validate' if dry_run else 'load'} {in_file.name} → {topic}", total=None)
         try:
-            r = load(core.bootstrap, in_file, topic, fmt=fmt, separator=sep, rate=rate, dry_run=dry_run,
+            r = load(core.bootstrap, in_file, topic, fmt=fmt, jsonl=Jsonl(sep, headers), rate=rate, dry_run=dry_run,
                      preserve_partitions=preserve_partitions, dlq_topic=dlq, restart=restart, create=create,
                      default_partitions=core.partitions, replication_factor=core.replication_factor,
                      on_record=lambda n: bar.advance(task, n))  # fmt: skip

@@ -12,7 +12,7 @@ from pathlib import Path
 import orjson
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from connectors.replay.records import LOAD_HEADER, Record, contract_metadata, jsonl_lines, write_avro
+from connectors.replay.records import LOAD_HEADER, Jsonl, Record, contract_metadata, jsonl_lines, write_avro
 
 Bound = int | datetime | str  # offset, time, or "now"
 
@@ -128,7 +128,7 @@ def by_event_time(records: Iterator[Record], start: datetime | None, end: dateti
 
 
 def dump(bootstrap: str, topic: str, out: Path, start: Bound, end: Bound, *, partition: int | None = None,
-         key: str | None = None, header: tuple[str, bytes] | None = None, fmt: str = "avro", separator: str = "\t",
+         key: str | None = None, header: tuple[str, bytes] | None = None, fmt: str = "avro", jsonl: Jsonl = Jsonl(),
          event_from: datetime | None = None, event_to: datetime | None = None,
          on_total: Callable[[int], None] = lambda _n: None, on_record: Callable[[int], None] = lambda _n: None,
          ) -> DumpResult:  # fmt: skip
@@ -153,12 +153,16 @@ def dump(bootstrap: str, topic: str, out: Path, start: Bound, end: Bound, *, par
             with open(tmp, "wb") as fh:
                 result.records = write_avro(fh, records, meta)
         else:
-            with open(tmp, "w", encoding="utf-8") as fh:
-                for r in records:
-                    result.records += 1
-                    for line in jsonl_lines(r, separator):
-                        fh.write(line + "\n")
-                        result.rows += 1
+            try:
+                with open(tmp, "w", encoding="utf-8") as fh:
+                    for r in records:
+                        result.records += 1
+                        for line in jsonl_lines(r, jsonl):
+                            fh.write(line + "\n")
+                            result.rows += 1
+            except ValueError:
+                tmp.unlink(missing_ok=True)  # never a file that lost records on the way
+                raise
         tmp.replace(out)
     finally:
         c.close()

@@ -30,7 +30,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from connectors.replay.records import LOAD_HEADER, Record, detect_format, read_avro, read_jsonl
+from connectors.replay.records import LOAD_HEADER, Jsonl, Record, detect_format, read_avro, read_jsonl
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -260,14 +260,14 @@ def file_metadata(path: Path, fmt: str) -> dict[str, str]:
         return {k: (v.decode() if isinstance(v, bytes) else str(v)) for k, v in fastavro.reader(fh).metadata.items()}
 
 
-def records_of(path: Path, fmt: str, separator: str) -> tuple[dict[str, str], Iterator[Record]]:
+def records_of(path: Path, fmt: str, jsonl: Jsonl) -> tuple[dict[str, str], Iterator[Record]]:
     fmt = detect_format(path) if fmt == "auto" else fmt
     if fmt == "avro":
         return read_avro(path)
-    return {}, read_jsonl(path, separator)
+    return {}, read_jsonl(path, jsonl)
 
 
-def load(bootstrap: str, source: Path, topic: str, *, fmt: str = "auto", separator: str = "\t",
+def load(bootstrap: str, source: Path, topic: str, *, fmt: str = "auto", jsonl: Jsonl = Jsonl(),
          rate: float | None = None, dry_run: bool = False, preserve_partitions: bool = False,
          dlq_topic: str = "dlq.replay", checkpoint: Path | None = None, restart: bool = False,
          create: bool = False, default_partitions: int = 4, replication_factor: int = 1,
@@ -278,7 +278,7 @@ def load(bootstrap: str, source: Path, topic: str, *, fmt: str = "auto", separat
         raise ValueError("--preserve-partitions needs an Avro dump: a JSONL file keeps no partitions")
     ck = Checkpoint(checkpoint or source.with_name(f"{source.name}.{topic}.checkpoint.json"), source, topic)
     if dry_run:
-        return _load(bootstrap, source, topic, fmt, separator, rate, True, preserve_partitions, dlq_topic, ck,
+        return _load(bootstrap, source, topic, fmt, jsonl, rate, True, preserve_partitions, dlq_topic, ck,
                      restart, on_total, on_record)  # fmt: skip
     with exclusive(ck.path.with_name(ck.path.name + ".lock")):
         partitions_wanted = None
@@ -288,15 +288,15 @@ def load(bootstrap: str, source: Path, topic: str, *, fmt: str = "auto", separat
 
         ensure_target(bootstrap, topic, dlq_topic, partitions_wanted, default_partitions, replication_factor,
                       declared("dlq.replay").configs)  # fmt: skip
-        return _load(bootstrap, source, topic, fmt, separator, rate, False, preserve_partitions, dlq_topic, ck,
+        return _load(bootstrap, source, topic, fmt, jsonl, rate, False, preserve_partitions, dlq_topic, ck,
                      restart, on_total, on_record)  # fmt: skip
 
 
-def _load(bootstrap: str, source: Path, topic: str, fmt: str, separator: str, rate: float | None, dry_run: bool,
+def _load(bootstrap: str, source: Path, topic: str, fmt: str, jsonl: Jsonl, rate: float | None, dry_run: bool,
           preserve_partitions: bool, dlq_topic: str, ck: Checkpoint, restart: bool,
           on_total: Callable[[int], None], on_record: Callable[[int], None]) -> LoadResult:  # fmt: skip
     t0 = time.perf_counter()
-    meta, records = records_of(source, fmt, separator)
+    meta, records = records_of(source, fmt, jsonl)
     check = validator(topic, meta.get("stir.contract.topic"))
     if restart:
         ck.path.unlink(missing_ok=True)

@@ -1,10 +1,13 @@
 """Replay files: Avro object container files (fastavro) that keep every record's key, value, headers,
 timestamp, partition and offset, with the topic's contract in the file metadata; or text lines in the
-console tools' convention: ``key<separator>value``, one row per line, a null key or value (a tombstone) written as
-``NULL_MARKER``. Kafka's console tools read and write the same lines with
+console tools' convention: ``[headers<separator>]key<separator>value``, one row per line, a null key or value (a
+tombstone) written as ``NULL_MARKER``. Kafka's console tools read and write the same lines with
 ``kafka-console-consumer --property print.key=true --property null.literal=<NULL>`` and
 ``kafka-console-producer --property parse.key=true --property null.marker=<NULL>`` (an empty key or value stays
-empty, a literal ``null`` stays a string). Headers, timestamps and partitions need the Avro format.
+empty, a literal ``null`` stays a string); with headers add ``print.headers=true`` / ``parse.headers=true``
+(``name:value`` pairs joined by ``,``; a record without headers is ``<NULL>``, or ``NO_HEADERS`` as the consumer
+prints it). What the lines cannot carry (a separator inside a key or a header, bytes that are not UTF-8) is
+refused, never written half; timestamps and partitions need the Avro format.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from typing import IO, Any
 import fastavro
 
 NULL_MARKER = "<NULL>"  # a null key or value in JSONL (the console tools' null.literal / null.marker)
+NO_HEADERS = "NO_HEADERS"  # what the console consumer prints for a record without headers
+HEADER_SEPARATOR, HEADER_KEY_SEPARATOR = ",", ":"  # the console tools' headers.separator / headers.key.separator
 LOAD_HEADER = "stir.replay"  # the loader's provenance header (<load id>:<index>); dumps leave it out
 
 RECORD_SCHEMA: dict[str, Any] = {
@@ -90,30 +95,81 @@ def read_avro(path: Path) -> tuple[dict[str, str], Iterator[Record]]:
     return meta, gen()
 
 
-def jsonl_lines(record: Record, separator: str) -> Iterator[str]:
-    """One console line per row of the message: ``key<sep>row`` (a multi-row message becomes several
-    single-row messages, which the pipeline reads the same way); a tombstone is ``key<sep><NULL>``, an empty
-    value ``key<sep>``."""
-    key = NULL_MARKER if record.key is None else record.key.decode()
+@dataclass(frozen=True)
+class Jsonl:
+    """The line format: the key separator, and whether each line starts with the record's headers."""
+
+    separator: str = "\t"
+    headers: bool = False
+
+
+def _text(what: str, raw: bytes, record: Record, forbidden: tuple[str, ...]) -> str:
+    where = f"record {record.topic}/{record.partition}@{record.offset}"
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError:
+        raise ValueError(f"{where}: its {what} is not UTF-8 text; dump it with --format avro") from None
+    if text == NULL_MARKER or any(c in text for c in forbidden):
+        raise ValueError(f"{where}: its {what} {text!r} cannot be told apart in a line (it is {NULL_MARKER!r} or "
+                         f"holds one of {forbidden!r}); dump it with --format avro")  # fmt: skip
+    return text
+
+
+def _headers_text(record: Record, fmt: Jsonl) -> str:
+    if not record.headers:
+        return NULL_MARKER
+    seps = (HEADER_SEPARATOR, fmt.separator, "\n")
+    return HEADER_SEPARATOR.join(
+        _text("header name", k.encode(), record, (HEADER_KEY_SEPARATOR, *seps)) + HEADER_KEY_SEPARATOR
+        + (NULL_MARKER if v is None else _text(f"header {k!r}", v, record, seps))
+        for k, v in record.headers
+    )  # fmt: skip
+
+
+def jsonl_lines(record: Record, fmt: Jsonl) -> Iterator[str]:
+    """One console line per row of the message: ``[headers<sep>]key<sep>row`` (a multi-row message becomes
+    several single-row messages, which the pipeline reads the same way); a tombstone is ``key<sep><NULL>``, an
+    empty value ``key<sep>``."""
+    sep = fmt.separator
+    lead = _headers_text(record, fmt) + sep if fmt.headers else ""
+    key = NULL_MARKER if record.key is None else _text("key", record.key, record, (sep, "\n"))
     if record.value is None or record.value == b"":
-        yield f"{key}{separator}{NULL_MARKER if record.value is None else ''}"
+        yield f"{lead}{key}{sep}{NULL_MARKER if record.value is None else ''}"
         return
     for row in record.value.split(b"\n"):
         if row.strip():
-            yield f"{key}{separator}{row.decode()}"
+            yield f"{lead}{key}{sep}{_text('value', row, record, ())}"
 
 
-def read_jsonl(path: Path, separator: str) -> Iterator[Record]:
+def _parse_headers(text: str, where: str) -> list[tuple[str, bytes | None]]:
+    if text in (NULL_MARKER, NO_HEADERS):
+        return []
+    headers: list[tuple[str, bytes | None]] = []
+    for pair in text.split(HEADER_SEPARATOR):
+        name, colon, value = pair.partition(HEADER_KEY_SEPARATOR)
+        if not colon:
+            raise ValueError(f"{where}: header {pair!r} has no {HEADER_KEY_SEPARATOR!r} (name:value pairs joined "
+                             f"by {HEADER_SEPARATOR!r}, or {NULL_MARKER} for none)")  # fmt: skip
+        headers.append((name, None if value == NULL_MARKER else value.encode()))
+    return headers
+
+
+def read_jsonl(path: Path, fmt: Jsonl) -> Iterator[Record]:
+    sep, fields = fmt.separator, 3 if fmt.headers else 2
     with open(path, encoding="utf-8") as fh:
         for n, line in enumerate(fh, start=1):
             line = line.rstrip("\n")
             if not line:
                 continue
-            if separator not in line:
-                raise ValueError(f"{path}:{n}: no key separator {separator!r} (console producer parse.key=true format)")
-            key, value = line.split(separator, 1)
+            parts = line.split(sep, fields - 1)
+            if len(parts) < fields:
+                want = "headers, key and value" if fmt.headers else "key and value"
+                raise ValueError(f"{path}:{n}: not {want} separated by {sep!r} (the console producer's parse.key"
+                                 f"{'/parse.headers' if fmt.headers else ''}=true format)")  # fmt: skip
+            headers = _parse_headers(parts[0], f"{path}:{n}") if fmt.headers else []
+            key, value = parts[-2], parts[-1]
             yield Record(None if key == NULL_MARKER else key.encode(), None if value == NULL_MARKER else value.encode(),
-                         offset=n)  # fmt: skip
+                         headers=headers, offset=n)  # fmt: skip
 
 
 def detect_format(path: Path) -> str:

@@ -101,10 +101,10 @@ class Pipeline:
         if name == "ingest":
             return lambda: httpx.get(f"{self.ingest_url}/healthz", timeout=1).status_code == 200
         if name == "worker":
-            return self._worker_joined
+            return self.worker_joined
         return lambda: self.process(name).running() is not None
 
-    def _worker_joined(self) -> bool:
+    def worker_joined(self) -> bool:
         """This worker process has joined its group and holds an assignment."""
         settings = self.settings(StreamsSettings)
         rec = self.process("worker").running()

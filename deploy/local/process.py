@@ -131,13 +131,33 @@ class ManagedProcess:
         return True
 
     def kill(self) -> bool:
-        """SIGKILL (for fault injection): no clean shutdown."""
-        return self.stop(signal.SIGKILL, timeout_s=10.0)
+        """SIGKILL of the process and everything it started (fault injection: the component dies at once, no
+        clean shutdown); returns once none of them is left."""
+        rec = self.running()
+        if rec is None:
+            self.pid_file.unlink(missing_ok=True)
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(rec.pid, signal.SIGKILL)  # started in a session of its own: its group is its pid
+        wait_until(lambda: not rec.alive() and not _group_alive(rec.pid), 10.0)
+        self._reap(rec.pid)
+        self.pid_file.unlink(missing_ok=True)
+        return True
 
     @staticmethod
     def _reap(pid: int) -> None:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
+
+
+def _group_alive(pgid: int) -> bool:
+    """A process of group ``pgid`` other than zombies is left."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                return True
+    return False
 
 
 def wait_until(cond: Callable[[], bool], timeout_s: float, interval_s: float = 0.1) -> bool:

@@ -72,7 +72,7 @@ def test_hiring_and_activity_reach_serving_equal_to_oracle_and_replay(stack, fre
         for table, n in counts.items():
             topic = f"{prefix}cdc.public.{table}"
             assert wait_until(lambda t=topic, n=n: end_offsets(stack.bootstrap, [t]) >= n, 120, 0.5), topic
-        caught_up(stack.bootstrap, prefix, fresh_db)
+        caught_up(stack.bootstrap, prefix, fresh_db, run_dir=pipeline.run_dir)
 
         # the oracle, over the raw topics as Kafka holds them
         raw_names = [f"cdc.public.{t}" for t in HIRING_TABLES] + list(ACTIVITY_TOPICS)
@@ -141,7 +141,7 @@ def test_hiring_and_activity_reach_serving_equal_to_oracle_and_replay(stack, fre
                                       env=pipeline.environment(),
                                       capture_output=True, text=True, timeout=120)  # fmt: skip
                 assert done.returncode == 0, done.stderr[-2000:]
-        caught_up(stack.bootstrap, replay_prefix, fresh_db)
+        caught_up(stack.bootstrap, replay_prefix, fresh_db, run_dir=replayed.run_dir)
         assert_statuses(fresh_db, replay_schema, procs, security)
         print(
             f"processes={len(procs)} accounts={len(security)} tenants-days={len(tenants)} "

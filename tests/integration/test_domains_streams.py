@@ -51,13 +51,13 @@ def test_domain_agents_survive_sigkill_and_equal_oracle(stack, tmp_path, uid):
             lag = group_lag(stack.bootstrap, app_id, inputs)
             return lag is not None and lag < half * 2 // 3
 
-        assert wait_until(lambda: not worker.supervise() or progressed(), 120, 0.3), worker.log.read_text()[-3000:]
+        assert wait_until(lambda: not worker.alive() or progressed(), 120, 0.3), worker.log.read_text()[-3000:]
         assert worker.alive(), worker.log.read_text()[-3000:]
         produce_messages(stack.bootstrap, prefix, msgs[half : half + half // 2])
         worker.kill9()
         produce_messages(stack.bootstrap, prefix, msgs[half + half // 2 :])
         worker.start()
-        done = wait_until(lambda: not worker.supervise() or group_lag(stack.bootstrap, app_id, inputs) == 0, 300, 1.0)
+        done = wait_until(lambda: not worker.alive() or group_lag(stack.bootstrap, app_id, inputs) == 0, 300, 1.0)
         assert done and worker.alive(), f"worker did not catch up: {worker.log.read_text()[-3000:]}"
         outputs = ["status.hiring.process", "status.account.security", "dim.hiring.position", "dim.hiring.company"]
         reduced = read_rows(stack.bootstrap, prefix, outputs)

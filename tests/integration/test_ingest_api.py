@@ -142,6 +142,13 @@ def test_bad_input_matrix(stack, server, uid):
     check("oversized body", big, 413, {"oversized"})
     big_item = json.dumps({**sample("social.profile.snapshot", 5), "source": tag, "handle": "y" * 300_000}).encode()
     r = check("oversized item", big_item, 422, {"oversized"})
+    huge_item = json.dumps({**sample("social.profile.snapshot", 7), "source": tag, "handle": "z" * 2_000_000})
+    r = check("item over the broker's record limit", f"[{huge_item}]".encode(), 422, {"oversized"})
+    many = [json.dumps({**sample("activity.api.call", 20 + i), "source": tag}) for i in range(10_001)]
+    r = check("too many items", f"[{','.join(many)}]".encode(), 413, {"too_many_items"})
+    assert "10001 items" in r.json()["error"]
+    r = check("empty batch", b"[]", 200, set())
+    assert r.json() == {"accepted": 0, "rejected": 0, "results": []}
     check("absent token", json.dumps(good).encode(), 401, set(), token=None)
     check("bad token", json.dumps(good).encode(), 401, set(), token="stir_not-a-token")
     auth = {**sample("activity.auth.attempt", 6), "source": tag}
@@ -162,17 +169,20 @@ def test_bad_input_matrix(stack, server, uid):
     assert [x["status"] for x in res["results"]] == ["accepted", "rejected", "accepted", "rejected", "accepted"]
 
     # every rejected item is in the DLQ with its reason and original bytes (401s never reach it)
-    dlq_expected = (
-        1 + 1 + 1 + 1 + 1 + 1 + 1 + 2
-    )  # invalid json, types, missing, unknown, oversized x2, forbidden, mixed
+    # invalid json, types, missing, unknown, oversized x3, too many items, forbidden, mixed
+    dlq_expected = 1 + 1 + 1 + 1 + 3 + 1 + 1 + 2
     msgs = [m for m in _dlq(stack, server, uid, dlq_expected) if tag.encode() in (m.value() or b"")]
     assert len(msgs) == dlq_expected, [dict(m.headers())["dlq.code"] for m in msgs]
     codes = sorted(dict(m.headers())["dlq.code"].decode() for m in msgs)
     assert codes == sorted(["invalid_json", "invalid", "invalid", "unknown_type", "oversized", "oversized",
-                            "forbidden", "invalid_json", "invalid"])  # fmt: skip
+                            "oversized", "too_many_items", "forbidden", "invalid_json", "invalid"])  # fmt: skip
     originals = {m.value() for m in msgs}
     assert mixed_lines[1] in originals and mixed_lines[3] in originals and big_item in originals
     assert big[:65536] in originals  # an oversized body keeps its first 64 KiB
+    truncated = [m for m in msgs if dict(m.headers()).get("dlq.truncated") == b"true"]  # what the broker can hold
+    assert sorted(len(m.value()) for m in truncated) == [512 * 1024] * 2
+    assert sorted(int(dict(m.headers())["dlq.original_bytes"]) for m in truncated) == sorted(
+        [len(huge_item), len(",".join(many)) + 2])  # fmt: skip
     for m in msgs:
         h = dict(m.headers())
         assert h["dlq.reason"] and h["dlq.source"] == b"ingest"

@@ -247,7 +247,7 @@ def test_writes_and_events_reach_serving_tables_equal_to_oracle(stack, fresh_db,
         for table, n in cdc_expected.items():
             topic = f"{prefix}cdc.public.{table}"
             assert wait_until(lambda t=topic, n=n: end_offsets(stack.bootstrap, [t]) >= n, 120, 0.5), topic
-        caught_up(stack.bootstrap, prefix, fresh_db, specs=tuple(s.name for s in SPECS))
+        caught_up(stack.bootstrap, prefix, fresh_db, specs=tuple(s.name for s in SPECS), run_dir=pipeline.run_dir)
 
         _assert_serving_equals_oracle(produced, clock, fresh_db, schema)
         assert len(_serving(fresh_db, schema, "profile_summary")) == 30
@@ -262,7 +262,7 @@ def test_writes_and_events_reach_serving_tables_equal_to_oracle(stack, fresh_db,
         for table, n in deleted["rows"].items():
             topic, want = f"{prefix}cdc.public.{table}", before[table] + n
             assert wait_until(lambda t=topic, w=want: end_offsets(stack.bootstrap, [t]) >= w, 120, 0.5), topic
-        caught_up(stack.bootstrap, prefix, fresh_db, specs=tuple(s.name for s in SPECS))
+        caught_up(stack.bootstrap, prefix, fresh_db, specs=tuple(s.name for s in SPECS), run_dir=pipeline.run_dir)
         profile_ids = {r["profile_id"] for r in _serving(fresh_db, schema, "profile_summary")}
         post_ids = {r["post_id"] for r in _serving(fresh_db, schema, "post_metrics")}
         assert deleted["profile"] not in profile_ids and not deleted["posts"] & post_ids

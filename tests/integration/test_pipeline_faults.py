@@ -1,12 +1,15 @@
 """Fault injection across the whole pipeline, during a steady workload: hiring rows committed to PostgreSQL one
 by one (Debezium) and activity events posted to the ingest API, while in turn the Faust worker, the warehouse
-(bridge), Kafka Connect and the loader are SIGKILLed and restarted, and the Kafka broker is restarted. After
+(bridge), Kafka Connect and the loader are SIGKILLed and restarted, the Kafka broker is restarted, and the worker's
+Faust process alone is SIGKILLed (its supervisor, `stir streams worker`, starts a new one). After
 recovery the serving tables and the warehouse equal the independent oracle over the raw topics (nothing lost,
 nothing double counted), the replication slot is still there and its lag drains, and no reader ever saw a
 partial serving table."""
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 from typing import Any
@@ -23,6 +26,7 @@ from deploy.local.services import Connect, Kafka, broker_ready
 from deploy.local.stack import up
 from schemas.kafka import end_offsets
 from schemas.oltp_migrate import migrate
+from streams import membership
 from streams.settings import StreamsSettings
 from tests.support import domains_oracle as oracle
 from tests.support import domains_serving_oracle as so
@@ -97,6 +101,8 @@ def test_kill_every_component_in_turn_and_restart_the_broker(stack, fresh_db, ui
     faults: list[tuple[str, float]] = []
 
     finished: dict[str, float] = {}
+    streams = pipeline.settings(StreamsSettings)
+    data_dir = streams.data_dir / streams.app_id
 
     def write() -> None:
         try:
@@ -159,6 +165,19 @@ def test_kill_every_component_in_turn_and_restart_the_broker(stack, fresh_db, ui
             restart_dead()
 
         fault("kafka broker", broker_restart)
+
+        def faust_process_kill() -> None:
+            """The OOM killer's way: only the Faust process dies; `stir streams worker` starts a new one."""
+            assert wait_until(pipeline.worker_joined, 120)  # the broker's restart may have restarted it too
+            supervisor = pipeline.process("worker").running()
+            victim = membership.previous(data_dir)
+            assert supervisor is not None and victim is not None and victim["parent"] == supervisor.pid
+            os.kill(victim["pid"], signal.SIGKILL)
+            rejoined = wait_until(lambda: pipeline.worker_joined() and membership.previous(data_dir) != victim, 120)
+            assert rejoined, (pipeline.run_dir / "worker.log").read_text()[-3000:]
+            assert pipeline.process("worker").running() == supervisor
+
+        fault("worker's faust process", faust_process_kill)
         for t in threads:
             t.join(600)
         assert not errors, errors
@@ -169,7 +188,7 @@ def test_kill_every_component_in_turn_and_restart_the_broker(stack, fresh_db, ui
         for table, n in counts.items():
             topic = f"{prefix}cdc.public.{table}"
             assert wait_until(lambda t=topic, n=n: end_offsets(stack.bootstrap, [t]) >= n, 120, 0.5), topic
-        caught_up(stack.bootstrap, prefix, fresh_db)
+        caught_up(stack.bootstrap, prefix, fresh_db, run_dir=pipeline.run_dir)
         reader.stop.set()
         reader.join(10)
 

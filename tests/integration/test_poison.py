@@ -138,7 +138,7 @@ def test_poison_mid_stream_stops_nothing(stack, fresh_db, uid, tmp_path):
         status, _ = _post(pipeline.ingest_url, token,
                           json.dumps([_event(snap, now, profile_id="9004")]).encode())  # fmt: skip
         assert status == 200
-        caught_up(stack.bootstrap, prefix, fresh_db, specs=tuple(s.name for s in SPECS))
+        caught_up(stack.bootstrap, prefix, fresh_db, specs=tuple(s.name for s in SPECS), run_dir=pipeline.run_dir)
 
         assert pipeline.process("worker").running() == worker  # the same process: it never restarted
         rows = _summary(fresh_db, schema)
@@ -190,7 +190,7 @@ def test_a_shuffled_120_day_backfill_loses_nothing_silently(stack, fresh_db, uid
         for i in range(0, len(events), 50):
             status, answer = _post(pipeline.ingest_url, token, json.dumps(events[i : i + 50]).encode())
             assert status == 200 and answer["rejected"] == 0, answer
-        caught_up(stack.bootstrap, prefix, fresh_db, specs=("profile_summary",))
+        caught_up(stack.bootstrap, prefix, fresh_db, specs=("profile_summary",), run_dir=pipeline.run_dir)
         letters = _drain(stack.bootstrap, f"{prefix}dlq.late", len(late))
         got = {json.loads(v)["event_id"] for v, _ in letters}
         assert got == late and end_offsets(stack.bootstrap, [f"{prefix}dlq.late"]) == len(late)
@@ -218,7 +218,7 @@ def test_a_shuffled_120_day_backfill_loses_nothing_silently(stack, fresh_db, uid
         res = subprocess.run([*cli, "load", "--in", str(dumped), "--topic", topic], capture_output=True, text=True,
                              env=pipeline.environment())  # fmt: skip
         assert res.returncode == 0 and f"{len(late)} sent, 0 invalid" in res.stdout, res.stdout + res.stderr
-        caught_up(stack.bootstrap, prefix, fresh_db, specs=("profile_summary",))
+        caught_up(stack.bootstrap, prefix, fresh_db, specs=("profile_summary",), run_dir=pipeline.run_dir)
         rows = _summary(fresh_db, serving_schema(prefix))
         for pid in newest:
             mine = sorted((e for e in events if e["profile_id"] == pid), key=lambda e: e["event_time"])

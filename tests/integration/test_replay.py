@@ -12,6 +12,7 @@ import sys
 import uuid
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -165,6 +166,50 @@ def test_jsonl_keeps_tombstones_and_null_empty_and_literal_null_keys_both_ways(s
     assert res.returncode == 0, res.stderr
     assert sorted(_shapes(stack.bootstrap, via_console), key=repr) == sorted(SHAPES, key=repr)
     assert sorted(_shapes(stack.bootstrap, via_tool), key=repr) == sorted(SHAPES, key=repr)
+
+
+HEADERED = [(b"k1", b'{"a":1}', [("dlq.reason", b"bad: event_time"), ("trace", None)]), (b"k2", b'{"a":2}', []),
+            (None, None, [("h", b"")]), (b"k3", b'{"a":3}', [("dup", b"1"), ("dup", b"2")])]  # fmt: skip
+
+
+def _headered(bootstrap: str, topic: str) -> list[tuple[Any, Any, list[Any]]]:
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"h-{uuid.uuid4()}", "auto.offset.reset": "earliest"})
+    c.subscribe([topic])
+    got: list[tuple[Any, Any, list[Any]]] = []
+    while len(got) < len(HEADERED):
+        m = c.poll(10)
+        assert m is not None, got
+        got.append((m.key(), m.value(), [h for h in m.headers() or [] if h[0] != "stir.replay"]))
+    c.close()
+    return got
+
+
+def test_jsonl_headers_round_trip_with_the_console_tools_both_ways(stack, topics, tmp_path):
+    """With --headers, our lines are what the console producer reads with parse.headers=true, and the console
+    consumer's print.headers=true output is what our load reads (it prints NO_HEADERS where we write <NULL>)."""
+    src, via_console, via_tool = topics("hsrc.x"), topics("hconsole.x"), topics("htool.x")
+    p = Producer({"bootstrap.servers": stack.bootstrap})
+    for key, value, headers in HEADERED:
+        p.produce(src, key=key, value=value, headers=headers, partition=0)
+    assert p.flush(30) == 0
+    ours = tmp_path / "headers.jsonl"
+    res = _stir("replay", "dump", "--topic", src, "--out", str(ours), "--format", "jsonl", "--headers")
+    assert res.returncode == 0, res.stderr
+    console = _console("consumer", "--bootstrap-server", stack.bootstrap, "--topic", src, "--from-beginning",
+                       "--max-messages", str(len(HEADERED)), *CONSUMER_PROPS, "--property", "print.headers=true",
+                       "--timeout-ms", "20000")  # fmt: skip
+    ours_lines = ours.read_text().splitlines()
+    assert ours_lines[0] == 'dlq.reason:bad: event_time,trace:<NULL>\tk1\t{"a":1}'
+    assert [line.replace("NO_HEADERS\t", "<NULL>\t", 1) for line in console.splitlines()] == ours_lines
+    _console("producer", "--bootstrap-server", stack.bootstrap, "--topic", via_console, *PRODUCER_PROPS,
+             "--property", "parse.headers=true", stdin=ours.read_text())  # fmt: skip
+    from_console = tmp_path / "from-console.jsonl"
+    from_console.write_text(console)
+    res = _stir("replay", "load", "--in", str(from_console), "--topic", via_tool, "--headers")
+    assert res.returncode == 0, res.stderr
+    want = [(k, v, h) for k, v, h in HEADERED]
+    assert _headered(stack.bootstrap, via_console) == want
+    assert _headered(stack.bootstrap, via_tool) == want
 
 
 def test_a_load_refuses_a_missing_topic_a_second_run_and_what_jsonl_cannot_do(stack, topics, tmp_path, uid):

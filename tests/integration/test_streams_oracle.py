@@ -89,7 +89,7 @@ def _run(stack, tmp_path, uid, workload, kill_midway: bool, store: str = "disk")
                 lag = group_lag(stack.bootstrap, app_id, inputs[:6])
                 return lag is not None and lag < half
 
-            assert wait_until(lambda: not worker.supervise() or progressed(), 120, 0.5), "worker made no progress"
+            assert wait_until(lambda: not worker.alive() or progressed(), 120, 0.5), "worker made no progress"
             assert worker.alive(), worker.log.read_text()[-3000:]
             produce_messages(stack.bootstrap, prefix, msgs[half : half + half // 2])
             worker.kill9()
@@ -98,7 +98,7 @@ def _run(stack, tmp_path, uid, workload, kill_midway: bool, store: str = "disk")
         else:
             produce_messages(stack.bootstrap, prefix, msgs[half:])
         t0 = time.monotonic()
-        done = wait_until(lambda: not worker.supervise() or group_lag(stack.bootstrap, app_id, inputs) == 0, 300, 1.0)
+        done = wait_until(lambda: not worker.alive() or group_lag(stack.bootstrap, app_id, inputs) == 0, 300, 1.0)
         assert done and worker.alive(), f"worker did not catch up: {worker.log.read_text()[-3000:]}"
         elapsed = time.monotonic() - t0
         assert_outputs_equal_the_oracle(stack.bootstrap, prefix, workload, now)
@@ -154,7 +154,7 @@ def test_backfill_from_replay_files_equals_the_first_pass(stack, tmp_path, uid, 
                 inputs = stream_inputs(s)
 
                 def caught_up(w: Worker = worker, group: str = s.app_id, topics: list[str] = inputs) -> bool:
-                    return not w.supervise() or group_lag(stack.bootstrap, group, topics) == 0
+                    return not w.alive() or group_lag(stack.bootstrap, group, topics) == 0
 
                 assert wait_until(caught_up, 300, 1.0) and worker.alive(), worker.log.read_text()[-3000:]
             finally:
@@ -197,7 +197,7 @@ def test_a_restart_reads_the_changelog_from_its_checkpoint_not_from_the_start(st
     worker = Worker(tmp_path, run.env)
 
     def caught_up() -> bool:
-        return not worker.supervise() or group_lag(stack.bootstrap, app_id, inputs) == 0
+        return not worker.alive() or group_lag(stack.bootstrap, app_id, inputs) == 0
 
     def changelog_ends() -> dict[tuple[str, int], tuple[int, int]]:
         c = Consumer({"bootstrap.servers": stack.bootstrap, "group.id": f"ck-probe-{uid}"})

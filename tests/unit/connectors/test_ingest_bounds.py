@@ -126,3 +126,17 @@ def test_any_bytes_are_refused_without_raising(raw):
     assert isinstance(r, Rejected | Accepted)
     if isinstance(r, Rejected):
         r.reason.encode()
+
+
+def test_an_integral_number_is_an_integer_however_it_is_written():
+    """JSON has one number type and JSON Schema counts 1.0 and 1e3 integers, so the API does too (the OpenAPI
+    document says "integer"); a fraction is still refused where an integer is due."""
+    raw = '{"type": "social.profile.snapshot", "event_id": "%s", "event_time": %s, "source": "t", "profile_id": "7", ' \
+          '"platform": "youtube", "handle": "h", "followers": 1e3, "schema_version": 1.0}'  # fmt: skip
+    got = transform_item((raw % (uuid.uuid4(), f"{NOW - 1000}.0")).encode(), 0, ALL, NOW, 10**6)
+    assert isinstance(got, Accepted), got
+    assert json.loads(got.line)["followers"] == 1000 and json.loads(got.line)["schema_version"] == 1
+    half = transform_item(json.dumps(profile(followers=10.5)).encode(), 0, ALL, NOW, 10**6)
+    assert isinstance(half, Rejected) and "followers" in half.reason
+    latency = transform_item(json.dumps(api_call(latency_ms=12.0)).encode(), 0, ALL, NOW, 10**6)
+    assert isinstance(latency, Accepted) and json.loads(latency.line)["latency_ms"] == 12.0
