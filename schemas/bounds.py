@@ -68,10 +68,11 @@ Int64 = Annotated[int, Wire("long"), Field(ge=-(2**63), le=2**63 - 1)]
 Count = Annotated[int, Wire("long"), Field(ge=0, le=MAX_COUNT)]  # an observed count (followers, likes, ...)
 Small = Annotated[int, Wire("int"), Field(ge=0, le=2**31 - 1)]  # a non-negative counter (attempts, interviews)
 Finite = Annotated[float, Wire("double"), Field(allow_inf_nan=False)]
-# the forbidden characters as JSON Schema patterns, for the OpenAPI document of the ingest API (lone surrogates,
-# which JSON text carries only as \u escapes, are left to the validators above: pattern engines differ on them)
-_NAME_SCHEMA = Field(json_schema_extra={"pattern": r"^[^\x00-\x1f\x7f]*$"})
-_TEXT_SCHEMA = Field(json_schema_extra={"pattern": r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"})
+# the forbidden characters in JSON Schema, for the OpenAPI document of the ingest API: "not" a match anywhere (a
+# "^...$" pattern lets Python's "$" pass a trailing newline); lone surrogates, which JSON text carries only as \u
+# escapes, are left to the validators above: pattern engines differ on them
+_NAME_SCHEMA = Field(json_schema_extra={"not": {"pattern": r"[\x00-\x1f\x7f]"}})
+_TEXT_SCHEMA = Field(json_schema_extra={"not": {"pattern": r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"}})
 Id = Annotated[str, Wire("string"), StringConstraints(min_length=1, max_length=MAX_ID), AfterValidator(_clean_name),
                _NAME_SCHEMA]  # fmt: skip
 Label = Annotated[str, Wire("string"), StringConstraints(max_length=MAX_LABEL), AfterValidator(_clean_name),

@@ -69,10 +69,21 @@ def wait_for_previous_incarnation(bootstrap: str, group: str, data_dir: Path, ti
                 timeout_s)  # fmt: skip
 
 
+def _alive(pid: object) -> bool:
+    """``pid`` is a running process (not a zombie)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
 def joined(bootstrap: str, group: str, data_dir: Path, pid: int) -> bool:
     """The worker process ``pid`` (or the worker ``pid`` supervises) has joined ``group`` and holds an
     assignment."""
     me = previous(data_dir)
     if me is None or pid not in (me.get("pid"), me.get("parent")):
+        return False
+    if not _alive(me.get("pid")):  # its supervisor's dead Faust process; the next one has not joined yet
         return False
     return any(m.client_id == me["client_id"] and m.assignment.topic_partitions for m in members(bootstrap, group))

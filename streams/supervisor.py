@@ -17,6 +17,7 @@ the local pipeline, systemd, a container), so the command does it itself:
 from __future__ import annotations
 
 import ctypes
+import os
 import signal
 import subprocess
 import sys
@@ -30,8 +31,16 @@ PR_SET_PDEATHSIG = 1
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+_LIBC = ctypes.CDLL(None, use_errno=True)  # loaded here: the child between fork and exec only calls it
+
+
+def _dies_with(parent: int) -> Callable[[], None]:
+    def child() -> None:
+        _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the supervisor died before the line above took effect
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return child
 
 
 def backoff_s(restarts_in_window: int) -> float:
@@ -42,20 +51,20 @@ def backoff_s(restarts_in_window: int) -> float:
 def supervise(argv: list[str], *, limit: int, window_s: float,
               say: Callable[[str], None] = lambda m: print(m, file=sys.stderr, flush=True)) -> int:  # fmt: skip
     """Run ``argv`` until it exits for good; its exit code (70 when the restarts ran out)."""
-    stopping = False
+    stopping = 0  # the signal that asked the supervisor to stop
     child: subprocess.Popen[bytes] | None = None
     restarts: deque[float] = deque()
 
     def forward(signum: int, _frame: FrameType | None) -> None:
         nonlocal stopping
-        stopping = True
+        stopping = signum
         if child is not None and child.poll() is None:
             child.send_signal(signum)
 
     previous = {s: signal.signal(s, forward) for s in FORWARDED}
     try:
         while True:
-            child = subprocess.Popen(argv, preexec_fn=_die_with_parent)
+            child = subprocess.Popen(argv, preexec_fn=_dies_with(os.getpid()))
             if stopping:  # a signal between two starts reached no worker
                 child.terminate()
             code = child.wait()
@@ -77,8 +86,8 @@ def supervise(argv: list[str], *, limit: int, window_s: float,
             deadline = time.monotonic() + wait
             while not stopping and time.monotonic() < deadline:
                 time.sleep(0.05)
-            if stopping:
-                return code if code >= 0 else 128 - code
+            if stopping:  # during the backoff: no worker runs, the exit code says which signal ended it
+                return 128 + stopping
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)

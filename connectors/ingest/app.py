@@ -1,7 +1,7 @@
 """The HTTP ingest API (aiohttp): ``POST /v1/events``, ``/healthz``, ``/metrics``, ``/openapi.json`` (the
 document ``connectors/ingest/openapi.py`` generates from the contracts).
 
-Status codes: 200 (at least one item accepted; the body answers per item), 401 (missing/invalid bearer
+Status codes: 200 (at least one item accepted, or none sent; the body answers per item), 401 (missing/invalid bearer
 token), 403 (the token may write none of the items' types), 413 (body or batch too large), 422 (nothing
 valid), 429 (producer queue full: retry after a second), 503 (Kafka did not acknowledge in time).
 Accepted means acknowledged by the broker (acks=all). Every rejected item, and every rejected body, goes
@@ -69,9 +69,10 @@ class Ingest:
         if principal is not None:
             headers.append(("dlq.principal", principal.name.encode()))
         headers += [(f"dlq.{k}", v.encode()) for k, v in extra.items()]
-        if len(original) > DLQ_KEEP_BYTES:
+        keep = min(DLQ_KEEP_BYTES, max(self.s.max_message_bytes, self.s.max_event_bytes))  # what the producer sends
+        if len(original) > keep:
             headers += [("dlq.truncated", b"true"), ("dlq.original_bytes", str(len(original)).encode())]
-            original = original[:DLQ_KEEP_BYTES]
+            original = original[:keep]
         m.DLQ.inc()
         try:
             return self.producer.produce(self.s.topic_prefix + self.s.dlq_topic, original, None, None, headers)
@@ -84,7 +85,7 @@ class Ingest:
         """A rejected body to the dead-letter topic; False when Kafka did not take it (the caller answers 503)."""
         try:
             await self._dlq(body, code, reason, principal)
-        except KafkaException as e:
+        except (KafkaException, BufferError) as e:
             log.warning("a rejected body (%s) was not dead-lettered: %s", code, e)
             return False
         m.REJECTIONS.labels(code).inc()

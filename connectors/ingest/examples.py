@@ -45,3 +45,16 @@ EXAMPLES: dict[str, dict[str, Any]] = {
 def example(event_type: str) -> dict[str, Any]:
     """The example item of ``event_type`` as a producer posts it (with its ``type``)."""
     return {"type": event_type, **ENVELOPE, **EXAMPLES[event_type]}
+
+
+def markdown() -> str:
+    """The examples as `docs/ingest-api.md` shows them: one `curl` per event type (a test keeps them equal)."""
+    import json
+
+    parts = []
+    for event_type in EXAMPLES:
+        body = json.dumps(example(event_type), indent=2)
+        parts.append(f"### `{event_type}`\n\n```bash\ncurl -sS -X POST http://127.0.0.1:18080/v1/events \\\n"
+                     f"  -H \"Authorization: Bearer $STIR_TOKEN\" -H 'Content-Type: application/json' -d '\n"
+                     f"{body}'\n```\n")  # fmt: skip
+    return "\n".join(parts)

@@ -116,7 +116,8 @@ def document(settings: IngestSettings | None = None) -> dict[str, Any]:
             "application/x-ndjson": {"schema": {"type": "string", "description": "one event (JSON object) a line"}},
         }},
         "responses": {
-            "200": _answer(200, "at least one item accepted; the body answers each item", "BatchAnswer"),
+            "200": _answer(200, "at least one item accepted, or none sent (an empty array or no lines); the body "
+                           "answers each item", "BatchAnswer"),
             "401": _answer(401, "missing, unknown, revoked or expired bearer token", "Error"),
             "403": _answer(403, "the token may write none of the items' event types", "BatchAnswer"),
             "413": _answer(413, "body or batch too large (the body is dead-lettered)", "Error"),

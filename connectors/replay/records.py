@@ -102,6 +102,12 @@ class Jsonl:
     separator: str = "\t"
     headers: bool = False
 
+    def __post_init__(self) -> None:
+        bad = ("\n", "\r", HEADER_SEPARATOR, HEADER_KEY_SEPARATOR) if self.headers else ("\n", "\r")
+        if not self.separator or any(c in self.separator for c in bad) or self.separator == NULL_MARKER:
+            raise ValueError(f"the key separator {self.separator!r} cannot split these lines: it must be non-empty "
+                             f"and hold none of {bad!r}")  # fmt: skip
+
 
 def _text(what: str, raw: bytes, record: Record, forbidden: tuple[str, ...]) -> str:
     where = f"record {record.topic}/{record.partition}@{record.offset}"
@@ -115,13 +121,15 @@ def _text(what: str, raw: bytes, record: Record, forbidden: tuple[str, ...]) -> 
     return text
 
 
-def _headers_text(record: Record, fmt: Jsonl) -> str:
+def _headers_text(record: Record, fmt: Jsonl, rows: int) -> str:
+    """The record's headers; a message split into ``rows`` lines says ``rows: 1`` on each (the ingest API's row
+    count header), which is what each line's record holds."""
     if not record.headers:
         return NULL_MARKER
-    seps = (HEADER_SEPARATOR, fmt.separator, "\n")
+    seps = (HEADER_SEPARATOR, fmt.separator, "\n", "\r")
     return HEADER_SEPARATOR.join(
         _text("header name", k.encode(), record, (HEADER_KEY_SEPARATOR, *seps)) + HEADER_KEY_SEPARATOR
-        + (NULL_MARKER if v is None else _text(f"header {k!r}", v, record, seps))
+        + (NULL_MARKER if v is None else _text(f"header {k!r}", b"1" if k == "rows" and rows > 1 else v, record, seps))
         for k, v in record.headers
     )  # fmt: skip
 
@@ -131,14 +139,15 @@ def jsonl_lines(record: Record, fmt: Jsonl) -> Iterator[str]:
     several single-row messages, which the pipeline reads the same way); a tombstone is ``key<sep><NULL>``, an
     empty value ``key<sep>``."""
     sep = fmt.separator
-    lead = _headers_text(record, fmt) + sep if fmt.headers else ""
-    key = NULL_MARKER if record.key is None else _text("key", record.key, record, (sep, "\n"))
+    key = NULL_MARKER if record.key is None else _text("key", record.key, record, (sep, "\n", "\r"))
     if record.value is None or record.value == b"":
+        lead = _headers_text(record, fmt, 1) + sep if fmt.headers else ""
         yield f"{lead}{key}{sep}{NULL_MARKER if record.value is None else ''}"
         return
-    for row in record.value.split(b"\n"):
-        if row.strip():
-            yield f"{lead}{key}{sep}{_text('value', row, record, ())}"
+    rows = [row for row in record.value.split(b"\n") if row.strip()] or [record.value]  # a blank value as it is
+    lead = _headers_text(record, fmt, len(rows)) + sep if fmt.headers else ""
+    for row in rows:
+        yield lead + key + sep + _text("value", row, record, ("\n", "\r"))
 
 
 def _parse_headers(text: str, where: str) -> list[tuple[str, bytes | None]]:

@@ -15,7 +15,9 @@ import httpx
 import pytest
 import yaml
 
+from connectors.ingest.examples import example
 from schemas.kafka import end_offsets
+from schemas.registry import INGEST_TYPES
 from tests.support.ingest_server import ingest_server
 from tests.support.kafka import consume
 
@@ -46,6 +48,9 @@ def test_schemathesis_finds_no_server_error_and_no_answer_outside_the_document(s
         served = httpx.get(f"{srv.url}/openapi.json", timeout=10)
         assert served.status_code == 200 and served.headers["Content-Type"].startswith("application/json")
         assert served.json() == json.loads((REPO_ROOT / "docs" / "openapi.json").read_text())
+        for t in INGEST_TYPES:  # the guide's example of each type, as posted
+            r = httpx.post(f"{srv.url}/v1/events", json=example(t), headers={"Authorization": f"Bearer {srv.token}"})
+            assert (r.status_code, r.json()["accepted"]) == (200, 1), r.text
         cassette = tmp_path / "cassette.yaml"
         run = subprocess.run(
             [str(SCHEMATHESIS), "--config-file", str(REPO_ROOT / "tests" / "support" / "schemathesis.toml"), "run",
@@ -54,7 +59,7 @@ def test_schemathesis_finds_no_server_error_and_no_answer_outside_the_document(s
              "--report-vcr-path", str(cassette), "--generation-database", "none"],
             cwd=tmp_path, env={**os.environ, "SCHEMATHESIS_HOOKS": "tests.support.schemathesis_hooks",
                                "PYTHONPATH": str(REPO_ROOT)},
-            capture_output=True, text=True, timeout=600,
+            capture_output=True, text=True, timeout=420,  # below pytest-timeout, so its output is kept
         )  # fmt: skip
         summary = run.stdout[run.stdout.rfind("SUMMARY") :]
         assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]

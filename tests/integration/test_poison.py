@@ -23,7 +23,7 @@ from confluent_kafka import Consumer, Producer
 from deploy.local.pipeline import Pipeline
 from schemas.kafka import end_offsets
 from serving_loader.specs import SPECS
-from tests.support.harness import caught_up, ingest_token, pipeline_env, serving_schema
+from tests.support.harness import caught_up, ingest_token, pipeline_env, serving_schema, worker_restarts
 
 pytestmark = pytest.mark.integration
 
@@ -140,7 +140,8 @@ def test_poison_mid_stream_stops_nothing(stack, fresh_db, uid, tmp_path):
         assert status == 200
         caught_up(stack.bootstrap, prefix, fresh_db, specs=tuple(s.name for s in SPECS), run_dir=pipeline.run_dir)
 
-        assert pipeline.process("worker").running() == worker  # the same process: it never restarted
+        # the same process, and its Faust process never restarted either
+        assert pipeline.process("worker").running() == worker and not worker_restarts(pipeline.run_dir)
         rows = _summary(fresh_db, schema)
         assert {"9001", "9002", "9003", "9004"} <= set(rows)
         assert rows["9001"]["followers"] == 1000 and rows["9001"]["category"] == "from-envelope"

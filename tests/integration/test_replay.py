@@ -207,9 +207,9 @@ def test_jsonl_headers_round_trip_with_the_console_tools_both_ways(stack, topics
     from_console.write_text(console)
     res = _stir("replay", "load", "--in", str(from_console), "--topic", via_tool, "--headers")
     assert res.returncode == 0, res.stderr
-    want = [(k, v, h) for k, v, h in HEADERED]
-    assert _headered(stack.bootstrap, via_console) == want
-    assert _headered(stack.bootstrap, via_tool) == want
+    want = sorted(HEADERED, key=repr)  # the keys spread the records over the partitions: compare as sets
+    assert sorted(_headered(stack.bootstrap, via_console), key=repr) == want
+    assert sorted(_headered(stack.bootstrap, via_tool), key=repr) == want
 
 
 def test_a_load_refuses_a_missing_topic_a_second_run_and_what_jsonl_cannot_do(stack, topics, tmp_path, uid):

@@ -141,6 +141,12 @@ def serving_schema(prefix: str) -> str:
     return LoaderSettings(topic_prefix=prefix).schema_name
 
 
+def worker_restarts(run_dir: Path) -> int:
+    """How many times the pipeline's `stir streams worker` restarted its Faust process (exit 70 or a signal)."""
+    log = run_dir / "worker.log"
+    return log.read_text(errors="replace").count("restarting it in") if log.exists() else 0
+
+
 def caught_up(bootstrap: str, prefix: str, dsn: str, specs: tuple[str, ...] = DOMAIN_SPECS,
               timeout_s: float = 300, run_dir: Path | None = None) -> None:  # fmt: skip
     """The one "pipeline caught up" wait: the worker's and the bridge's groups have no lag, then the loader has

@@ -104,3 +104,12 @@ def test_the_clients_requests_are_what_the_document_describes(defaults):
     assert len(seen) == len(INGEST_TYPES) and client.stats.accepted == len(INGEST_TYPES)
     for item in seen:
         jsonschema.validate(item, schema_of(doc, "Event"))
+
+
+def test_the_producers_guide_shows_the_example_of_every_type():
+    from connectors.ingest.examples import markdown
+
+    guide = (DOC.parent / "ingest-api.md").read_text()
+    marker = "## One example per event type\n\n"
+    assert marker in guide and guide.split(marker, 1)[1] == markdown(), "regenerate docs/ingest-api.md's examples"
+    assert all(f"### `{t}`" in guide for t in INGEST_TYPES)

@@ -65,3 +65,27 @@ def test_a_header_without_its_separator_is_an_error_naming_the_line(tmp_path):
     f.write_text('k\t{"a":1}\n')
     with pytest.raises(ValueError, match=r"bad\.jsonl:1: not headers, key and value"):
         list(read_jsonl(f, WITH_HEADERS))
+
+
+def test_a_carriage_return_is_refused_as_the_console_producer_breaks_lines_on_it_too():
+    for record in (Record(b"k", b'{"a":"x\r"}'), Record(b"k\r", b"{}"), Record(b"k", b"{}", headers=[("h", b"\r")])):
+        record.topic = "t"
+        with pytest.raises(ValueError, match="--format avro"):
+            lines(record)
+
+
+def test_a_separator_the_headers_would_read_as_theirs_is_refused():
+    for sep in (",", ":", "a,b", "", "\n"):
+        with pytest.raises(ValueError, match="key separator"):
+            Jsonl(sep, headers=True)
+    assert Jsonl(",").separator == ","  # without headers a comma is a fine key separator
+
+
+def test_a_split_message_says_one_row_per_line_and_a_blank_value_stays(tmp_path):
+    r = Record(b"k", b'{"a":1}\n{"a":2}', headers=[("rows", b"2"), ("content-type", b"application/x-ndjson")])
+    assert lines(r) == ['rows:1,content-type:application/x-ndjson\tk\t{"a":1}',
+                        'rows:1,content-type:application/x-ndjson\tk\t{"a":2}']  # fmt: skip
+    assert lines(Record(b"k", b'{"a":1}', headers=[("rows", b"1")])) == ['rows:1\tk\t{"a":1}']
+    f = tmp_path / "blank.jsonl"
+    f.write_text("".join(line + "\n" for line in lines(Record(b"k", b" "))))
+    assert [(r.key, r.value) for r in read_jsonl(f, WITH_HEADERS)] == [(b"k", b" ")]

@@ -3,7 +3,6 @@ gives up on a crash loop; passes SIGTERM on; its worker dies with it."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -13,20 +12,27 @@ from pathlib import Path
 
 from streams.supervisor import RESTART, backoff_s, supervise
 
+PREAMBLE = """
+import os, signal, sys, time
+from pathlib import Path
+f = Path({starts!r})
+n = int(f.read_text()) + 1 if f.exists() else 1
+f.write_text(str(n))
+
+
+def ready():  # the test may act now: the pid, written whole
+    tmp = Path({pid!r} + ".tmp")
+    tmp.write_text(str(os.getpid()))
+    tmp.replace({pid!r})
+"""
+
 
 def child(tmp_path: Path, body: str) -> list[str]:
-    """A child that counts its starts in ``starts`` and then runs ``body`` (``n`` is its start number)."""
+    """A child that counts its starts in ``starts`` and then runs ``body`` (``n`` is its start number; ``ready()``
+    writes its pid file)."""
     script = tmp_path / "child.py"
-    script.write_text(
-        textwrap.dedent(f"""
-        import os, signal, sys, time
-        from pathlib import Path
-        f = Path({str(tmp_path / "starts")!r})
-        n = int(f.read_text()) + 1 if f.exists() else 1
-        f.write_text(str(n))
-    """)
-        + textwrap.dedent(body)
-    )
+    preamble = PREAMBLE.format(starts=str(tmp_path / "starts"), pid=str(tmp_path / "pid"))
+    script.write_text(preamble + textwrap.dedent(body))
     return [sys.executable, str(script)]
 
 
@@ -35,11 +41,13 @@ def starts(tmp_path: Path) -> int:
 
 
 def gone(pid: int, timeout_s: float = 10.0) -> bool:
+    """``pid`` has exited (a zombie waiting for whoever adopted it counts as exited)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                return True
+        except OSError:
             return True
         time.sleep(0.05)
     return False
@@ -75,36 +83,44 @@ def test_backoff_doubles_up_to_ten_seconds():
 
 
 def run_supervisor(tmp_path: Path, body: str) -> subprocess.Popen[bytes]:
-    argv = child(tmp_path, f"Path({str(tmp_path / 'pid')!r}).write_text(str(os.getpid()))\n" + textwrap.dedent(body))
+    """``supervise`` in a process of its own, over a child running ``body`` (which calls ``ready()``)."""
+    argv = child(tmp_path, body)
     code = f"import sys; from streams.supervisor import supervise; sys.exit(supervise({argv!r}, limit=5, window_s=60))"
     proc = subprocess.Popen([sys.executable, "-c", code])
     deadline = time.monotonic() + 30
     while not (tmp_path / "pid").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert (tmp_path / "pid").exists(), "the child never started"
+    assert (tmp_path / "pid").exists(), "the child never got ready"
     return proc
 
 
 def test_sigterm_is_passed_on_and_ends_the_supervisor(tmp_path):
-    proc = run_supervisor(
-        tmp_path,
-        f"""
+    term = str(tmp_path / "term")
+    body = f"""
         def term(*_):
-            Path({str(tmp_path / "term")!r}).write_text("got it")
+            Path({term!r}).write_text("got it")
             sys.exit(0)
         signal.signal(signal.SIGTERM, term)
+        ready()
         while True:
             time.sleep(0.05)
-    """,
-    )
+    """
+    proc = run_supervisor(tmp_path, body)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(30) == 0
-    assert (tmp_path / "term").read_text() == "got it"
+    assert Path(term).read_text() == "got it"
     assert starts(tmp_path) == 1
 
 
+def test_a_signal_during_the_backoff_ends_it_with_128_plus_the_signal(tmp_path):
+    proc = run_supervisor(tmp_path, "ready()\nsys.exit(70)")  # exits at once: the supervisor waits 0.5 s
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 128 + signal.SIGTERM  # never 70, which says "restart me"
+    assert starts(tmp_path) <= 2
+
+
 def test_the_worker_dies_with_a_killed_supervisor(tmp_path):
-    proc = run_supervisor(tmp_path, "time.sleep(600)")
+    proc = run_supervisor(tmp_path, "ready()\ntime.sleep(600)")
     pid = int((tmp_path / "pid").read_text())
     proc.kill()
     proc.wait(10)
