@@ -1,10 +1,11 @@
 """The embedded rendering's Kafka reader: what the ``Kafka`` engine does on a server, done with confluent-kafka.
 
 Poll a batch of messages, append each JSON line's Kafka coordinates (the engine's virtual columns), insert one
-``JSONEachRow`` block per source table, then commit the offsets: at-least-once, and the targets make the
-redelivered rows harmless (ReplacingMergeTree by version, idempotent aggregate states). A block that does not
-parse is retried line by line; the lines that still fail become error rows (``_error``, ``_raw_message``),
-which the source's error view moves to ``ingest_errors`` — the server's ``kafka_handle_error_mode='stream'``.
+``JSONEachRow`` block per source table, then commit the offsets (without waiting for the answer): at-least-once,
+and the targets make the redelivered rows harmless (ReplacingMergeTree by version, idempotent aggregate states).
+A block that does not parse is retried line by line; the lines that still fail become error rows (``_error``,
+``_raw_message``), which the source's error view moves to ``ingest_errors`` — the server's
+``kafka_handle_error_mode='stream'``.
 """
 
 from __future__ import annotations
@@ -68,6 +69,11 @@ def error_row(msg: Message, line: bytes, reason: str) -> bytes:
     }).encode()  # fmt: skip
 
 
+def _close(consumer: Consumer) -> None:
+    with contextlib.suppress(Exception):
+        consumer.close()
+
+
 class Bridge:
     def __init__(
         self,
@@ -84,6 +90,7 @@ class Bridge:
         self.max_messages = max_messages
         self.poll_s = poll_s
         self.bootstrap, self.group = bootstrap, group
+        self._commit_pending_since: float | None = None  # the oldest commit the coordinator has not answered
         self.consumer = self._consumer()
         self._unassigned_since: float | None = time.monotonic()
         self.stopped = threading.Event()
@@ -96,28 +103,54 @@ class Bridge:
             "bootstrap.servers": self.bootstrap, "group.id": self.group, "enable.auto.commit": False,
             "auto.offset.reset": "earliest", "fetch.queue.backoff.ms": 10, "enable.partition.eof": False,
             "topic.metadata.refresh.interval.ms": 5000, "session.timeout.ms": 10000, "heartbeat.interval.ms": 2000,
+            "on_commit": self._committed,
         })  # fmt: skip
         consumer.subscribe(sorted(self.table_of))
+        self._commit_pending_since = None
         return consumer
+
+    def _committed(self, err: KafkaError | None, partitions: list[TopicPartition]) -> None:
+        """An asynchronous commit's answer (served inside ``consume``)."""
+        failed = [tp for tp in partitions or [] if tp.error is not None]
+        if err is None and not failed:
+            self._commit_pending_since = None
+        else:
+            log.warning("commit failed (the rows will be read again if this lasts): %s", err or failed[0].error)
+
+    def _commit(self) -> None:
+        """Commit the batch's offsets without waiting: a synchronous commit waits for the group coordinator, and
+        after a broker restart it waited for good (the bridge then read nothing more, seen in the fault test)."""
+        try:
+            self.consumer.commit(asynchronous=True)
+        except KafkaException as exc:  # e.g. the group moved on during a broker restart: read again, harmless
+            log.warning("commit failed (the rows will be read again): %s", exc)
+            return
+        if self._commit_pending_since is None:
+            self._commit_pending_since = time.monotonic()
 
     def _rejoin_if_stranded(self) -> None:
         """After a broker restart librdkafka's consumer can lose its group session and then keep failing to reach
         the group coordinator (seen: "GroupCoordinator: Timed out ... 1 out-queue" every minute, nothing read).
-        With no partitions assigned for ``REJOIN_AFTER_S``, close it and join again with a new one (the
-        committed offsets are in Kafka; anything read twice is harmless)."""
-        if self.consumer.assignment():
-            self._unassigned_since = None
-            return
+        With no partitions assigned, or a commit unanswered, for ``REJOIN_AFTER_S``, leave it and join again with
+        a new one (the committed offsets are in Kafka; anything read twice is harmless)."""
         now = time.monotonic()
-        if self._unassigned_since is None:
+        why = None
+        if self._commit_pending_since is not None and now - self._commit_pending_since > self.REJOIN_AFTER_S:
+            why = f"a commit unanswered for {now - self._commit_pending_since:.0f}s"
+        elif self.consumer.assignment():
+            self._unassigned_since = None
+        elif self._unassigned_since is None:
             self._unassigned_since = now
         elif now - self._unassigned_since > self.REJOIN_AFTER_S:
-            log.warning("no partitions assigned for %.0fs: rejoining the group with a new consumer",
-                        now - self._unassigned_since)  # fmt: skip
-            with contextlib.suppress(Exception):
-                self.consumer.close()
-            self.consumer = self._consumer()
-            self._unassigned_since = time.monotonic()
+            why = f"no partitions assigned for {now - self._unassigned_since:.0f}s"
+        if why is None:
+            return
+        log.warning("%s: rejoining the group with a new consumer", why)
+        old = self.consumer
+        # closing may wait for the coordinator too: in the background, never in the read loop
+        threading.Thread(target=_close, args=(old,), daemon=True).start()
+        self.consumer = self._consumer()
+        self._unassigned_since = time.monotonic()
 
     def close(self) -> None:
         self.consumer.close()
@@ -145,10 +178,7 @@ class Bridge:
         for table, items in blocks.items():
             self._insert_table(table, items, stats)
         if stats.messages:
-            try:
-                self.consumer.commit(asynchronous=False)
-            except KafkaException as exc:  # e.g. the group moved on during a broker restart: read again, harmless
-                log.warning("commit failed (the rows will be read again): %s", exc)
+            self._commit()
             BATCH_SECONDS.observe(time.perf_counter() - t0)
             LAST_INSERT.set(time.time())
         if time.monotonic() - self._last_lag > 5:

@@ -254,7 +254,7 @@ def report(
         samples = sample_window(reachable, window, every, tick=lambda: progress.advance(task))
     try:
         ch = connect(stack_settings())
-        wh = warehouse_figures(ch)
+        wh = warehouse_figures(lambda sql: list(ch.query(sql).result_rows))
         ch.close()
     except Exception as exc:
         err.print(f"[yellow]warehouse not readable ({exc}); the ClickHouse charts are empty[/]")

@@ -8,7 +8,7 @@ would, so one entity's rows on different topics land on the same partition numbe
 from __future__ import annotations
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
 
 _M = 0x5BD1E995
 _MASK = 0xFFFFFFFF
@@ -84,6 +84,39 @@ def group_lag(bootstrap: str, group: str, topics: list[str]) -> int | None:
         return lag
     finally:
         c.close()
+
+
+def config_drift(bootstrap: str, configs: dict[str, dict[str, str]]) -> dict[str, dict[str, tuple[str, str]]]:
+    """Existing topics of ``configs`` whose configs differ from the declared ones: topic -> {name: (now, declared)}
+    (a missing topic is not drift: ``ensure_topics`` creates it)."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    present = [t for t in configs if t in admin.list_topics(timeout=10).topics and configs[t]]
+    drift: dict[str, dict[str, tuple[str, str]]] = {}
+    if not present:
+        return drift
+    for res, fut in admin.describe_configs([ConfigResource("topic", t) for t in present]).items():
+        now = fut.result(timeout=30)
+        diff = {k: (now[k].value if k in now else "", v) for k, v in configs[res.name].items()
+                if k not in now or now[k].value != v}  # fmt: skip
+        if diff:
+            drift[res.name] = diff
+    return drift
+
+
+def align_configs(bootstrap: str, drift: dict[str, dict[str, tuple[str, str]]]) -> None:
+    """Set the declared values of ``drift`` (``config_drift``'s answer) on the broker, leaving every other config
+    of the topics as it is."""
+    if not drift:
+        return
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    resources = [ConfigResource("topic", t, incremental_configs=[
+        ConfigEntry(k, want, incremental_operation=AlterConfigOpType.SET) for k, (_, want) in diff.items()])
+        for t, diff in drift.items()]  # fmt: skip
+    for res, fut in admin.incremental_alter_configs(resources).items():
+        try:
+            fut.result(timeout=30)
+        except KafkaException as e:
+            raise RuntimeError(f"cannot set the declared configs of {res.name}: {e}") from e
 
 
 def end_offsets(bootstrap: str, topics: list[str]) -> int:

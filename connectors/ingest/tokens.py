@@ -8,14 +8,19 @@ secrets dir (``schemas.secrets``).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import fnmatch
 import hashlib
 import hmac
 import json
+import os
 import secrets
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from schemas.secrets import write_secret
 
@@ -77,25 +82,37 @@ class TokenStore:
         except FileNotFoundError:
             return self._mtime is not None
 
+    @contextlib.contextmanager
+    def _editing(self) -> Iterator[dict[str, Any]]:
+        """The file's tokens to change, written back on exit; two processes editing at once take turns (an
+        exclusive lock beside the file), so neither loses the other's token."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path.with_name(self.path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            data = json.loads(self.path.read_text()) if self.path.exists() else {"tokens": []}
+            yield data
+            self._write(data)
+        finally:
+            os.close(fd)  # releases the lock
+
     def create(self, name: str, scopes: list[str], expires_in_s: float | None = None) -> str:
         """Add a token (expiring ``expires_in_s`` from now, or never); returns its plaintext (not stored)."""
         token = "stir_" + secrets.token_urlsafe(32)
-        data = json.loads(self.path.read_text()) if self.path.exists() else {"tokens": []}
         now = int(time.time() * 1000)
         expires = None if expires_in_s is None else now + int(expires_in_s * 1000)
-        data["tokens"].append({"name": name, "sha256": _hash(token), "scopes": scopes, "revoked": False,
-                               "created_at_ms": now, "expires_at_ms": expires})  # fmt: skip
-        self._write(data)
+        with self._editing() as data:
+            data["tokens"].append({"name": name, "sha256": _hash(token), "scopes": scopes, "revoked": False,
+                                   "created_at_ms": now, "expires_at_ms": expires})  # fmt: skip
         return token
 
     def revoke(self, name: str) -> int:
-        data = json.loads(self.path.read_text()) if self.path.exists() else {"tokens": []}
         n = 0
-        for t in data["tokens"]:
-            if t["name"] == name and not t.get("revoked"):
-                t["revoked"] = True
-                n += 1
-        self._write(data)
+        with self._editing() as data:
+            for t in data["tokens"]:
+                if t["name"] == name and not t.get("revoked"):
+                    t["revoked"] = True
+                    n += 1
         return n
 
     def _write(self, data: dict[str, object]) -> None:

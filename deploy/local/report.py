@@ -6,7 +6,7 @@ queries the warehouse, then draws:
 - ``lag.png``: the Faust worker's consumer lag and the bridge's lag;
 - ``freshness.png``: event time → agent output p50/p95 per sample interval (from the latency histogram), and
   event time → ClickHouse row p50/p95 per minute over the last hour (profile_rolling);
-- ``top_movers.png``: the current month's biggest climbers of the global followers leaderboard.
+- ``top_movers.png``: the current month's biggest climbers of the global followers leaderboard, by handle.
 """
 
 from __future__ import annotations
@@ -121,19 +121,33 @@ def derive(samples: list[tuple[float, dict[str, Sample]]]) -> dict[str, Series]:
     return {"throughput": throughput, "lag": lag, "freshness": fresh}
 
 
-def warehouse_figures(ch: Any) -> dict[str, list[tuple[Any, ...]]]:
-    movers = ch.query(
-        "SELECT profile_id, prev_rank - rank AS climbed, rank FROM leaderboard_monthly "
-        "WHERE month = (SELECT max(month) FROM leaderboard_monthly) AND scope = 'global' AND metric = 'followers' "
-        "AND prev_rank IS NOT NULL ORDER BY climbed DESC, rank LIMIT 10").result_rows  # fmt: skip
-    fresh = ch.query(
+MOVERS = """
+SELECT l.profile_id, l.platform, ifNull(h.handle, '') AS handle, l.prev_rank - l.rank AS climbed, l.rank
+FROM leaderboard_monthly AS l
+LEFT JOIN (SELECT profile_id, platform, argMaxMerge(handle) AS handle FROM profile_handle
+           GROUP BY profile_id, platform) AS h ON h.profile_id = l.profile_id AND h.platform = l.platform
+WHERE l.month = (SELECT max(month) FROM leaderboard_monthly) AND l.scope = 'global' AND l.metric = 'followers'
+  AND l.prev_rank IS NOT NULL
+ORDER BY climbed DESC, l.rank, l.platform
+LIMIT 10
+"""
+
+
+def mover_label(profile_id: str, platform: str, handle: str, rank: int) -> str:
+    """A mover as people know it: its handle (its id until a snapshot named it), platform and rank."""
+    return f"{'@' + handle if handle else profile_id} ({platform}, now #{rank})"
+
+
+def warehouse_figures(query: Callable[[str], list[tuple[Any, ...]]]) -> dict[str, list[tuple[Any, ...]]]:
+    """The warehouse's figures of the report; ``query`` runs one SELECT and returns its rows."""
+    fresh = query(
         "SELECT toStartOfMinute(inserted_at) AS minute, "
         "quantile(0.5)(dateDiff('millisecond', event_time, inserted_at)) / 1000 AS p50, "
         "quantile(0.95)(dateDiff('millisecond', event_time, inserted_at)) / 1000 AS p95 "
         "FROM profile_rolling WHERE inserted_at > now() - INTERVAL 1 HOUR "
         "AND event_time > inserted_at - INTERVAL 5 MINUTE "  # live changes only: a backfill's history shows its age
-        "GROUP BY minute ORDER BY minute").result_rows  # fmt: skip
-    return {"movers": [tuple(r) for r in movers], "ch_freshness": [tuple(r) for r in fresh]}
+        "GROUP BY minute ORDER BY minute")  # fmt: skip
+    return {"movers": [tuple(r) for r in query(MOVERS)], "ch_freshness": [tuple(r) for r in fresh]}
 
 
 def render(series: dict[str, Series], wh: dict[str, list[tuple[Any, ...]]], out: Path) -> list[Path]:
@@ -190,7 +204,7 @@ def render(series: dict[str, Series], wh: dict[str, list[tuple[Any, ...]]], out:
 
     fig, ax = plt.subplots(figsize=(9, 4.2))
     movers = wh.get("movers", [])
-    ax.barh([f"{r[0]} (now #{r[2]})" for r in movers][::-1], [r[1] for r in movers][::-1], color="#3b7dd8")
+    ax.barh([mover_label(r[0], r[1], r[2], r[4]) for r in movers][::-1], [r[3] for r in movers][::-1], color="#3b7dd8")
     ax.set_title("Top movers: global followers leaderboard, this month (ranks climbed)")
     ax.set_xlabel("ranks climbed since last month")
     ax.grid(axis="x", alpha=0.3)

@@ -138,7 +138,9 @@ def test_tokens_carry_creation_and_expiry_and_the_file_is_private_from_creation(
     forever = store.create("app", ["*"])
     assert stat.S_IMODE(secrets.stat().st_mode) == 0o700
     assert stat.S_IMODE((secrets / "tokens.json").stat().st_mode) == 0o600
-    assert not [p for p in secrets.iterdir() if p.name != "tokens.json"]  # no temporary file left behind
+    # no temporary file left behind; the edit lock (empty) stays, private too
+    assert not [p for p in secrets.iterdir() if p.name not in ("tokens.json", "tokens.json.lock")]
+    assert stat.S_IMODE((secrets / "tokens.json.lock").stat().st_mode) == 0o600
     saved = {t["name"]: t for t in json.loads((secrets / "tokens.json").read_text())["tokens"]}
     now = time.time() * 1000
     assert abs(saved["scraper"]["created_at_ms"] - now) < 60_000

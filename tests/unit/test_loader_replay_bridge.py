@@ -88,3 +88,32 @@ def test_bridge_splices_the_kafka_columns_into_a_json_object():
                                                                   "_error": ""}  # fmt: skip
     assert json.loads(with_meta(b"{}", meta) or b"")["_offset"] == 2
     assert with_meta(b"[1, 2]", meta) is None and with_meta(b"not json", meta) is None
+
+
+def test_the_bridge_rejoins_when_a_commit_stays_unanswered_and_a_commit_answer_clears_it():
+    """After a broker restart a commit could wait for the group coordinator for good and the bridge read nothing
+    more: commits are asynchronous, and one unanswered for REJOIN_AFTER_S makes the bridge rejoin with a new
+    consumer (a real client, on an address where no broker answers)."""
+    import time
+
+    from confluent_kafka import KafkaError, TopicPartition
+
+    from clickhouse_ddl.bridge import Bridge
+    from clickhouse_ddl.runner import all_sources
+
+    bridge = Bridge("127.0.0.1:9", "g", all_sources(), "", insert=lambda _t, _b: None)
+    try:
+        first = bridge.consumer
+        bridge._commit()  # nothing consumed: refused at once, or queued for a coordinator that never answers
+        bridge._commit_pending_since = time.monotonic() - bridge.REJOIN_AFTER_S - 1
+        bridge._committed(KafkaError(KafkaError._TRANSPORT), [])  # a failed answer keeps it pending
+        assert bridge._commit_pending_since is not None
+        bridge._rejoin_if_stranded()
+        assert bridge.consumer is not first and bridge._commit_pending_since is None
+        bridge._commit_pending_since = time.monotonic()
+        bridge._committed(None, [TopicPartition("t", 0, 5)])
+        assert bridge._commit_pending_since is None
+        bridge._rejoin_if_stranded()  # fresh, nothing pending, not yet 30 s unassigned: kept
+        assert bridge._unassigned_since is not None
+    finally:
+        bridge.close()

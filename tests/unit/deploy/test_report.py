@@ -36,3 +36,26 @@ def test_derive_turns_counters_into_rates_per_stage():
     assert tp.lines["warehouse bridge"] == [50.0]
     assert series["lag"].lines["Faust worker"] == [7.0, 3.0]
     assert series["freshness"].lines["agents p50"] == [0.5]
+
+
+def test_top_movers_come_from_the_leaderboard_labelled_by_their_newest_handle(tmp_path):
+    """`stir report`'s movers query on embedded ClickHouse (a child process: chdb keeps one data path per
+    process) over two months of snapshots: October's ranks a, b, c, d become d, c, a, b in November."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from deploy.local.report import mover_label
+
+    root = Path(__file__).resolve().parents[3]
+    out = subprocess.run([sys.executable, "-m", "tests.support.report_check", str(tmp_path / "chdb")], cwd=root,
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    movers = json.loads(out.stdout.strip().splitlines()[-1])
+    # (profile, platform, handle, ranks climbed, rank now): d 4 -> 1, c 3 -> 2, a 1 -> 3, b 2 -> 4
+    want = [("d", "instagram", "dee.new", 3, 1), ("c", "instagram", "cy", 1, 2), ("a", "instagram", "ada", -2, 3),
+            ("b", "instagram", "bo", -2, 4)]  # fmt: skip
+    assert [tuple(m) for m in movers] == want
+    assert mover_label("d", "instagram", "dee.new", 1) == "@dee.new (instagram, now #1)"
+    assert mover_label("x9", "youtube", "", 7) == "x9 (youtube, now #7)"
