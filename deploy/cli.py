@@ -224,17 +224,31 @@ def demo(
 
 @app.command()
 def report(
-    to: Path = typer.Option(Path("reports"), "--out", help="directory of the PNG charts"),
+    to: Path = typer.Option(Path("reports"), "--out", help="directory of the PNG charts (and report.html)"),
     window: float = typer.Option(30.0, min=2, help="seconds of /metrics sampling"),
     every: float = typer.Option(2.0, min=0.5, help="seconds between samples"),
+    probes: int = typer.Option(
+        10,
+        min=0,
+        max=500,
+        help="freshness probes over the window: commits of "
+        "`updated_at = now()` on profiles the serving table holds (0: write nothing)",
+    ),
+    html: bool = typer.Option(False, "--html", help="also write one HTML page with the figures and the charts"),
 ) -> None:
-    """Render throughput, lag, freshness and top movers as PNG charts from the live stack."""
+    """Render throughput, lag, freshness (commit → ClickHouse and → serving) and top movers from the live stack."""
     from rich.progress import Progress
 
     from deploy.local.pipeline import Pipeline
-    from deploy.local.report import derive, render, sample_window, scrape, warehouse_figures
+    from deploy.local.report.metrics import derive, sample_window, scrape
+    from deploy.local.report.page import write
+    from deploy.local.report.probes import Prober
+    from deploy.local.report.warehouse import warehouse_figures
+    from schemas.roles import APP, OWNER
+    from serving_loader.settings import LoaderSettings
 
-    pipeline = Pipeline(stack_settings().state_dir / "run")
+    stack = stack_settings()
+    pipeline = Pipeline(stack.state_dir / "run")
     ports = {"worker": "STIR_STREAMS_METRICS_PORT", "warehouse": "STIR_CH_METRICS_PORT",
              "loader": "STIR_LOADER_METRICS_PORT"}  # fmt: skip
     env = pipeline.environment()
@@ -249,17 +263,33 @@ def report(
             err.print(f"[yellow]{name}: {url} does not answer; left out[/]")
     if not reachable:
         raise fail("no pipeline process answers on its /metrics port: start it (`make demo` with --keep-running)")
-    with Progress(console=err) as progress:
-        task = progress.add_task(f"sampling /metrics for {window:.0f} s", total=int(window / every) + 1)
-        samples = sample_window(reachable, window, every, tick=lambda: progress.advance(task))
     try:
-        ch = connect(stack_settings())
-        wh = warehouse_figures(lambda sql: list(ch.query(sql).result_rows))
-        ch.close()
+        ch = connect(stack)
     except Exception as exc:
-        err.print(f"[yellow]warehouse not readable ({exc}); the ClickHouse charts are empty[/]")
-        wh = {}
-    for path in render(derive(samples), wh, to):
+        raise fail(f"the warehouse does not answer ({exc}): start the pipeline (`stir pipeline up`)") from None
+    try:
+        prober = None
+        if probes:
+            loader = LoaderSettings()  # the serving database the loader writes (read as the app where local)
+            serving = loader.serving_dsn.get_secret_value() if loader.serving_dsn else stack.dsn(role=APP)
+            prober = Prober(stack.dsn(role=OWNER), serving, loader.schema_name,
+                            lambda q, p: list(ch.query(q, parameters=p).result_rows), probes, window)  # fmt: skip
+            prober.start()
+        with Progress(console=err) as progress:
+            task = progress.add_task(f"sampling /metrics for {window:.0f} s", total=int(window / every) + 1)
+            samples = sample_window(reachable, window, every, tick=lambda: progress.advance(task))
+            if prober is not None:
+                progress.add_task("freshness probes arriving", total=None)
+                done = prober.join()
+                if prober.error:
+                    err.print(f"[yellow]freshness probes stopped: {prober.error}[/]")
+                missing = sum(1 for p in done if not p.done)
+                if missing:
+                    err.print(f"[yellow]{missing} of {len(done)} probes did not reach ClickHouse and serving[/]")
+        movers = warehouse_figures(lambda q: list(ch.query(q).result_rows))["movers"]
+    finally:
+        ch.close()
+    for path in write(to, derive(samples), prober.probes if prober else [], movers, html, window):
         out.print(str(path))
 
 

@@ -56,8 +56,8 @@ class Pipeline:
         return ManagedProcess(name, self.run_dir / f"{name}.pid", self.run_dir / f"{name}.log")
 
     def environment(self) -> dict[str, str]:
-        """The environment the pipeline's processes run with (metrics ports included)."""
-        return {**os.environ, **METRICS_PORTS, **self.env}
+        """The environment the pipeline's processes run with: the default metrics ports unless set."""
+        return {**METRICS_PORTS, **os.environ, **self.env}
 
     def settings(self, cls: type[S]) -> S:
         """A component's settings as the pipeline's processes see them (their environment, not this one's)."""

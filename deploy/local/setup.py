@@ -1,4 +1,5 @@
-"""Install what the local stack needs: Debian packages (PostgreSQL 15, compose validator) and Maven jars."""
+"""Install what the local stack needs: Debian packages (PostgreSQL 15, Prometheus and Alertmanager, the compose
+validator, Chromium for the report's page test) and Maven jars."""
 
 from __future__ import annotations
 
@@ -32,6 +33,8 @@ def missing_packages(settings: StackSettings) -> list[str]:
         missing.append("prometheus")  # promtool validates deploy/prometheus; a real Prometheus scrapes in a test
     if shutil.which("prometheus-alertmanager") is None:
         missing.append("prometheus-alertmanager")  # a test delivers an alert through it
+    if shutil.which("chromium") is None:
+        missing.append("chromium")  # tests render `stir report --html` in headless Chromium
     return missing
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from clickhouse_ddl.backends import ChdbBackend
 from clickhouse_ddl.runner import migrate
-from deploy.local.report import warehouse_figures
+from deploy.local.report.warehouse import warehouse_figures
 
 META = ',"_topic":"t","_partition":0,"_offset":0,"_timestamp_ms":null,"_raw_message":"","_error":""}'
 # (profile, handle, followers) at the end of October, then of November; "d" was renamed in November

@@ -1,17 +1,9 @@
-"""`stir report`'s arithmetic: rates between samples and histogram quantiles (Prometheus' histogram_quantile)."""
+"""`stir report`'s arithmetic: rates between samples, the movers' query, percentiles of the probes."""
 
 from __future__ import annotations
 
-import math
-
-from deploy.local.report import derive, quantile_from_buckets
-
-
-def test_quantile_interpolates_inside_the_bucket():
-    buckets = {0.1: 10.0, 0.5: 30.0, 1.0: 40.0, float("inf"): 40.0}
-    assert quantile_from_buckets(buckets, 0.5) == 0.1 + (0.5 - 0.1) * (20 - 10) / (30 - 10)
-    assert math.isclose(quantile_from_buckets(buckets, 0.95) or 0, 0.5 + 0.5 * (38 - 30) / 10)
-    assert quantile_from_buckets({0.1: 0.0, float("inf"): 0.0}, 0.5) is None
+from deploy.local.report.metrics import derive
+from deploy.local.report.probes import percentile
 
 
 def _sample(ingest: float, agent: float, bridge: float, lag: float, le_counts: dict[str, float]):
@@ -35,7 +27,6 @@ def test_derive_turns_counters_into_rates_per_stage():
     assert tp.lines["ingest API"] == [100.0] and tp.lines["agent profiles"] == [100.0]
     assert tp.lines["warehouse bridge"] == [50.0]
     assert series["lag"].lines["Faust worker"] == [7.0, 3.0]
-    assert series["freshness"].lines["agents p50"] == [0.5]
 
 
 def test_top_movers_come_from_the_leaderboard_labelled_by_their_newest_handle(tmp_path):
@@ -46,7 +37,7 @@ def test_top_movers_come_from_the_leaderboard_labelled_by_their_newest_handle(tm
     import sys
     from pathlib import Path
 
-    from deploy.local.report import mover_label
+    from deploy.local.report.warehouse import mover_label
 
     root = Path(__file__).resolve().parents[3]
     out = subprocess.run([sys.executable, "-m", "tests.support.report_check", str(tmp_path / "chdb")], cwd=root,
@@ -59,3 +50,9 @@ def test_top_movers_come_from_the_leaderboard_labelled_by_their_newest_handle(tm
     assert [tuple(m) for m in movers] == want
     assert mover_label("d", "instagram", "dee.new", 1) == "@dee.new (instagram, now #1)"
     assert mover_label("x9", "youtube", "", 7) == "x9 (youtube, now #7)"
+
+
+def test_percentiles_are_nearest_rank():
+    xs = [float(x) for x in range(1, 101)]
+    assert percentile(xs, 50) == 50.0 and percentile(xs, 95) == 95.0 and percentile(xs, 100) == 100.0
+    assert percentile([7.0], 95) == 7.0 and percentile([3.0, 1.0], 50) == 1.0 and percentile([], 50) is None
