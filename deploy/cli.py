@@ -283,6 +283,8 @@ def report(
                 done = prober.join()
                 if prober.error:
                     err.print(f"[yellow]freshness probes stopped: {prober.error}[/]")
+                if len(done) < probes and not prober.error:
+                    err.print(f"[yellow]{len(done)} of {probes} probes ran: fewer PostgreSQL profiles are served[/]")
                 missing = sum(1 for p in done if not p.done)
                 if missing:
                     err.print(f"[yellow]{missing} of {len(done)} probes did not reach ClickHouse and serving[/]")

@@ -34,6 +34,7 @@ class StreamsApp:
 
     def __init__(self, settings: StreamsSettings, bootstrap: str, client_id: str | None = None) -> None:
         self.s = settings
+        self.input_topics = set(inputs(settings))
         self.app = faust.App(
             settings.app_id,
             broker=f"kafka://{bootstrap}",
@@ -87,12 +88,13 @@ class StreamsApp:
         async def gauges() -> None:
             for name, table in self.tables.items():
                 m.TABLE_KEYS.labels(name).set(len(table))
-            consumer = self.app.consumer
+            consumer, lags = self.app.consumer, {}
             for tp in consumer.assignment():
                 hw = consumer.highwater(tp)
                 position = await consumer.position(tp)
                 if hw is not None and position is not None:
-                    m.LAG.labels(tp.topic, str(tp.partition)).set(max(hw - position, 0))
+                    lags[(tp.topic, tp.partition)] = hw - position
+            m.set_lag(lags, self.input_topics)
 
         async def forget_clocks(*_: Any, **__: Any) -> None:
             for handler in self.handlers.values():

@@ -16,9 +16,22 @@ LATENCY = Histogram(
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600, 86400),
 )
 TABLE_KEYS = Gauge("stir_streams_table_keys", "Keys held in an agent's table", ["table"])
-LAG = Gauge("stir_streams_consumer_lag", "Messages between the consumer's position and the high-water mark",
+LAG = Gauge("stir_streams_consumer_lag",
+            "Messages between the consumer's position and the high-water mark, per input partition this worker holds",
             ["topic", "partition"])  # fmt: skip
 REFRESH_REQUESTS = Counter("stir_streams_refresh_requests_total", "Refresh requests emitted for stale posts")
 STATE_RECOVERED = Counter("stir_streams_state_recovered_total",
                           "Changelog records the table recovery applied to the disk store (since the checkpoint)",
                           ["table"])  # fmt: skip
+
+
+def set_lag(lags: dict[tuple[str, int], int], inputs: set[str]) -> None:
+    """The lag gauge: the input partitions this worker holds now, and nothing else. Changelog partitions are left out
+    (after recovery faust stops reading them, so their "lag" would grow with every table write), and partitions
+    the worker no longer holds are removed (a rebalance would leave their last value behind for good)."""
+    now = {(topic, str(partition)): max(lag, 0) for (topic, partition), lag in lags.items() if topic in inputs}
+    for labels in [tuple(s.labels.values()) for metric in LAG.collect() for s in metric.samples]:
+        if labels not in now:
+            LAG.remove(*labels)
+    for (topic, partition), lag in now.items():
+        LAG.labels(topic, partition).set(lag)

@@ -61,6 +61,8 @@ def test_the_html_report_measures_commit_to_row_and_renders_in_chromium(stack, f
             for pid in range(1, PROFILES + 1):  # last month's order is reversed this month: every rank moves
                 ingest.send("social.profile.snapshot", _snapshot(pid, 1000 + 10 * pid, last_month))
                 ingest.send("social.profile.snapshot", _snapshot(pid, 5000 - 10 * pid, now - timedelta(minutes=5)))
+                # profiles only the ingest API knows, with newer ids: nothing to commit, the probes pass them by
+                ingest.send("social.profile.snapshot", _snapshot(900_000 + pid, 10, now - timedelta(minutes=5)))
         assert not ingest.stats.rejected
         caught_up(stack.bootstrap, prefix, fresh_db, specs=("profile_summary", "leaderboard_monthly"),
                   run_dir=pipeline.run_dir)  # fmt: skip
@@ -86,7 +88,8 @@ def test_the_html_report_measures_commit_to_row_and_renders_in_chromium(stack, f
         stop.set()
         sender.join(10)
         assert done.returncode == 0, done.stderr[-3000:]
-        assert "did not reach" not in done.stderr and "stopped" not in done.stderr, done.stderr[-2000:]
+        for warning in ("probes ran", "did not reach", "probes stopped"):  # every probe ran and arrived
+            assert warning not in done.stderr, done.stderr[-2000:]
 
         page = (out / "report.html").read_text()
         data = json.loads(re.search(r'id="report-data">(.*?)</script>', page, re.S).group(1))

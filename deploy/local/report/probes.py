@@ -4,7 +4,8 @@ table.
 A probe commits ``UPDATE profiles SET updated_at = now()`` on one profile (its figures do not change); the profile
 agent turns the CDC row into a new ``metrics.profile.rolling`` version. The probe is done when that version is in
 ClickHouse's ``profile_rolling`` and in the serving table ``profile_summary`` (read as the app reads it). The
-probes are spread over the report's window, one profile each, on profiles the serving table already holds.
+probes are spread over the report's window, one profile each, on the newest PostgreSQL profiles the serving table
+already holds.
 """
 
 from __future__ import annotations
@@ -70,12 +71,16 @@ class Prober:
         self._stop.set()
         return self.probes
 
-    def _ids(self, serving: psycopg.Connection[Any]) -> list[str]:
-        # OLTP profiles have integer ids; the newest ones the serving table holds
-        newest = sql.SQL(
-            "SELECT profile_id FROM {} WHERE profile_id ~ '^[0-9]{{1,18}}$' ORDER BY profile_id::bigint DESC LIMIT %s"
-        ).format(sql.Identifier(self.schema, "profile_summary"))
-        return list(dict.fromkeys(str(r[0]) for r in serving.execute(newest, (self.count,))))
+    def _ids(self, oltp: psycopg.Connection[Any], serving: psycopg.Connection[Any]) -> list[str]:
+        """The newest PostgreSQL profiles the serving table already holds (profiles only the ingest API knows
+        have no row to commit)."""
+        newest = [str(r[0]) for r in oltp.execute("SELECT id FROM profiles ORDER BY id DESC LIMIT %s",
+                                                  (self.count * 20,))]  # fmt: skip
+        held = sql.SQL("SELECT DISTINCT profile_id FROM {} WHERE profile_id = ANY(%s)").format(
+            sql.Identifier(self.schema, "profile_summary")
+        )
+        present = {str(r[0]) for r in serving.execute(held, (newest,))}
+        return [pid for pid in newest if pid in present][: self.count]
 
     def _run(self) -> None:
         try:
@@ -86,9 +91,9 @@ class Prober:
             self.error = f"{type(exc).__name__}: {exc}"
 
     def _probe(self, oltp: psycopg.Connection[Any], serving: psycopg.Connection[Any]) -> None:
-        ids = self._ids(serving)
+        ids = self._ids(oltp, serving)
         if not ids:
-            raise RuntimeError("the serving table profile_summary holds no PostgreSQL profile to probe")
+            raise RuntimeError("no PostgreSQL profile is in the serving table profile_summary yet: nothing to probe")
         versions = sql.SQL("SELECT profile_id, version FROM {} WHERE profile_id = ANY(%s)").format(
             sql.Identifier(self.schema, "profile_summary")
         )
