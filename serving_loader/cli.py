@@ -29,14 +29,14 @@ PROBES: list[Callable[[LoaderSettings], Callable[[], None]]] = []
 def _loader() -> Loader:
     ls = load_settings(LoaderSettings)
     try:
-        ch = connect(ls)
+        connect(ls).close()
     except Exception as exc:
         hint = "" if ls.ch_url else " (is `stir warehouse run` running?)"
         raise fail(f"cannot reach ClickHouse at {ls.ch_http_url}{hint}: {exc}") from None
     try:
         dsn = ls.serving()
         probes = [make(ls) for make in PROBES] if ls.probe_connect else []
-        return Loader(ls, dsn, ch, probes=probes)
+        return Loader(ls, dsn, lambda: connect(ls), probes=probes)
     except (OSError, psycopg.Error) as exc:
         raise fail(f"cannot reach the serving database: {exc}") from None
 
@@ -55,10 +55,7 @@ def run() -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    try:
-        loader.run(stop)
-    finally:
-        loader.close()
+    loader.run(stop)
 
 
 @app.command("once")
@@ -72,8 +69,6 @@ def once(spec: str = typer.Argument(..., help="spec name (see `stir load status`
         r = loader.once(specs[spec])
     except Exception as exc:
         raise fail(f"{spec}: {exc}") from None
-    finally:
-        loader.close()
     out.print(f"{spec}: {r.outcome}, {r.rows} rows (live before: {r.live_rows_before}); "
               + ", ".join(f"{k} {v:.3f}s" for k, v in r.phases.items()))  # fmt: skip
     if r.outcome == "refused":
@@ -89,9 +84,14 @@ def status() -> None:
             rows = spec_status(conn, ls.schema_name)
     except (OSError, psycopg.Error) as exc:
         raise fail(f"cannot reach the serving database: {exc}") from None
-    table = Table("spec", "interval", "live rows", "last run", "outcome", "rows", "swap s")
+    table = Table("spec", "interval", "live rows", "last run", "outcome", "rows", "swap s", "lock wait s",
+                  "deferrals", "swap waiting now")  # fmt: skip
+
+    def num(v: float | int | None, fmt: str = "{}") -> str:
+        return "-" if v is None else fmt.format(v)
+
     for r in rows:
-        table.add_row(r.spec, f"{r.interval_s:g}s", "-" if r.live_rows is None else str(r.live_rows),
-                      str(r.finished_at or "-"), r.outcome or "-", "-" if r.rows is None else str(r.rows),
-                      "-" if r.swap_s is None else f"{r.swap_s:.3f}")  # fmt: skip
+        table.add_row(r.spec, f"{r.interval_s:g}s", num(r.live_rows), str(r.finished_at or "-"), r.outcome or "-",
+                      num(r.rows), num(r.swap_s, "{:.3f}"), num(r.lock_wait_s, "{:.3f}"), num(r.deferrals),
+                      r.pending or "-")  # fmt: skip
     out.print(table)

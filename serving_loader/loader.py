@@ -2,8 +2,8 @@
 
 Phases: ``copy`` (stream the query's blocks out of ClickHouse into a binary ``COPY``), ``index`` (indexes +
 ``ANALYZE``), ``swap`` (one short transaction: live → ``<name>_old``, new → live, dependent views recreated;
-``lock_timeout`` bounds how long it, and therefore any reader queued behind it, can wait; retried). Readers
-never see a partial table: the new one becomes visible only by the rename, at commit. The swap is refused, and
+it defers rather than queue the app's readers behind a long one: ``swap.py``). Readers never see a partial
+table: the new one becomes visible only by the rename, at commit. The swap is refused, and
 the live table kept, when the new row count is 0 while the live one is not, or below ``min_row_ratio`` of it.
 
 No single row can freeze a table: a row PostgreSQL cannot hold (a NUL in a text column, a value too long for
@@ -27,6 +27,7 @@ from psycopg import sql
 
 from schemas.roles import grant_serving_reads
 from serving_loader.specs import Spec
+from serving_loader.swap import SwapPolicy, SwapStats, swap
 
 log = logging.getLogger("stir.loader")
 
@@ -52,8 +53,9 @@ class RunResult:
     rows: int
     live_rows_before: int | None
     phases: dict[str, float] = field(default_factory=dict)
-    lock_wait_s: float = 0.0
+    lock_wait_s: float = 0.0  # from the swap's first look to its locks held, deferrals included
     attempts: int = 0
+    deferrals: int = 0
     skipped: list[str] = field(default_factory=list)  # "key=...: column why" of the first 100 rows left out
     skipped_rows: int = 0
 
@@ -68,6 +70,11 @@ def ensure_schema(conn: psycopg.Connection[Any], schema: str) -> None:
             "attempts int, error text)"
         ).format(sql.Identifier(schema))
     )
+    conn.execute(sql.SQL("ALTER TABLE {}.stir_load_runs ADD COLUMN IF NOT EXISTS deferrals int").format(
+        sql.Identifier(schema)))  # fmt: skip
+    conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {}.stir_load_pending (spec text PRIMARY KEY, "
+                         "deferred_since timestamptz NOT NULL, deferrals int NOT NULL, holders text)").format(
+        sql.Identifier(schema)))  # fmt: skip
     grant_serving_reads(conn, schema)
 
 
@@ -128,8 +135,7 @@ def run_spec(
     blocks: Iterator[Any],
     conn: psycopg.Connection[Any],
     schema: str,
-    lock_timeout_ms: int = 2000,
-    retries: int = 5,
+    policy: SwapPolicy = SwapPolicy(),
 ) -> RunResult:
     """Load ``blocks`` (iterables of row tuples in the spec's column order) and swap. ``conn`` is autocommit."""
     started = time.time()
@@ -177,9 +183,12 @@ def run_spec(
         conn.execute(sql.SQL("ANALYZE {}.{}").format(schema_id, new))
         result.phases["index"] = time.perf_counter() - t0
 
-        t0 = time.perf_counter()
-        _swap(conn, spec, schema, lock_timeout_ms, retries, result)
-        result.phases["swap"] = time.perf_counter() - t0
+        t0, stats = time.perf_counter(), SwapStats()
+        try:
+            swap(conn, spec, schema, result.live_rows_before is None, policy, stats)
+        finally:
+            result.phases["swap"] = time.perf_counter() - t0
+            result.attempts, result.deferrals, result.lock_wait_s = stats.attempts, stats.deferrals, stats.lock_wait_s
     except Exception as exc:
         FAILURES.labels(spec.name).inc()
         try:
@@ -210,44 +219,14 @@ def _skipped_note(result: RunResult) -> str | None:
     return f"skipped {result.skipped_rows} rows: " + "; ".join(result.skipped[:20]) if result.skipped else None
 
 
-def _swap(conn: psycopg.Connection[Any], spec: Spec, schema: str, lock_timeout_ms: int, retries: int,
-          result: RunResult) -> None:  # fmt: skip
-    """live → _old (the previous backup dropped), new → live, views recreated; one transaction."""
-    s = sql.Identifier(schema)
-    live, new, old = spec.name, spec.name + "_new", spec.name + "_old"
-    for attempt in range(retries + 1):
-        result.attempts = attempt + 1
-        try:
-            with conn.transaction():
-                conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(f"{lock_timeout_ms}ms")))
-                t_lock = time.perf_counter()
-                for view_name, _ in spec.views:
-                    conn.execute(sql.SQL("DROP VIEW IF EXISTS {}.{}").format(s, sql.Identifier(view_name)))
-                conn.execute(sql.SQL("DROP TABLE IF EXISTS {}.{}").format(s, sql.Identifier(old)))
-                if result.live_rows_before is not None:
-                    conn.execute(sql.SQL("ALTER TABLE {}.{} RENAME TO {}").format(
-                        s, sql.Identifier(live), sql.Identifier(old)))  # fmt: skip
-                result.lock_wait_s += time.perf_counter() - t_lock
-                conn.execute(sql.SQL("ALTER TABLE {}.{} RENAME TO {}").format(
-                    s, sql.Identifier(new), sql.Identifier(live)))  # fmt: skip
-                for view_name, select in spec.views:
-                    body = sql.SQL(select.replace("{table}", "{t}")).format(t=sql.Identifier(schema, live))
-                    conn.execute(sql.SQL("CREATE VIEW {}.{} AS {}").format(s, sql.Identifier(view_name), body))
-            return
-        except psycopg.errors.LockNotAvailable:
-            if attempt == retries:
-                raise
-            log.info("%s: swap hit lock_timeout (attempt %d); retrying", spec.name, attempt + 1)
-            time.sleep(min(0.05 * 2**attempt, 1.0))
-
-
 def _record(conn: psycopg.Connection[Any], schema: str, started: float, r: RunResult, error: str | None) -> None:
     conn.execute(
         sql.SQL(
             "INSERT INTO {}.stir_load_runs (spec, started_at, outcome, rows, live_rows_before, copy_s, index_s, "
-            "swap_s, lock_wait_s, attempts, error) VALUES (%s, to_timestamp(%s), %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            "swap_s, lock_wait_s, attempts, deferrals, error) "
+            "VALUES (%s, to_timestamp(%s), %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
         ).format(sql.Identifier(schema)),
         (r.spec, started, "failed" if error and error.startswith("failed") else r.outcome, r.rows,
          r.live_rows_before, r.phases.get("copy"), r.phases.get("index"), r.phases.get("swap"), r.lock_wait_s,
-         r.attempts, error),
+         r.attempts, r.deferrals, error),
     )  # fmt: skip

@@ -1,4 +1,9 @@
-"""Run every spec at its own interval (``stir load run``), or one spec once (``stir load once``)."""
+"""Run every spec at its own interval (``stir load run``), or one spec once (``stir load once``).
+
+Each spec has a thread of its own, with its own PostgreSQL connection and ClickHouse client: a slow or failing
+table (a long copy, a swap deferred behind a long reader, an error) never delays the others' schedules. A spec is
+next due one interval after its run ended.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
+from prometheus_client import Gauge
+from psycopg import sql
 
 from serving_loader.loader import RunResult, describe_failure, ensure_schema, run_spec
 from serving_loader.settings import LoaderSettings
@@ -16,18 +23,22 @@ from serving_loader.specs import SPECS, Spec, by_name
 
 log = logging.getLogger("stir.loader")
 
+NEXT_DUE = Gauge("stir_loader_next_due_timestamp_seconds", "When the spec's next refresh is due", ["spec"])
+
 
 class Loader:
-    def __init__(
-        self, settings: LoaderSettings, dsn: str, ch_client: Any, probes: Sequence[Callable[[], None]] = ()
-    ) -> None:
-        """``probes`` run once per loop turn (the local runtime adds its CDC health probe)."""
+    def __init__(self, settings: LoaderSettings, dsn: str, ch: Callable[[], Any],
+                 probes: Sequence[Callable[[], None]] = ()) -> None:  # fmt: skip
+        """``ch`` makes a ClickHouse client (one per spec thread); ``probes`` run on the main thread's turns (the
+        local runtime adds its CDC health probe)."""
         self.s = settings
         self.probes = list(probes)
         self.dsn = dsn
-        self.ch = ch_client
-        self.conn = psycopg.connect(dsn, autocommit=True)
-        ensure_schema(self.conn, settings.schema_name)
+        self.ch = ch
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            ensure_schema(conn, settings.schema_name)
+            # a swap a killed loader left waiting is no longer pending
+            conn.execute(sql.SQL("DELETE FROM {}.stir_load_pending").format(sql.Identifier(settings.schema_name)))
 
     def specs(self) -> list[Spec]:
         known = by_name()
@@ -36,37 +47,59 @@ class Loader:
             raise ValueError(f"STIR_LOADER_ONLY names unknown specs: {', '.join(unknown)} (known: {', '.join(known)})")
         return [known[n] for n in self.s.only] if self.s.only else list(SPECS)
 
-    def once(self, spec: Spec) -> RunResult:
-        with self.ch.query_row_block_stream(spec.query, settings={"max_block_size": self.s.block_rows}) as stream:
-            names = list(stream.source.column_names)
-            # an empty result can come without a header (chdb's Native output): nothing to check, 0 rows
-            if names and names != spec.column_names:
-                raise ValueError(f"{spec.name}: the query returns columns {names}, the spec expects "
-                                 f"{spec.column_names}")  # fmt: skip
-            return run_spec(spec, iter(stream), self.conn, self.s.schema_name, self.s.lock_timeout_ms,
-                            self.s.swap_retries)  # fmt: skip
+    def once(self, spec: Spec, conn: psycopg.Connection[Any] | None = None, ch: Any = None) -> RunResult:
+        """Load one spec now (on the given connection and client, or new ones)."""
+        own_conn, own_ch = conn is None, ch is None
+        conn = conn or psycopg.connect(self.dsn, autocommit=True)
+        ch = ch or self.ch()
+        try:
+            with ch.query_row_block_stream(spec.query, settings={"max_block_size": self.s.block_rows}) as stream:
+                names = list(stream.source.column_names)
+                # an empty result can come without a header (chdb's Native output): nothing to check, 0 rows
+                if names and names != spec.column_names:
+                    raise ValueError(f"{spec.name}: the query returns columns {names}, the spec expects "
+                                     f"{spec.column_names}")  # fmt: skip
+                return run_spec(spec, iter(stream), conn, self.s.schema_name, self.s.swap_policy())
+        finally:
+            if own_conn:
+                conn.close()
+            if own_ch:
+                ch.close()
+
+    def _spec_loop(self, spec: Spec, stop: threading.Event) -> None:
+        conn: psycopg.Connection[Any] | None = None
+        ch: Any = None
+        while not stop.is_set():
+            try:
+                if conn is None or conn.closed or conn.broken:
+                    conn = psycopg.connect(self.dsn, autocommit=True)
+                ch = ch or self.ch()
+                r = self.once(spec, conn, ch)
+                log.info("%s: %s %d rows (copy %.3fs, swap %.3fs, %d deferrals)", spec.name, r.outcome, r.rows,
+                         r.phases.get("copy", 0), r.phases.get("swap", 0), r.deferrals)  # fmt: skip
+            except Exception as exc:  # this table waits for its next turn; the others go on
+                log.error("%s: load failed: %s", spec.name, describe_failure(exc))
+                if conn is not None and (conn.closed or conn.broken):
+                    conn = None
+            due = time.time() + spec.interval_s * self.s.interval_scale
+            NEXT_DUE.labels(spec.name).set(due)
+            stop.wait(max(0.0, due - time.time()))
+        if conn is not None:
+            conn.close()
+        if ch is not None:
+            ch.close()
 
     def run(self, stop: threading.Event) -> None:
-        specs = self.specs()
-        due = {s.name: 0.0 for s in specs}
+        threads = [threading.Thread(target=self._spec_loop, args=(spec, stop), name=f"load-{spec.name}", daemon=True)
+                   for spec in self.specs()]  # fmt: skip
+        for t in threads:
+            t.start()
         while not stop.is_set():
-            now = time.monotonic()
-            for spec in specs:
-                if now < due[spec.name] or stop.is_set():
-                    continue
-                try:
-                    r = self.once(spec)
-                    log.info("%s: %s %d rows (copy %.3fs, swap %.3fs)", spec.name, r.outcome, r.rows,
-                             r.phases.get("copy", 0), r.phases.get("swap", 0))  # fmt: skip
-                except Exception as exc:  # this table waits for its next turn; the others go on
-                    log.error("%s: load failed: %s", spec.name, describe_failure(exc))
-                due[spec.name] = time.monotonic() + spec.interval_s * self.s.interval_scale
             for probe in self.probes:
                 try:
                     probe()
                 except Exception as exc:
                     log.warning("probe failed: %s", exc)
-            stop.wait(max(0.05, min(due.values()) - time.monotonic()))
-
-    def close(self) -> None:
-        self.conn.close()
+            stop.wait(5.0)
+        for t in threads:
+            t.join(30)

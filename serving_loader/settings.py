@@ -7,6 +7,7 @@ from pydantic_settings import SettingsConfigDict
 
 from schemas.roles import LOADER
 from schemas.settings import CoreSettings
+from serving_loader.swap import SwapPolicy
 
 
 class LoaderSettings(CoreSettings):
@@ -15,8 +16,12 @@ class LoaderSettings(CoreSettings):
     serving_dsn: SecretStr | None = Field(None, description="serving database (default: the OLTP database)")
     schema_name: str = Field("", pattern=r"^([a-z_][a-z0-9_]*)?$",
                              description="schema of the serving tables (default: serving, scoped)")  # fmt: skip
-    lock_timeout_ms: int = Field(2000, ge=10, le=60000, description="swap transaction's lock_timeout")
-    swap_retries: int = Field(5, ge=0, le=100, description="swap attempts after a lock timeout")
+    lock_timeout_ms: int = Field(50, ge=1, le=60000, description="how long a swap's first ask may wait in the "
+                                 "lock queue (readers behind it wait as long); a longer holder defers it")  # fmt: skip
+    max_lock_timeout_ms: int = Field(1000, ge=1, le=60000, description="each ask that timed out doubles the next "
+                                     "one's lock_timeout, up to this (readers that never pause)")  # fmt: skip
+    swap_max_defer_s: float = Field(300.0, ge=1, le=86400, description="a swap deferred this long (a reader holds "
+                                    "the table) fails; the live table stays")  # fmt: skip
     interval_scale: float = Field(1.0, gt=0, description="multiplies every spec's refresh interval")
     only: list[str] = Field(default_factory=list, description="run only these specs (JSON list)")
     probe_connect: bool = Field(True, description="export Kafka Connect task state and slot lag as metrics")
@@ -28,6 +33,13 @@ class LoaderSettings(CoreSettings):
         if not self.schema_name:
             self.schema_name = self.scoped("serving", "_")
         return self
+
+    def swap_policy(self) -> SwapPolicy:
+        return SwapPolicy(
+            lock_timeout_ms=self.lock_timeout_ms,
+            max_lock_timeout_ms=self.max_lock_timeout_ms,
+            max_defer_s=self.swap_max_defer_s,
+        )
 
     def serving(self) -> str:
         """The serving database's connection string (the local server: as the loader's own role)."""

@@ -21,6 +21,9 @@ class SpecStatus:
     outcome: str | None = None
     rows: int | None = None
     swap_s: float | None = None
+    lock_wait_s: float | None = None  # the last run's, deferrals included
+    deferrals: int | None = None
+    pending: str | None = None  # a swap deferred now: since when, how often, who holds the table
 
 
 def _exists(conn: psycopg.Connection[Any], schema: str, table: str) -> bool:
@@ -40,11 +43,24 @@ def spec_status(conn: psycopg.Connection[Any], schema: str) -> list[SpecStatus]:
         last = None
         if has_runs:
             last = conn.execute(
-                sql.SQL("SELECT finished_at, outcome, rows, swap_s FROM {}.stir_load_runs WHERE spec = %s "
-                        "ORDER BY finished_at DESC LIMIT 1").format(sql.Identifier(schema)), (spec.name,)
+                sql.SQL("SELECT finished_at, outcome, rows, swap_s, lock_wait_s, deferrals FROM {}.stir_load_runs "
+                        "WHERE spec = %s ORDER BY finished_at DESC LIMIT 1").format(sql.Identifier(schema)),
+                (spec.name,),
             ).fetchone()  # fmt: skip
+        pending = None
+        if _exists(conn, schema, "stir_load_pending"):
+            row = conn.execute(
+                sql.SQL("SELECT deferred_since, deferrals, holders FROM {}.stir_load_pending WHERE spec = %s").format(
+                    sql.Identifier(schema)), (spec.name,)
+            ).fetchone()  # fmt: skip
+            if row is not None:
+                pending = f"since {row[0]:%H:%M:%S}, {row[1]} deferrals, held by {row[2]}"
         if last is None:
-            out.append(SpecStatus(spec.name, spec.interval_s, live))
+            out.append(SpecStatus(spec.name, spec.interval_s, live, pending=pending))
         else:
-            out.append(SpecStatus(spec.name, spec.interval_s, live, last[0], last[1], last[2], last[3]))
+            out.append(
+                SpecStatus(
+                    spec.name, spec.interval_s, live, last[0], last[1], last[2], last[3], last[4], last[5], pending
+                )
+            )
     return out
