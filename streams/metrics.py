@@ -11,7 +11,7 @@ DUPLICATES = Counter("stir_streams_duplicates_total", "Rows skipped as already a
 LATE = Counter("stir_streams_late_dropped_total", "Rows beyond the allowed lateness (sent to dlq.late)", ["agent"])
 LATENCY = Histogram(
     "stir_streams_processing_latency_seconds",
-    "Event time of the newest applied row to the emit of its output",
+    "Per input message with output: the event time of its stalest output row to the emit",
     ["agent"],
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600, 86400),
 )

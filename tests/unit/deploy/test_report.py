@@ -6,11 +6,9 @@ from deploy.local.report.metrics import derive
 from deploy.local.report.probes import percentile
 
 
-def _sample(ingest: float, agent: float, bridge: float, lag: float, le_counts: dict[str, float]):
+def _sample(ingest: float, agent: float, bridge: float, lag: float):
     worker = {("stir_streams_events_in_total", (("agent", "profiles"), ("topic", "x"))): agent,
               ("stir_streams_consumer_lag", (("partition", "0"), ("topic", "x"))): lag}  # fmt: skip
-    for le, c in le_counts.items():
-        worker[("stir_streams_processing_latency_seconds_bucket", (("agent", "profiles"), ("le", le)))] = c
     return {
         "ingest": {("stir_ingest_events_total", (("outcome", "accepted"), ("type", "t"))): ingest},
         "worker": worker,
@@ -19,8 +17,8 @@ def _sample(ingest: float, agent: float, bridge: float, lag: float, le_counts: d
 
 
 def test_derive_turns_counters_into_rates_per_stage():
-    a = _sample(100, 50, 10, 7, {"1.0": 0, "+Inf": 0})
-    b = _sample(300, 250, 110, 3, {"1.0": 10, "+Inf": 10})
+    a = _sample(100, 50, 10, 7)
+    b = _sample(300, 250, 110, 3)
     series = derive([(0.0, a), (2.0, b)])
     tp = series["throughput"]
     assert tp.t == [2.0]
