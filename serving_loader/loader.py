@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -136,6 +137,7 @@ def run_spec(
     conn: psycopg.Connection[Any],
     schema: str,
     policy: SwapPolicy = SwapPolicy(),
+    stop: threading.Event | None = None,
 ) -> RunResult:
     """Load ``blocks`` (iterables of row tuples in the spec's column order) and swap. ``conn`` is autocommit."""
     started = time.time()
@@ -145,7 +147,8 @@ def run_spec(
         t0 = time.perf_counter()
         cols = sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t)) for c, t in spec.columns)
         conn.execute(sql.SQL("DROP TABLE IF EXISTS {}.{}").format(schema_id, new))
-        conn.execute(sql.SQL("CREATE TABLE {}.{} ({})").format(schema_id, new, cols))
+        # never autovacuumed: a snapshot is never updated (ANALYZE below), and a vacuum of it would hold up its swap
+        conn.execute(sql.SQL("CREATE TABLE {}.{} ({}) WITH (autovacuum_enabled = false)").format(schema_id, new, cols))
         names = sql.SQL(", ").join(sql.Identifier(c) for c in spec.column_names)
         copy_sql = sql.SQL("COPY {}.{} ({}) FROM STDIN (FORMAT BINARY)").format(schema_id, new, names)
         check = row_checker(spec)
@@ -185,7 +188,7 @@ def run_spec(
 
         t0, stats = time.perf_counter(), SwapStats()
         try:
-            swap(conn, spec, schema, result.live_rows_before is None, policy, stats)
+            swap(conn, spec, schema, result.live_rows_before is None, policy, stats, stop)
         finally:
             result.phases["swap"] = time.perf_counter() - t0
             result.attempts, result.deferrals, result.lock_wait_s = stats.attempts, stats.deferrals, stats.lock_wait_s

@@ -15,11 +15,11 @@ from typing import Any
 
 import psycopg
 from prometheus_client import Gauge
-from psycopg import sql
 
 from serving_loader.loader import RunResult, describe_failure, ensure_schema, run_spec
 from serving_loader.settings import LoaderSettings
 from serving_loader.specs import SPECS, Spec, by_name
+from serving_loader.swap import clear_pending
 
 log = logging.getLogger("stir.loader")
 
@@ -37,8 +37,6 @@ class Loader:
         self.ch = ch
         with psycopg.connect(dsn, autocommit=True) as conn:
             ensure_schema(conn, settings.schema_name)
-            # a swap a killed loader left waiting is no longer pending
-            conn.execute(sql.SQL("DELETE FROM {}.stir_load_pending").format(sql.Identifier(settings.schema_name)))
 
     def specs(self) -> list[Spec]:
         known = by_name()
@@ -47,7 +45,8 @@ class Loader:
             raise ValueError(f"STIR_LOADER_ONLY names unknown specs: {', '.join(unknown)} (known: {', '.join(known)})")
         return [known[n] for n in self.s.only] if self.s.only else list(SPECS)
 
-    def once(self, spec: Spec, conn: psycopg.Connection[Any] | None = None, ch: Any = None) -> RunResult:
+    def once(self, spec: Spec, conn: psycopg.Connection[Any] | None = None, ch: Any = None,
+             stop: threading.Event | None = None) -> RunResult:  # fmt: skip
         """Load one spec now (on the given connection and client, or new ones)."""
         own_conn, own_ch = conn is None, ch is None
         conn = conn or psycopg.connect(self.dsn, autocommit=True)
@@ -59,7 +58,7 @@ class Loader:
                 if names and names != spec.column_names:
                     raise ValueError(f"{spec.name}: the query returns columns {names}, the spec expects "
                                      f"{spec.column_names}")  # fmt: skip
-                return run_spec(spec, iter(stream), conn, self.s.schema_name, self.s.swap_policy())
+                return run_spec(spec, iter(stream), conn, self.s.schema_name, self.s.swap_policy(), stop)
         finally:
             if own_conn:
                 conn.close()
@@ -74,7 +73,7 @@ class Loader:
                 if conn is None or conn.closed or conn.broken:
                     conn = psycopg.connect(self.dsn, autocommit=True)
                 ch = ch or self.ch()
-                r = self.once(spec, conn, ch)
+                r = self.once(spec, conn, ch, stop)
                 log.info("%s: %s %d rows (copy %.3fs, swap %.3fs, %d deferrals)", spec.name, r.outcome, r.rows,
                          r.phases.get("copy", 0), r.phases.get("swap", 0), r.deferrals)  # fmt: skip
             except Exception as exc:  # this table waits for its next turn; the others go on
@@ -90,8 +89,11 @@ class Loader:
             ch.close()
 
     def run(self, stop: threading.Event) -> None:
+        specs = self.specs()
+        with psycopg.connect(self.dsn, autocommit=True) as conn:  # what a killed loader left waiting is not
+            clear_pending(conn, self.s.schema_name, [s.name for s in specs])
         threads = [threading.Thread(target=self._spec_loop, args=(spec, stop), name=f"load-{spec.name}", daemon=True)
-                   for spec in self.specs()]  # fmt: skip
+                   for spec in specs]  # fmt: skip
         for t in threads:
             t.start()
         while not stop.is_set():
@@ -101,5 +103,6 @@ class Loader:
                 except Exception as exc:
                     log.warning("probe failed: %s", exc)
             stop.wait(5.0)
+        deadline = time.monotonic() + 30  # a run in its copy ends it; a deferred swap gives up at once
         for t in threads:
-            t.join(30)
+            t.join(max(0.1, deadline - time.monotonic()))

@@ -29,6 +29,13 @@ class LoaderSettings(CoreSettings):
     block_rows: int = Field(65536, ge=1000, description="rows per block streamed out of ClickHouse")
 
     @model_validator(mode="after")
+    def _lock_timeouts(self) -> LoaderSettings:
+        if self.max_lock_timeout_ms < self.lock_timeout_ms:
+            raise ValueError(f"STIR_LOADER_MAX_LOCK_TIMEOUT_MS ({self.max_lock_timeout_ms}) is below "
+                             f"STIR_LOADER_LOCK_TIMEOUT_MS ({self.lock_timeout_ms})")  # fmt: skip
+        return self
+
+    @model_validator(mode="after")
     def _scoped_names(self) -> LoaderSettings:
         if not self.schema_name:
             self.schema_name = self.scoped("serving", "_")

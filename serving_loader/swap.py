@@ -13,7 +13,8 @@ stalled ~2 s per attempt, 18 of 30 s behind one long reader. So:
   overlap without pause (every moment someone holds the table), the swap still gets through, at the price of one
   wait that long at most.
 A reader that arrives while the swap holds its locks waits for the swap's own statements only (renames and
-views, milliseconds). After ``max_defer_s`` of deferrals the run fails and the live table stays.
+views, milliseconds). A deadlock (a reader that reads the table, then a view, in one transaction) is a
+deferral. After ``max_defer_s`` of deferrals the run fails and the live table stays.
 
 ``lock_wait_s`` is the time from the first look to the moment the locks were held, deferrals included.
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -67,7 +69,8 @@ class SwapStats:
 
 
 def _holders(conn: psycopg.Connection[Any], schema: str, names: list[str]) -> set[tuple[str, int]]:
-    return {(str(v), int(p)) for v, p in conn.execute(HOLDERS, (schema, names)).fetchall()}
+    # a prepared transaction's locks have no pid: counted as pid 0
+    return {(str(v), int(p or 0)) for v, p in conn.execute(HOLDERS, (schema, names)).fetchall()}
 
 
 def _describe(holders: set[tuple[str, int]]) -> str:
@@ -75,11 +78,12 @@ def _describe(holders: set[tuple[str, int]]) -> str:
 
 
 def swap(conn: psycopg.Connection[Any], spec: Spec, schema: str, first_load: bool, policy: SwapPolicy,
-         stats: SwapStats) -> None:  # fmt: skip
-    """Swap ``<name>_new`` in. ``conn`` is autocommit. Raises SwapDeferred when the table stayed held; ``stats``
-    counts either way."""
+         stats: SwapStats, stop: threading.Event | None = None) -> None:  # fmt: skip
+    """Swap ``<name>_new`` in. ``conn`` is autocommit. Raises SwapDeferred when the table stayed held or ``stop``
+    was set while deferring; ``stats`` counts either way."""
     live, views = spec.name, [v for v, _ in spec.views]
-    watched = [live, *views]
+    watched = [spec.name + "_new", spec.name + "_old", *views, live]  # everything the swap locks
+    stop = stop or threading.Event()
     t0 = time.perf_counter()
     backoff = policy.backoff_s
     try:
@@ -93,7 +97,7 @@ def swap(conn: psycopg.Connection[Any], spec: Spec, schema: str, first_load: boo
                 try:
                     _swap_once(conn, spec, schema, first_load, timeout_ms, stats, t0)
                     return
-                except psycopg.errors.LockNotAvailable:
+                except (psycopg.errors.LockNotAvailable, psycopg.errors.DeadlockDetected):
                     before, holders = holders, _holders(conn, schema, watched)
                     long_holders = before & holders
                     timeout_ms = min(timeout_ms * 2, policy.max_lock_timeout_ms)
@@ -111,13 +115,21 @@ def swap(conn: psycopg.Connection[Any], spec: Spec, schema: str, first_load: boo
                 log.info("%s: swap deferred %d times over %.1f s: %s holds the table", spec.name, stats.deferrals,
                          waited, named)  # fmt: skip
                 _pending(conn, schema, spec.name, stats.deferrals, named)
-            time.sleep(min(backoff, max(0.0, policy.max_defer_s - waited)) * random.uniform(0.5, 1.5))
+            if stop.wait(min(backoff, max(0.0, policy.max_defer_s - waited)) * random.uniform(0.5, 1.5)):
+                raise SwapDeferred(f"{spec.name}: the loader is stopping; the live table stays")
             backoff = min(backoff * 2, policy.backoff_max_s)
     finally:
         DEFERRED_SINCE.labels(spec.name).set(0)
         if stats.deferrals:
-            conn.execute(sql.SQL("DELETE FROM {}.stir_load_pending WHERE spec = %s").format(sql.Identifier(schema)),
-                         (spec.name,))  # fmt: skip
+            try:
+                clear_pending(conn, schema, [spec.name])
+            except psycopg.Error as exc:  # the error that ended the swap is the one to report
+                log.warning("%s: could not clear its pending swap: %s", spec.name, exc)
+
+
+def clear_pending(conn: psycopg.Connection[Any], schema: str, specs: list[str]) -> None:
+    conn.execute(sql.SQL("DELETE FROM {}.stir_load_pending WHERE spec = ANY(%s)").format(sql.Identifier(schema)),
+                 (specs,))  # fmt: skip
 
 
 def _pending(conn: psycopg.Connection[Any], schema: str, spec: str, deferrals: int, holders: str) -> None:
@@ -125,7 +137,8 @@ def _pending(conn: psycopg.Connection[Any], schema: str, spec: str, deferrals: i
     conn.execute(
         sql.SQL(
             "INSERT INTO {}.stir_load_pending (spec, deferred_since, deferrals, holders) VALUES (%s, now(), %s, %s) "
-            "ON CONFLICT (spec) DO UPDATE SET deferrals = EXCLUDED.deferrals, holders = EXCLUDED.holders"
+            "ON CONFLICT (spec) DO UPDATE SET deferrals = EXCLUDED.deferrals, holders = EXCLUDED.holders, "
+            "deferred_since = CASE WHEN EXCLUDED.deferrals = 1 THEN now() ELSE stir_load_pending.deferred_since END"
         ).format(sql.Identifier(schema)),
         (spec, deferrals, holders),
     )
@@ -137,8 +150,9 @@ def _swap_once(conn: psycopg.Connection[Any], spec: Spec, schema: str, first_loa
     live, new, old = spec.name, spec.name + "_new", spec.name + "_old"
     with conn.transaction():
         conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(f"{lock_timeout_ms}ms")))
-        # the views first, as a reader of a view locks the view and then the table: the same order cannot deadlock
-        present = [n for n in (*(v for v, _ in spec.views), live, old) if _exists(conn, schema, n)]
+        # the tables the app never reads first, then the views before the live table, as a reader of a view locks
+        # the view and then the table (the same order cannot deadlock)
+        present = [n for n in (new, old, *(v for v, _ in spec.views), live) if _exists(conn, schema, n)]
         if present:
             targets = sql.SQL(", ").join(sql.Identifier(schema, n) for n in present)
             conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(targets))

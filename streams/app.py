@@ -92,8 +92,7 @@ class StreamsApp:
             for tp in consumer.assignment():
                 hw = consumer.highwater(tp)
                 position = await consumer.position(tp)
-                if hw is not None and position is not None:
-                    lags[(tp.topic, tp.partition)] = hw - position
+                lags[(tp.topic, tp.partition)] = hw - position if hw is not None and position is not None else None
             m.set_lag(lags, self.input_topics)
 
         async def forget_clocks(*_: Any, **__: Any) -> None:

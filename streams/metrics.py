@@ -25,13 +25,15 @@ STATE_RECOVERED = Counter("stir_streams_state_recovered_total",
                           ["table"])  # fmt: skip
 
 
-def set_lag(lags: dict[tuple[str, int], int], inputs: set[str]) -> None:
-    """The lag gauge: the input partitions this worker holds now, and nothing else. Changelog partitions are left out
-    (after recovery faust stops reading them, so their "lag" would grow with every table write), and partitions
-    the worker no longer holds are removed (a rebalance would leave their last value behind for good)."""
-    now = {(topic, str(partition)): max(lag, 0) for (topic, partition), lag in lags.items() if topic in inputs}
+def set_lag(lags: dict[tuple[str, int], int | None], inputs: set[str]) -> None:
+    """The lag gauge: the input partitions this worker holds now (``lags``: all it holds; None where the lag is not
+    known at the moment, e.g. just assigned, which keeps its last value), and nothing else. Changelog partitions are
+    left out (after recovery faust stops reading them, so their "lag" would grow with every table write), and
+    partitions the worker no longer holds are removed (a rebalance would leave their last value behind for good)."""
+    held = {(topic, str(partition)) for topic, partition in lags if topic in inputs}
     for labels in [tuple(s.labels.values()) for metric in LAG.collect() for s in metric.samples]:
-        if labels not in now:
+        if labels not in held:
             LAG.remove(*labels)
-    for (topic, partition), lag in now.items():
-        LAG.labels(topic, partition).set(lag)
+    for (topic, partition), lag in lags.items():
+        if topic in inputs and lag is not None:
+            LAG.labels(topic, str(partition)).set(max(lag, 0))

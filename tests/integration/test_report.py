@@ -74,7 +74,8 @@ def test_the_html_report_measures_commit_to_row_and_renders_in_chromium(stack, f
                 n = 0
                 while not stop.wait(0.05):
                     n += 1
-                    live.send("social.profile.snapshot", _snapshot(1 + n % PROFILES, 5000 + n, datetime.now(UTC)))
+                    # profiles the probes leave alone (a snapshot of a probed one would pass for its probe)
+                    live.send("social.profile.snapshot", _snapshot(1 + n % 6, 5000 + n, datetime.now(UTC)))
 
         sender = threading.Thread(target=traffic, daemon=True)
         sender.start()
@@ -97,6 +98,7 @@ def test_the_html_report_measures_commit_to_row_and_renders_in_chromium(stack, f
         assert (fresh["probes"], fresh["arrived_clickhouse"], fresh["arrived_serving"]) == (4, 4, 4), fresh
         for p in data["probes"]:  # a row is served only after ClickHouse has it
             assert 0 < p["to_clickhouse_ms"] <= p["to_serving_ms"] < 60_000, p
+        assert {p["profile_id"] for p in data["probes"]} == {"12", "11", "10", "9"}  # the newest, none with traffic
         # each probe is a real commit: ClickHouse holds a newer version of its profile than before it
         wh = warehouse_client(pipeline.env)
         try:

@@ -74,6 +74,7 @@ def test_a_long_reader_neither_queues_the_short_ones_nor_stops_other_tables(stac
                               interval_scale=INTERVAL_SCALE, lock_timeout_ms=LOCK_TIMEOUT_MS)  # fmt: skip
     stop = threading.Event()
     errors: list[str] = []
+    runner: threading.Thread | None = None
     try:
         pipeline.up(("warehouse",))
         loader = Loader(settings, make_conninfo(fresh_db, application_name=loader_app),
@@ -138,15 +139,20 @@ def test_a_long_reader_neither_queues_the_short_ones_nor_stops_other_tables(stac
         assert len(during) > 1000, "the short readers did not run during the hold"
         # the loader asked for the lock once during the hold (one lock_timeout) and never queued after that
         waited = [t for t in sampler.loader_waited if held_from <= t <= held_until - 0.1]
-        assert not waited or waited[-1] - waited[0] <= 0.3, f"the swap waited in the lock queue over {waited}"
+        assert not waited or waited[-1] - waited[0] <= 0.5, f"the swap waited in the lock queue over {waited}"
         assert sampler.reader_max_wait_ms <= LOCK_TIMEOUT_MS + 250, sampler.reader_max_wait_ms
-        deferred = next(d for t, o, d in summary if o == "swapped" and t > released_wall)
+        deferred = next((d for t, o, d in summary if o == "swapped" and t > released_wall), None)
         assert deferred and deferred > 0, summary[-3:]  # the swap that waited out the long reader says so
+        # a wedge detector for the readers' own latency (the figure is printed): queued behind the swap, they
+        # waited the old 2 s lock_timeout, again and again
+        assert added_ms < 1000, added_ms
         assert swapped_after and swapped_after[0] - released_wall <= 1.0 * 5 * INTERVAL_SCALE + 2.0, summary[-3:]
         # the other table kept its 1-s schedule while profile_summary waited
         assert len(other_during) >= HOLD_S / 3 and max(gaps) < 5.0, other_during
     finally:
         stop.set()
+        if runner is not None:
+            runner.join(40)
         pipeline.down()
 
 

@@ -61,28 +61,39 @@ def sample_window(urls: dict[str, str], window_s: float, every_s: float,
         time.sleep(max(0.0, every_s - (time.monotonic() - now)))
 
 
+def _rate(a: dict[str, Sample], b: dict[str, Sample], dt: float, process: str, name: str,
+          where: Callable[[dict[str, str]], bool] = lambda _l: True, agent: str | None = None) -> float:  # fmt: skip
+    """A counter's rate between two samples; NaN when either has nothing of the process."""
+    if not a.get(process) or not b.get(process):
+        return float("nan")
+    by = "agent" if agent is not None else None
+    va = total(a[process], name, where, by).get(agent or "", 0.0)
+    vb = total(b[process], name, where, by).get(agent or "", 0.0)
+    return max(vb - va, 0) / dt
+
+
 def derive(samples: list[tuple[float, dict[str, Sample]]]) -> dict[str, Series]:
+    """Rates between consecutive samples and lag at each; NaN where a process did not answer (a rate over a missed
+    scrape would count its whole total at once)."""
+    nan = float("nan")
+    accepted = lambda d: d.get("outcome") == "accepted"  # noqa: E731
+    agents = sorted({a for _, snap in samples for a in total(snap.get("worker", {}), "stir_streams_events_in_total",
+                                                              by="agent")})  # fmt: skip
     throughput, lag = Series(), Series()
     for (t0, a), (t1, b) in itertools.pairwise(samples):
         dt = max(t1 - t0, 1e-6)
         throughput.t.append(t1)
-        ing_a = sum(
-            total(a.get("ingest", {}), "stir_ingest_events_total", lambda d: d.get("outcome") == "accepted").values()
-        )
-        ing_b = sum(
-            total(b.get("ingest", {}), "stir_ingest_events_total", lambda d: d.get("outcome") == "accepted").values()
-        )
-        throughput.lines["ingest API"].append(max(ing_b - ing_a, 0) / dt)
-        per_a = total(a.get("worker", {}), "stir_streams_events_in_total", by="agent")
-        for agent, v in total(b.get("worker", {}), "stir_streams_events_in_total", by="agent").items():
-            throughput.lines[f"agent {agent}"].append(max(v - per_a.get(agent, 0.0), 0) / dt)
-        br_a = sum(total(a.get("warehouse", {}), "stir_bridge_rows_total").values())
-        br_b = sum(total(b.get("warehouse", {}), "stir_bridge_rows_total").values())
-        throughput.lines["warehouse bridge"].append(max(br_b - br_a, 0) / dt)
+
+        throughput.lines["ingest API"].append(_rate(a, b, dt, "ingest", "stir_ingest_events_total", accepted))
+        for agent in agents:
+            got = _rate(a, b, dt, "worker", "stir_streams_events_in_total", agent=agent)
+            throughput.lines[f"agent {agent}"].append(got)
+        throughput.lines["warehouse bridge"].append(_rate(a, b, dt, "warehouse", "stir_bridge_rows_total"))
     for t, snap in samples:
         lag.t.append(t)
-        lag.lines["Faust worker"].append(sum(total(snap.get("worker", {}), "stir_streams_consumer_lag").values()))
-        lag.lines["warehouse bridge"].append(sum(total(snap.get("warehouse", {}), "stir_bridge_lag_messages").values()))
+        for line, process, name in (("Faust worker", "worker", "stir_streams_consumer_lag"),
+                                    ("warehouse bridge", "warehouse", "stir_bridge_lag_messages")):  # fmt: skip
+            lag.lines[line].append(sum(total(snap[process], name).values()) if snap.get(process) else nan)
     # a line that never moved says nothing: keep the stages that did work in the window
-    throughput.lines = defaultdict(list, {k: v for k, v in throughput.lines.items() if any(v)})
+    throughput.lines = defaultdict(list, {k: v for k, v in throughput.lines.items() if any(x > 0 for x in v)})
     return {"throughput": throughput, "lag": lag}

@@ -65,7 +65,8 @@ def page(drawn: list[Chart], figures: dict[str, Any], generated: datetime, windo
         f'<figcaption class="visually-hidden">{escape(c.title)}</figcaption>{c.svg()}</figure>'
         for c in drawn
     )
-    data = json.dumps(figures, default=str).replace("</", "<\\/")
+    # nothing of the data can end or comment out the element: <, > and & as JSON escapes
+    data = json.dumps(figures, default=str).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Stir Stream report</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"><style>{STYLE}</style></head>
@@ -86,10 +87,14 @@ def summary(series: dict[str, Series], probes: list[Probe], movers: list[tuple[A
     """The page's figures: freshness from the probes, mean throughput and max lag per line over the window."""
     tp = series["throughput"].lines
     return {"freshness": freshness_figures(probes),
-            "throughput": {k: round(sum(v) / len(v), 1) for k, v in tp.items() if v},
-            "lag": {k: max(v) for k, v in series["lag"].lines.items() if v},
+            "throughput": {k: round(sum(x) / len(x), 1) for k, v in tp.items() if (x := _known(v))},
+            "lag": {k: max(x) for k, v in series["lag"].lines.items() if (x := _known(v))},
             "movers": [list(r) for r in movers],
             "probes": [asdict(p) for p in probes]}  # fmt: skip
+
+
+def _known(values: list[float]) -> list[float]:
+    return [v for v in values if v == v]  # NaN: a sample the process did not answer
 
 
 def write(out: Path, series: dict[str, Series], probes: list[Probe], movers: list[tuple[Any, ...]],

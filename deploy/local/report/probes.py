@@ -5,7 +5,8 @@ A probe commits ``UPDATE profiles SET updated_at = now()`` on one profile (its f
 agent turns the CDC row into a new ``metrics.profile.rolling`` version. The probe is done when that version is in
 ClickHouse's ``profile_rolling`` and in the serving table ``profile_summary`` (read as the app reads it). The
 probes are spread over the report's window, one profile each, on the newest PostgreSQL profiles the serving table
-already holds.
+already holds. Any newer version counts: a snapshot of a probed profile arriving meanwhile makes its probe look
+fresher than it is (the newest profiles of a running scraper are the likeliest to get one).
 """
 
 from __future__ import annotations
@@ -69,7 +70,8 @@ class Prober:
         """The probes, after the last one arrived or its time ran out (a missing figure stays None)."""
         self._thread.join(self.window_s + self.timeout_s + 30)
         self._stop.set()
-        return self.probes
+        self._thread.join(10)
+        return list(self.probes)
 
     def _ids(self, oltp: psycopg.Connection[Any], serving: psycopg.Connection[Any]) -> list[str]:
         """The newest PostgreSQL profiles the serving table already holds (profiles only the ingest API knows
@@ -87,7 +89,7 @@ class Prober:
             with psycopg.connect(self.oltp_dsn, autocommit=True) as oltp, \
                     psycopg.connect(self.serving_dsn, autocommit=True) as serving:  # fmt: skip
                 self._probe(oltp, serving)
-        except (psycopg.Error, OSError, RuntimeError) as exc:
+        except Exception as exc:  # PostgreSQL or ClickHouse: the report says so and goes on without the rest
             self.error = f"{type(exc).__name__}: {exc}"
 
     def _probe(self, oltp: psycopg.Connection[Any], serving: psycopg.Connection[Any]) -> None:

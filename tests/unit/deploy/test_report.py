@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from deploy.local.report.metrics import derive
 from deploy.local.report.probes import percentile
 
@@ -54,3 +56,17 @@ def test_percentiles_are_nearest_rank():
     xs = [float(x) for x in range(1, 101)]
     assert percentile(xs, 50) == 50.0 and percentile(xs, 95) == 95.0 and percentile(xs, 100) == 100.0
     assert percentile([7.0], 95) == 7.0 and percentile([3.0, 1.0], 50) == 1.0 and percentile([], 50) is None
+
+
+def test_a_missed_scrape_is_a_gap_not_a_spike():
+    a = _sample(100, 50, 10, 7)
+    b = {**_sample(300, 250, 110, 3), "ingest": {}}  # the ingest API did not answer this time
+    c = _sample(500, 450, 210, 0)
+    d = _sample(700, 650, 310, 0)
+    series = derive([(0.0, a), (2.0, b), (4.0, c), (6.0, d)])
+    ingest = series["throughput"].lines["ingest API"]
+    assert math.isnan(ingest[0]) and math.isnan(ingest[1]) and ingest[2] == 100.0  # not 200 at once
+    assert series["throughput"].lines["agent profiles"] == [100.0, 100.0, 100.0]
+    missing_worker = {**c, "worker": {}}
+    lag = derive([(0.0, a), (2.0, missing_worker)])["lag"].lines["Faust worker"]
+    assert lag[0] == 7.0 and math.isnan(lag[1])

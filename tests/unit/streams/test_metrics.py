@@ -21,5 +21,7 @@ def test_only_input_partitions_held_now_are_reported():
                       ("t.cdc.public.profiles", "2"): 0.0}  # fmt: skip
     set_lag({("t.social.profile.snapshot", 1): 7}, inputs)  # a rebalance took partitions 0 and 2
     assert _lag() == {("t.social.profile.snapshot", "1"): 7.0}
+    set_lag({("t.social.profile.snapshot", 1): None}, inputs)  # held, lag unknown for now: the last value stays
+    assert _lag() == {("t.social.profile.snapshot", "1"): 7.0}
     set_lag({}, inputs)
     assert _lag() == {}
