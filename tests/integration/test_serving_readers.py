@@ -10,13 +10,13 @@ import itertools
 import statistics
 import threading
 import time
-from typing import Any
 
 import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
 from deploy.local.pipeline import Pipeline
+from deploy.local.process import wait_until
 from serving_loader.scheduler import Loader
 from serving_loader.settings import LoaderSettings
 from tests.support.harness import pipeline_env, serving_schema, warehouse_client
@@ -82,7 +82,7 @@ def test_a_long_reader_neither_queues_the_short_ones_nor_stops_other_tables(stac
         runner = threading.Thread(target=loader.run, args=(stop,), daemon=True)
         runner.start()
         table = f'"{schema}".profile_summary'
-        assert _wait(lambda: len(_runs(fresh_db, schema, "profile_summary")) >= 2, 60), "no refresh"
+        assert wait_until(lambda: len(_runs(fresh_db, schema, "profile_summary")) >= 2, 60, 0.2), "no refresh"
 
         waits: list[tuple[float, float]] = []  # (monotonic, seconds) of each short read
         readers_stop = threading.Event()
@@ -154,12 +154,3 @@ def test_a_long_reader_neither_queues_the_short_ones_nor_stops_other_tables(stac
         if runner is not None:
             runner.join(40)
         pipeline.down()
-
-
-def _wait(done: Any, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if done():
-            return True
-        time.sleep(0.2)
-    return False

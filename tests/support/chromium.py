@@ -6,6 +6,7 @@ after layout and reads back, per chart: its laid-out size, its text, and per dra
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import shutil
@@ -49,9 +50,9 @@ def chromium() -> str:
 
 
 def rendered_charts(page: Path, screenshot: Path, width: int = 1100, height: int = 3400) -> list[dict[str, Any]]:
-    html = page.read_text()
+    text = page.read_text()
     probe = page.with_name(f".measure-{page.name}")
-    probe.write_text(html.replace("</body>", MEASURE + "</body>"))
+    probe.write_text(text.replace("</body>", MEASURE + "</body>"))
     profile = page.parent / ".chromium-profile"
     flags = [*FLAGS, f"--user-data-dir={profile}", f"--window-size={width},{height}"]
     try:
@@ -64,6 +65,4 @@ def rendered_charts(page: Path, screenshot: Path, width: int = 1100, height: int
     found = re.search(r'<pre id="measured">(.*?)</pre>', dom, re.S)
     if found is None:
         raise AssertionError(f"the measuring script did not run; DOM tail: {dom[-500:]!r}")
-    import html as h
-
-    return list(json.loads(h.unescape(found.group(1))))
+    return list(json.loads(html.unescape(found.group(1))))
