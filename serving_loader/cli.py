@@ -58,21 +58,33 @@ def run() -> None:
     loader.run(stop)
 
 
-@app.command("once")
-def once(spec: str = typer.Argument(..., help="spec name (see `stir load status`)")) -> None:
-    """Load one spec now and swap it in (or refuse the swap)."""
+def _once(spec: str, rebuild: bool) -> None:
     specs = by_name()
     if spec not in specs:
         raise fail(f"unknown spec {spec!r}; known: {', '.join(specs)}", 2)
     loader = _loader()
     try:
-        r = loader.once(specs[spec])
+        r = loader.once(specs[spec], rebuild=rebuild)
     except Exception as exc:
         raise fail(f"{spec}: {exc}") from None
-    out.print(f"{spec}: {r.outcome}, {r.rows} rows (live before: {r.live_rows_before}); "
+    changed = f", {r.deleted} deleted" if r.mode == "incremental" else ""
+    out.print(f"{spec}: {r.outcome} ({r.mode}), {r.rows} rows{changed} (live before: {r.live_rows_before}); "
               + ", ".join(f"{k} {v:.3f}s" for k, v in r.phases.items()))  # fmt: skip
     if r.outcome == "refused":
         raise typer.Exit(1)
+
+
+@app.command("once")
+def once(spec: str = typer.Argument(..., help="spec name (see `stir load status`)")) -> None:
+    """Refresh one spec now: incrementally where it can, else a snapshot and swap (or refuse it)."""
+    _once(spec, rebuild=False)
+
+
+@app.command("rebuild")
+def rebuild(spec: str = typer.Argument(..., help="spec name (see `stir load status`)")) -> None:
+    """Rebuild one serving table whole from the warehouse (a snapshot and swap): the repair path of an
+    incrementally refreshed table (drift, a row changed by hand). A running loader goes on from the rebuilt table."""
+    _once(spec, rebuild=True)
 
 
 @app.command("status")

@@ -27,6 +27,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from psycopg import sql
 
 from schemas.roles import grant_serving_reads
+from serving_loader.incremental import Refused, State, ensure_state_table, refresh
 from serving_loader.specs import Spec
 from serving_loader.swap import SwapPolicy, SwapStats, swap
 
@@ -45,12 +46,14 @@ SKIPPED = Counter("stir_loader_rows_skipped_total", "Rows left out of a snapshot
 INDEX_VALUE_BYTES = 2000  # below the btree limit of 2704 bytes per index row (composite keys: per column)
 TEXT_TYPES = {"text", "varchar", "character varying"}
 LAST_SWAP = Gauge("stir_loader_last_swap_timestamp_seconds", "When the spec's table was last swapped", ["spec"])
+LAST_REFRESH = Gauge("stir_loader_last_refresh_timestamp_seconds",
+                     "When the spec's table was last refreshed (swapped or upserted)", ["spec"])  # fmt: skip
 
 
 @dataclass
 class RunResult:
     spec: str
-    outcome: str  # swapped | refused
+    outcome: str  # swapped | upserted | refused
     rows: int
     live_rows_before: int | None
     phases: dict[str, float] = field(default_factory=dict)
@@ -59,6 +62,9 @@ class RunResult:
     deferrals: int = 0
     skipped: list[str] = field(default_factory=list)  # "key=...: column why" of the first 100 rows left out
     skipped_rows: int = 0
+    mode: str = "snapshot"  # snapshot | incremental
+    deleted: int = 0  # rows an incremental refresh deleted (``rows``: the rows it wrote)
+    live_rows: int | None = None  # rows in the live table after the run
 
 
 def ensure_schema(conn: psycopg.Connection[Any], schema: str) -> None:
@@ -73,6 +79,10 @@ def ensure_schema(conn: psycopg.Connection[Any], schema: str) -> None:
     )
     conn.execute(sql.SQL("ALTER TABLE {}.stir_load_runs ADD COLUMN IF NOT EXISTS deferrals int").format(
         sql.Identifier(schema)))  # fmt: skip
+    for column in ("mode text", "deleted bigint", "live_rows bigint"):
+        conn.execute(sql.SQL("ALTER TABLE {}.stir_load_runs ADD COLUMN IF NOT EXISTS {}").format(
+            sql.Identifier(schema), sql.SQL(column)))  # fmt: skip
+    ensure_state_table(conn, schema)
     conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {}.stir_load_pending (spec text PRIMARY KEY, "
                          "deferred_since timestamptz NOT NULL, deferrals int NOT NULL, holders text)").format(
         sql.Identifier(schema)))  # fmt: skip
@@ -138,8 +148,10 @@ def run_spec(
     schema: str,
     policy: SwapPolicy = SwapPolicy(),
     stop: threading.Event | None = None,
+    within: Callable[[psycopg.Connection[Any], int], None] | None = None,
 ) -> RunResult:
-    """Load ``blocks`` (iterables of row tuples in the spec's column order) and swap. ``conn`` is autocommit."""
+    """Load ``blocks`` (iterables of row tuples in the spec's column order) and swap. ``conn`` is autocommit;
+    ``within(conn, rows)`` runs in the swap's transaction."""
     started = time.time()
     schema_id, new = sql.Identifier(schema), sql.Identifier(spec.name + "_new")
     result = RunResult(spec.name, "swapped", 0, _rows_of(conn, schema, spec.name))
@@ -188,7 +200,8 @@ def run_spec(
 
         t0, stats = time.perf_counter(), SwapStats()
         try:
-            swap(conn, spec, schema, result.live_rows_before is None, policy, stats, stop)
+            swap(conn, spec, schema, result.live_rows_before is None, policy, stats, stop,
+                 None if within is None else lambda c: within(c, result.rows))  # fmt: skip
         finally:
             result.phases["swap"] = time.perf_counter() - t0
             result.attempts, result.deferrals, result.lock_wait_s = stats.attempts, stats.deferrals, stats.lock_wait_s
@@ -204,9 +217,47 @@ def run_spec(
         PHASE.labels(spec.name, phase).observe(seconds)
     LOCK_WAIT.labels(spec.name).observe(result.lock_wait_s)
     ROWS.labels(spec.name).set(result.rows)
+    result.live_rows = result.rows
     SWAPS.labels(spec.name).inc()
     LAST_SWAP.labels(spec.name).set(time.time())
+    LAST_REFRESH.labels(spec.name).set(time.time())
     _record(conn, schema, started, result, _skipped_note(result))
+    return result
+
+
+def run_incremental(spec: Spec, ch: Any, conn: psycopg.Connection[Any], schema: str, state: State, overlap_s: float,
+                    block_rows: int) -> RunResult:  # fmt: skip
+    """Apply what changed since ``state`` (``incremental.py``). ``conn`` is autocommit."""
+    started = time.time()
+    result = RunResult(spec.name, "upserted", 0, state.rows, mode="incremental")
+    try:
+        applied = refresh(spec, ch, conn, schema, state, overlap_s, row_checker(spec),
+                          lambda row, problem: _skip(spec, row, problem, result),
+                          lambda new, live: refuse_reason(spec, new, live), block_rows)  # fmt: skip
+    except Refused as exc:
+        result.outcome = "refused"
+        REFUSALS.labels(spec.name).inc()
+        log.warning("%s: refresh refused: %s; the live table stays", spec.name, exc)
+        _record(conn, schema, started, result, str(exc))
+        return result
+    except Exception as exc:
+        FAILURES.labels(spec.name).inc()
+        try:
+            _record(conn, schema, started, result, f"failed: {describe_failure(exc)}")
+        except Exception:
+            log.exception("%s: recording a failed run failed", spec.name)
+        raise
+    result.rows, result.deleted, result.live_rows = applied.written, applied.deleted, applied.rows_after
+    result.phases = {"fetch": applied.fetch_s, "apply": applied.apply_s}
+    for phase, seconds in result.phases.items():
+        PHASE.labels(spec.name, phase).observe(seconds)
+    ROWS.labels(spec.name).set(applied.rows_after)
+    LAST_REFRESH.labels(spec.name).set(time.time())
+    if result.skipped:
+        log.warning("%s: left %d rows out (PostgreSQL cannot hold them): %s", spec.name, result.skipped_rows,
+                    "; ".join(result.skipped[:5]))  # fmt: skip
+    if applied.written or applied.deleted or result.skipped:  # a refresh that changed nothing leaves no record
+        _record(conn, schema, started, result, _skipped_note(result))
     return result
 
 
@@ -226,10 +277,11 @@ def _record(conn: psycopg.Connection[Any], schema: str, started: float, r: RunRe
     conn.execute(
         sql.SQL(
             "INSERT INTO {}.stir_load_runs (spec, started_at, outcome, rows, live_rows_before, copy_s, index_s, "
-            "swap_s, lock_wait_s, attempts, deferrals, error) "
-            "VALUES (%s, to_timestamp(%s), %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            "swap_s, lock_wait_s, attempts, deferrals, error, mode, deleted, live_rows) "
+            "VALUES (%s, to_timestamp(%s), %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
         ).format(sql.Identifier(schema)),
         (r.spec, started, "failed" if error and error.startswith("failed") else r.outcome, r.rows,
-         r.live_rows_before, r.phases.get("copy"), r.phases.get("index"), r.phases.get("swap"), r.lock_wait_s,
-         r.attempts, r.deferrals, error),
+         r.live_rows_before, r.phases.get("copy", r.phases.get("fetch")), r.phases.get("index"),
+         r.phases.get("swap", r.phases.get("apply")), r.lock_wait_s, r.attempts, r.deferrals, error, r.mode,
+         r.deleted, r.live_rows),
     )  # fmt: skip

@@ -15,11 +15,14 @@ from typing import Any
 
 import psycopg
 from prometheus_client import Gauge
+from psycopg import sql
 
-from serving_loader.loader import RunResult, describe_failure, ensure_schema, run_spec
+from serving_loader.incremental import Thresholds, ch_now, load_state, next_versions, save_state, strip_thresholds
+from serving_loader.loader import RunResult, describe_failure, ensure_schema, run_incremental, run_spec
 from serving_loader.settings import LoaderSettings
 from serving_loader.specs import SPECS, Spec, by_name
 from serving_loader.swap import clear_pending
+from serving_loader.swap import exists as _exists
 
 log = logging.getLogger("stir.loader")
 
@@ -45,25 +48,58 @@ class Loader:
             raise ValueError(f"STIR_LOADER_ONLY names unknown specs: {', '.join(unknown)} (known: {', '.join(known)})")
         return [known[n] for n in self.s.only] if self.s.only else list(SPECS)
 
+    def incremental(self, spec: Spec) -> bool:
+        return spec.incremental is not None and self.s.mode == "auto"
+
     def once(self, spec: Spec, conn: psycopg.Connection[Any] | None = None, ch: Any = None,
-             stop: threading.Event | None = None) -> RunResult:  # fmt: skip
-        """Load one spec now (on the given connection and client, or new ones)."""
+             stop: threading.Event | None = None, rebuild: bool = False) -> RunResult:  # fmt: skip
+        """Refresh one spec now (on the given connection and client, or new ones): incrementally where it can,
+        else (or with ``rebuild``) a full snapshot and swap."""
         own_conn, own_ch = conn is None, ch is None
         conn = conn or psycopg.connect(self.dsn, autocommit=True)
         ch = ch or self.ch()
+        schema = self.s.schema_name
         try:
-            with ch.query_row_block_stream(spec.query, settings={"max_block_size": self.s.block_rows}) as stream:
-                names = list(stream.source.column_names)
-                # an empty result can come without a header (chdb's Native output): nothing to check, 0 rows
-                if names and names != spec.column_names:
-                    raise ValueError(f"{spec.name}: the query returns columns {names}, the spec expects "
-                                     f"{spec.column_names}")  # fmt: skip
-                return run_spec(spec, iter(stream), conn, self.s.schema_name, self.s.swap_policy(), stop)
+            if self.incremental(spec) and not rebuild:
+                state = load_state(conn, schema, spec.name)
+                bands = spec.incremental.bands if spec.incremental else None
+                if (
+                    state is not None
+                    and (bands is None or state.versions is not None)
+                    and _exists(conn, schema, spec.name)
+                ):
+                    return run_incremental(spec, ch, conn, schema, state, self.s.overlap_s, self.s.block_rows)
+            return self._snapshot(spec, conn, ch, stop)
         finally:
             if own_conn:
                 conn.close()
             if own_ch:
                 ch.close()
+
+    def _snapshot(self, spec: Spec, conn: psycopg.Connection[Any], ch: Any, stop: threading.Event | None) -> RunResult:
+        upto = ch_now(ch)  # the snapshot reflects what was inserted before its query began
+        bands = spec.incremental.bands if spec.incremental and self.incremental(spec) else None
+        query, expected = spec.query, spec.column_names
+        if bands is not None:  # the rows with the thresholds they were graded with
+            query, expected = bands.query, expected + bands.threshold_columns
+        graded: Thresholds = {}
+        incremental = self.incremental(spec)
+
+        def within(c: psycopg.Connection[Any], rows: int) -> None:
+            save_state(c, self.s.schema_name, spec.name, upto, rows, next_versions({}, graded) if bands else None)
+            if incremental:  # updated in place from now on
+                c.execute(sql.SQL("ALTER TABLE {} RESET (autovacuum_enabled)").format(
+                    sql.Identifier(self.s.schema_name, spec.name)))  # fmt: skip
+
+        with ch.query_row_block_stream(query, settings={"max_block_size": self.s.block_rows}) as stream:
+            names = list(stream.source.column_names)
+            # an empty result can come without a header (chdb's Native output): nothing to check, 0 rows
+            if names and names != expected:
+                raise ValueError(f"{spec.name}: the query returns columns {names}, the spec expects {expected}")
+            blocks: Any = iter(stream)
+            if bands is not None:
+                blocks = strip_thresholds(blocks, spec, bands, graded)
+            return run_spec(spec, blocks, conn, self.s.schema_name, self.s.swap_policy(), stop, within)
 
     def _spec_loop(self, spec: Spec, stop: threading.Event) -> None:
         conn: psycopg.Connection[Any] | None = None

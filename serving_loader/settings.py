@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
@@ -22,6 +24,11 @@ class LoaderSettings(CoreSettings):
                                      "one's lock_timeout, up to this (readers that never pause)")  # fmt: skip
     swap_max_defer_s: float = Field(300.0, ge=1, le=86400, description="a swap deferred this long (a reader holds "
                                     "the table) fails; the live table stays")  # fmt: skip
+    mode: Literal["auto", "snapshot"] = Field("auto", description="auto: incremental refresh for the specs that "
+                                              "declare it, snapshot + swap for the others; snapshot: every spec "
+                                              "swaps")  # fmt: skip
+    overlap_s: float = Field(2.0, ge=0, le=3600, description="an incremental refresh reads again the rows inserted "
+                             "this long before the last one's end (a part that became visible late)")  # fmt: skip
     interval_scale: float = Field(1.0, gt=0, description="multiplies every spec's refresh interval")
     only: list[str] = Field(default_factory=list, description="run only these specs (JSON list)")
     probe_connect: bool = Field(True, description="export Kafka Connect task state and slot lag as metrics")

@@ -2,12 +2,42 @@
 
 Each spec names a query over the warehouse marts, the serving table it becomes, its columns with PostgreSQL
 types (the query must return exactly these, in order), its indexes (the first is the unique key), its
-refresh interval and the minimum ratio of new to live rows below which a swap is refused.
+refresh interval and the minimum ratio of new to live rows below which a refresh is refused.
+
+A spec with ``incremental`` is refreshed by applying only what changed (``incremental.py``): ``changed`` lists the
+keys whose row may have changed in a window of ClickHouse insert times (``{since}``, ``{upto}``: the rows of the
+sources inserted then, and the rows that depend on them); ``bands`` adds the rows whose grade moved because their
+group's thresholds moved. The others are snapshot + swap only.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Bands:
+    """Grades relative to a group's thresholds: a row's grade changes when the thresholds move across its value,
+    although the row itself did not change. ``query`` returns the rows with their thresholds (the spec's columns,
+    then one array column per graded metric: the thresholds each row was graded with); ``thresholds`` returns
+    ``group`` and the same array columns per group now; ``values`` is where the metrics' current values are (per
+    key); ``metrics`` maps each threshold column to its metric column. Grades compare with ``>``."""
+
+    query: str
+    thresholds: str
+    values: str
+    group: str
+    metrics: tuple[tuple[str, str], ...]  # (threshold column, metric column)
+
+    @property
+    def threshold_columns(self) -> list[str]:
+        return [t for t, _ in self.metrics]
+
+
+@dataclass(frozen=True)
+class Incremental:
+    changed: str  # ClickHouse SQL returning the key columns of the rows changed in ({since}, {upto}]
+    bands: Bands | None = None
 
 
 @dataclass(frozen=True)
@@ -19,6 +49,11 @@ class Spec:
     interval_s: float
     min_row_ratio: float = 0.5
     views: tuple[tuple[str, str], ...] = field(default=())  # dependent views: (name, SELECT over the table)
+    incremental: Incremental | None = None  # None: snapshot + swap only
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        return self.indexes[0]
 
     @property
     def column_names(self) -> list[str]:
@@ -27,6 +62,21 @@ class Spec:
     @property
     def pg_types(self) -> list[str]:
         return [t for _, t in self.columns]
+
+
+def inserted(table: str, key: str) -> str:
+    """The keys of ``table``'s rows inserted in the window."""
+    return f"SELECT {key} FROM {table} WHERE inserted_at > {{since}} AND inserted_at <= {{upto}}"
+
+
+GRADES = Bands(
+    query="SELECT * FROM profile_summary_graded",
+    thresholds="SELECT * FROM profile_grade_thresholds",
+    values="profile_rolling FINAL WHERE NOT ifNull(deleted, false)",
+    group="follower_group",
+    metrics=(("q_engagement", "engagement_rate"), ("q_likes", "avg_likes"), ("q_comments", "avg_comments"),
+             ("q_views", "avg_views"), ("q_growth", "growth_rate_30d"), ("q_posts", "avg_posts_per_week")),
+)  # fmt: skip
 
 
 def cols(text: str) -> tuple[tuple[str, str], ...]:
@@ -49,7 +99,8 @@ SPECS: tuple[Spec, ...] = (
             "as_of timestamptz, version bigint"
         ),
         indexes=(("profile_id",), ("follower_group", "engagement_rate"), ("platform", "category")),
-        interval_s=5,
+        interval_s=1,
+        incremental=Incremental(inserted("profile_rolling", "profile_id"), bands=GRADES),
     ),
     Spec(
         name="post_metrics",
@@ -61,7 +112,8 @@ SPECS: tuple[Spec, ...] = (
             "engagement_rate float8, post_class text, version bigint"
         ),
         indexes=(("post_id",), ("profile_id", "published_at")),
-        interval_s=10,
+        interval_s=1,
+        incremental=Incremental(inserted("post_rolling", "post_id")),
     ),
     Spec(
         name="leaderboard_monthly",
@@ -103,7 +155,8 @@ SPECS: tuple[Spec, ...] = (
             "avg_engagement_rate float8, as_of timestamptz, version bigint"
         ),
         indexes=(("collection_id",),),
-        interval_s=10,
+        interval_s=2,
+        incremental=Incremental(inserted("collection_rolling", "collection_id")),
     ),
     Spec(
         name="scrape_health",
@@ -143,7 +196,15 @@ SPECS: tuple[Spec, ...] = (
             "screening_days float8, interviewing_days float8, final_round_days float8, version bigint"
         ),
         indexes=(("process_id",), ("company_id", "status"), ("position_id",)),
-        interval_s=10,
+        interval_s=2,
+        # a process's row carries its position's title and its company's name
+        incremental=Incremental(
+            inserted("hiring_process", "process_id") + " UNION DISTINCT SELECT process_id FROM hiring_process FINAL "
+            "WHERE position_id IN (" + inserted("hiring_position", "position_id") + " UNION DISTINCT SELECT "
+            "position_id FROM hiring_position FINAL WHERE company_id IN ("
+            + inserted("hiring_company", "company_id")
+            + "))"
+        ),
     ),
     Spec(
         name="active_applications",
@@ -199,7 +260,8 @@ SPECS: tuple[Spec, ...] = (
             "times_flagged integer, last_failure_at timestamptz, last_success_at timestamptz, version bigint"
         ),
         indexes=(("user_id",), ("tenant_id", "status")),
-        interval_s=5,
+        interval_s=1,
+        incremental=Incremental(inserted("account_security", "user_id")),
     ),
 )
 

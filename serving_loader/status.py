@@ -31,6 +31,14 @@ def _exists(conn: psycopg.Connection[Any], schema: str, table: str) -> bool:
     return bool(row and row[0])
 
 
+def refreshed_since(conn: psycopg.Connection[Any], schema: str, since: datetime) -> set[str]:
+    """The specs whose live table reflects a look at the warehouse taken after ``since`` (swapped or upserted)."""
+    if not _exists(conn, schema, "stir_load_state"):
+        return set()
+    query = sql.SQL("SELECT spec FROM {}.stir_load_state WHERE upto > %s").format(sql.Identifier(schema))
+    return {r[0] for r in conn.execute(query, (since,)).fetchall()}
+
+
 def spec_status(conn: psycopg.Connection[Any], schema: str) -> list[SpecStatus]:
     has_runs = _exists(conn, schema, "stir_load_runs")
     out = []

@@ -25,6 +25,7 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,9 +79,11 @@ def _describe(holders: set[tuple[str, int]]) -> str:
 
 
 def swap(conn: psycopg.Connection[Any], spec: Spec, schema: str, first_load: bool, policy: SwapPolicy,
-         stats: SwapStats, stop: threading.Event | None = None) -> None:  # fmt: skip
-    """Swap ``<name>_new`` in. ``conn`` is autocommit. Raises SwapDeferred when the table stayed held or ``stop``
-    was set while deferring; ``stats`` counts either way."""
+         stats: SwapStats, stop: threading.Event | None = None,
+         within: Callable[[psycopg.Connection[Any]], None] | None = None) -> None:  # fmt: skip
+    """Swap ``<name>_new`` in; ``within`` runs in the swap's transaction (what the new table reflects is recorded
+    with it). ``conn`` is autocommit. Raises SwapDeferred when the table stayed held or ``stop`` was set while
+    deferring; ``stats`` counts either way."""
     live, views = spec.name, [v for v, _ in spec.views]
     watched = [spec.name + "_new", spec.name + "_old", *views, live]  # everything the swap locks
     stop = stop or threading.Event()
@@ -95,7 +98,7 @@ def swap(conn: psycopg.Connection[Any], spec: Spec, schema: str, first_load: boo
             if not long_holders:
                 stats.attempts += 1
                 try:
-                    _swap_once(conn, spec, schema, first_load, timeout_ms, stats, t0)
+                    _swap_once(conn, spec, schema, first_load, timeout_ms, stats, t0, within)
                     return
                 except (psycopg.errors.LockNotAvailable, psycopg.errors.DeadlockDetected):
                     before, holders = holders, _holders(conn, schema, watched)
@@ -144,15 +147,18 @@ def _pending(conn: psycopg.Connection[Any], schema: str, spec: str, deferrals: i
     )
 
 
+Within = Callable[[psycopg.Connection[Any]], None]
+
+
 def _swap_once(conn: psycopg.Connection[Any], spec: Spec, schema: str, first_load: bool, lock_timeout_ms: int,
-               stats: SwapStats, t0: float) -> None:  # fmt: skip
+               stats: SwapStats, t0: float, within: Within | None) -> None:  # fmt: skip
     s = sql.Identifier(schema)
     live, new, old = spec.name, spec.name + "_new", spec.name + "_old"
     with conn.transaction():
         conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(f"{lock_timeout_ms}ms")))
         # the tables the app never reads first, then the views before the live table, as a reader of a view locks
         # the view and then the table (the same order cannot deadlock)
-        present = [n for n in (new, old, *(v for v, _ in spec.views), live) if _exists(conn, schema, n)]
+        present = [n for n in (new, old, *(v for v, _ in spec.views), live) if exists(conn, schema, n)]
         if present:
             targets = sql.SQL(", ").join(sql.Identifier(schema, n) for n in present)
             conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(targets))
@@ -166,8 +172,10 @@ def _swap_once(conn: psycopg.Connection[Any], spec: Spec, schema: str, first_loa
         for view, select in spec.views:
             body = sql.SQL(select.replace("{table}", "{t}")).format(t=sql.Identifier(schema, live))
             conn.execute(sql.SQL("CREATE VIEW {}.{} AS {}").format(s, sql.Identifier(view), body))
+        if within is not None:
+            within(conn)
 
 
-def _exists(conn: psycopg.Connection[Any], schema: str, name: str) -> bool:
+def exists(conn: psycopg.Connection[Any], schema: str, name: str) -> bool:
     row = conn.execute("SELECT to_regclass(format('%%I.%%I', %s::text, %s::text))", (schema, name)).fetchone()
     return bool(row and row[0])

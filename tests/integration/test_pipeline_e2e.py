@@ -220,7 +220,8 @@ def _delete_some(produced: Workload, dsn: str) -> dict[str, Any]:
     return {"profile": victim, "posts": gone_posts, "collection": collection, "rows": rows}
 
 
-def test_writes_and_events_reach_serving_tables_equal_to_oracle(stack, fresh_db, uid, tmp_path):
+@pytest.mark.parametrize("mode", ["auto", "snapshot"])  # auto: the hot tables are refreshed incrementally
+def test_writes_and_events_reach_serving_tables_equal_to_oracle(stack, fresh_db, uid, tmp_path, mode):
     migrate(fresh_db)
     prefix = f"e2e{uid}."
     schema = serving_schema(prefix)
@@ -232,7 +233,7 @@ def test_writes_and_events_reach_serving_tables_equal_to_oracle(stack, fresh_db,
     cfg = cdc_connector(prefix, uid)
     loader_dsn = make_conninfo(stack.dsn(role=LOADER), dbname=f"t_{uid}")  # the loader's own role
     env = pipeline_env(prefix, tmp_path / "state", loader_dsn, STIR_STREAMS_ALLOWED_LATENESS_MS=str(w.lateness_ms),
-                       STIR_STREAMS_CLOCK_MS=str(clock))  # fmt: skip
+                       STIR_STREAMS_CLOCK_MS=str(clock), STIR_LOADER_MODE=mode)  # fmt: skip
     token = ingest_token(env)
     pipeline = Pipeline(tmp_path / "run", env)
     client = ConnectClient(stack.connect_rest, stack.connect_auth())

@@ -70,7 +70,7 @@ def test_a_long_reader_neither_queues_the_short_ones_nor_stops_other_tables(stac
     env = pipeline_env(prefix, tmp_path / "state", fresh_db)
     pipeline = Pipeline(tmp_path / "run", env)
     loader_app = f"loader-{uid}"
-    settings = LoaderSettings(topic_prefix=prefix, only=["profile_summary", "account_security"],
+    settings = LoaderSettings(topic_prefix=prefix, only=["profile_summary", "account_security"], mode="snapshot",
                               interval_scale=INTERVAL_SCALE, lock_timeout_ms=LOCK_TIMEOUT_MS)  # fmt: skip
     stop = threading.Event()
     errors: list[str] = []

@@ -1,5 +1,6 @@
 """Three workers of one app on the real broker, under traffic: a worker joins, one is SIGKILLed, one stops cleanly,
-each mid-stream. The final output rows equal the independent oracle, no worker had to restart, and the group never
+each mid-stream. The final output rows equal the independent oracle, no worker restarted but by the designed
+restart (a revoke during a table recovery), and the group never
 wedges (no committed progress while input waits, for three session timeouts)."""
 
 from __future__ import annotations
@@ -91,7 +92,11 @@ def test_three_workers_join_die_and_stop_mid_stream_and_equal_the_oracle(stack, 
             workers[1].stop()  # a clean stop under traffic
             assert time.monotonic() - t0 < 15, "SIGTERM did not stop the worker promptly"
             assert caught_up(), f"the last worker did not catch up: {workers[2].log.read_text()[-3000:]}"
-        assert all(w.starts == 1 and not w.restarts() for w in workers), [w.restarts() for w in workers]
+        # a revoke that finds a run's tables still recovering restarts that worker's Faust process by design (the
+        # run is read again); at most one per rebalance step, and nothing else may restart a worker
+        assert all(w.starts == 1 for w in workers)
+        assert not [u for w in workers for u in w.unplanned_restarts()], [w.unplanned_restarts() for w in workers]
+        assert sum(w.restarts() for w in workers) <= 3, [w.restarts() for w in workers]
         assert workers[2].alive(), workers[2].log.read_text()[-3000:]
         assert_outputs_equal_the_oracle(stack.bootstrap, prefix, workload, now)
         print(f"longest stall {stalls.longest:.1f}s from {stalls.when}; steps {steps}")

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
 from clickhouse_ddl.runner import all_sources
 from clickhouse_ddl.settings import WarehouseSettings
@@ -24,6 +23,7 @@ from schemas.kafka import group_lag
 from schemas.settings import CH_READER_USER
 from schemas.topics import AGENTS, TOPICS
 from serving_loader.settings import LoaderSettings
+from serving_loader.status import refreshed_since
 from streams.app import inputs as stream_inputs
 from streams.settings import StreamsSettings
 from tests.support import domains_oracle as oracle
@@ -150,8 +150,8 @@ def worker_restarts(run_dir: Path) -> int:
 def caught_up(bootstrap: str, prefix: str, dsn: str, specs: tuple[str, ...] = DOMAIN_SPECS,
               timeout_s: float = 300, run_dir: Path | None = None) -> None:  # fmt: skip
     """The one "pipeline caught up" wait: the worker's and the bridge's groups have no lag, then the loader has
-    swapped every spec in ``specs`` after that moment. A failure shows the lag and the tail of the component's
-    log in ``run_dir`` (the pipeline's)."""
+    refreshed every spec in ``specs`` (swapped or upserted) from a look at the warehouse after that moment. A
+    failure shows the lag and the tail of the component's log in ``run_dir`` (the pipeline's)."""
     streams = StreamsSettings(topic_prefix=prefix)
     inputs = stream_inputs(streams)
 
@@ -170,9 +170,7 @@ def caught_up(bootstrap: str, prefix: str, dsn: str, specs: tuple[str, ...] = DO
 
     def loaded_after() -> bool:
         with psycopg.connect(dsn) as conn:
-            query = sql.SQL("SELECT spec FROM {}.stir_load_runs WHERE outcome = 'swapped' AND started_at > %s")
-            rows = conn.execute(query.format(sql.Identifier(schema)), (since,)).fetchall()
-        return {r[0] for r in rows} >= set(specs)
+            return refreshed_since(conn, schema, since) >= set(specs)
 
     assert wait_until(loaded_after, 120, 0.5), f"the loader did not refresh every spec of {specs}"
 

@@ -41,6 +41,19 @@ class Worker:
         logs = self.workdir.glob("worker-*.log")
         return sum(log.read_text(errors="replace").count("restarting it in") for log in logs)
 
+    def unplanned_restarts(self) -> list[str]:
+        """The log lines before each restart that was not the designed one: a revoke that found the run's tables
+        still recovering exits the Faust process for a restart without acknowledging the run
+        (``streams/faust_fixes.py``, ``RestartRequired``); anything else (a crash, an offset gap) is a defect."""
+        out = []
+        for log in self.workdir.glob("worker-*.log"):
+            lines = log.read_text(errors="replace").splitlines()
+            for i, line in enumerate(lines):
+                if "restarting it in" in line and not any("exiting for a restart (the run is read again)" in x
+                                                          for x in lines[max(0, i - 40) : i]):  # fmt: skip
+                    out.append("\n".join(lines[max(0, i - 15) : i + 1]))
+        return out
+
     def kill9(self) -> None:
         assert self.proc is not None
         os.killpg(self.proc.pid, signal.SIGKILL)

@@ -17,6 +17,7 @@ from deploy.local.process import wait_until
 from schemas.kafka import end_offsets, group_lag
 from schemas.settings import CoreSettings
 from schemas.topics import AGENTS, Topology
+from serving_loader.status import refreshed_since
 
 # the specs the loader must have swapped in after the workload
 LOADED_SPECS = {"profile_summary", "leaderboard_monthly", "hiring_processes", "tenant_activity", "account_security"}
@@ -51,14 +52,10 @@ def wait_for_pipeline(core: CoreSettings, cdc_before: int, cdc_rows: int, dsn: s
             bar.advance(task)
         task = bar.add_task("loader: serving tables refreshed", total=1)
         mark = datetime.now(UTC)
-        swapped = sql.SQL("SELECT DISTINCT spec FROM {} WHERE outcome = 'swapped' AND started_at > %s").format(
-            sql.Identifier(schema, "stir_load_runs")
-        )
 
         def loaded() -> bool:
             with psycopg.connect(dsn) as conn:
-                rows = conn.execute(swapped, (mark,)).fetchall()
-            return LOADED_SPECS.issubset(r[0] for r in rows)
+                return LOADED_SPECS.issubset(refreshed_since(conn, schema, mark))
 
         if not wait_until(loaded, 300, 0.5):
             raise RuntimeError("timed out waiting for the loader")

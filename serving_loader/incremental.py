@@ -1,0 +1,300 @@
+"""Incremental refresh: apply to the live table only the rows that changed, in one transaction.
+
+The window is ClickHouse insert time: every source row carries ``inserted_at``. A refresh reads ClickHouse's clock
+(``upto``), lists the keys the spec's ``changed`` query names for (``since``, ``upto``] where ``since`` is the last
+refresh's ``upto`` less ``overlap_s`` (a part inserted just before a refresh may become visible just after it: the
+overlap reads it again), and fetches the current rows of those keys. In one PostgreSQL transaction it then deletes
+the keys that have no row any more, upserts the rows (an update only where a value differs), checks the row-ratio
+guard and records the new ``upto`` in ``stir_load_state``: the window and the table move together, so a loader
+killed mid-refresh leaves both as they were and the next refresh redoes the window. The transaction takes ROW
+EXCLUSIVE only, which no reader's lock conflicts with: a long reader never holds an incremental refresh up, and
+readers see each refresh whole at its commit. The cost follows the change rate, not the table's size.
+
+Grades relative to a group's thresholds (``Bands``) change without their row changing: the state also records, per
+group, the thresholds the served rows were graded with (at most two versions: those of the last look, and those of
+the rows fetched after it, when the thresholds moved in between); a refresh adds the rows whose metric lies
+between a recorded threshold and the current one. A full snapshot (the first load, ``stir load rebuild``) records
+the thresholds its rows came with.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+from prometheus_client import Counter
+from psycopg import sql
+
+from serving_loader.specs import Bands, Spec
+
+log = logging.getLogger("stir.loader")
+
+APPLIED = Counter("stir_loader_rows_applied_total", "Rows an incremental refresh wrote or deleted", ["spec", "change"])
+
+Thresholds = dict[str, dict[str, list[float]]]  # group -> threshold column -> thresholds
+Versions = dict[str, list[dict[str, list[float]]]]  # group -> the thresholds the served rows were graded with
+
+
+@dataclass(frozen=True)
+class State:
+    upto: datetime  # the table reflects every source row inserted up to this ClickHouse time (less the overlap)
+    rows: int
+    versions: Versions | None  # None: the spec has no bands, or the last snapshot did not record them
+
+
+class Refused(Exception):
+    pass
+
+
+def ensure_state_table(conn: psycopg.Connection[Any], schema: str) -> None:
+    conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {}.stir_load_state (spec text PRIMARY KEY, "
+                         "upto timestamptz NOT NULL, rows bigint NOT NULL, thresholds text, "
+                         "updated_at timestamptz NOT NULL DEFAULT now())").format(sql.Identifier(schema)))  # fmt: skip
+
+
+def load_state(conn: psycopg.Connection[Any], schema: str, spec: str) -> State | None:
+    row = conn.execute(sql.SQL("SELECT upto, rows, thresholds FROM {}.stir_load_state WHERE spec = %s").format(
+        sql.Identifier(schema)), (spec,)).fetchone()  # fmt: skip
+    if row is None:
+        return None
+    return State(row[0], int(row[1]), json.loads(row[2]) if row[2] else None)
+
+
+def save_state(conn: psycopg.Connection[Any], schema: str, spec: str, upto: datetime, rows: int,
+               versions: Versions | None) -> None:  # fmt: skip
+    conn.execute(
+        sql.SQL("INSERT INTO {}.stir_load_state (spec, upto, rows, thresholds) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT (spec) DO UPDATE SET upto = EXCLUDED.upto, rows = EXCLUDED.rows, "
+                "thresholds = EXCLUDED.thresholds, updated_at = now()").format(sql.Identifier(schema)),
+        (spec, upto, rows, json.dumps(versions) if versions is not None else None),
+    )  # fmt: skip
+
+
+def ch_now(ch: Any) -> datetime:
+    value = ch.query("SELECT now64(3, 'UTC')").result_rows[0][0]
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def ch_time(t: datetime) -> str:
+    return f"toDateTime64('{t.astimezone(UTC):%Y-%m-%d %H:%M:%S.%f}', 3, 'UTC')"
+
+
+def ch_string(v: str) -> str:
+    return "'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def key_expr(spec: Spec) -> str:
+    return spec.key[0] if len(spec.key) == 1 else "(" + ", ".join(spec.key) + ")"
+
+
+def changed_sql(spec: Spec, since: datetime, upto: datetime, band: str | None) -> str:
+    assert spec.incremental is not None
+    text = spec.incremental.changed.format(since=ch_time(since), upto=ch_time(upto))
+    if band and spec.incremental.bands:
+        text += f" UNION DISTINCT SELECT {key_expr(spec)} FROM {spec.incremental.bands.values} AND ({band})"
+    return text
+
+
+# --- bands ----------------------------------------------------------------------------------------------------
+
+
+def read_thresholds(ch: Any, bands: Bands) -> Thresholds:
+    result = ch.query(bands.thresholds)
+    names = list(result.column_names)
+    out: Thresholds = {}
+    for row in result.result_rows:
+        got = dict(zip(names, row, strict=True))
+        if got[bands.group] is not None:
+            out[str(got[bands.group])] = {t: [float(x) for x in got[t]] for t in bands.threshold_columns}
+    return out
+
+
+Moved = dict[str, "set[tuple[str, float, float]] | None"]  # group -> (metric, lo, hi] ranges; None: the whole group
+
+
+def moved(bands: Bands, versions: Versions, now: Thresholds) -> Moved:
+    """Per group, the metric ranges where a row's grade under one of the recorded versions may differ from its
+    grade under ``now`` (a grade is decided by ``value > threshold``: it flips for the values in (lo, hi] between
+    an old and a new threshold); None for a whole group (new to the table, or graded now and not then)."""
+    out: Moved = {}
+    for group, current in now.items():
+        recorded = versions.get(group)
+        if not recorded:
+            out[group] = None
+            continue
+        ranges = _ranges(bands, recorded, current)
+        if ranges is None or ranges:
+            out[group] = ranges
+    return out
+
+
+def _ranges(bands: Bands, recorded: list[dict[str, list[float]]],
+            current: dict[str, list[float]]) -> set[tuple[str, float, float]] | None:  # fmt: skip
+    ranges: set[tuple[str, float, float]] = set()
+    for old in recorded:
+        for tcol, metric in bands.metrics:
+            a, b = old.get(tcol, []), current[tcol]
+            if a == b:
+                continue
+            if not a or not b or len(a) != len(b):
+                return None
+            ranges.update((metric, min(x, y), max(x, y)) for x, y in zip(a, b, strict=True) if x != y)
+    return ranges
+
+
+def band_condition(bands: Bands, versions: Versions, now: Thresholds) -> str | None:
+    """ClickHouse condition on ``bands.values`` selecting the rows of ``moved``; None when nothing moved."""
+    terms = []
+    for group, ranges in sorted(moved(bands, versions, now).items()):
+        g = f"{bands.group} = {ch_string(group)}"
+        if ranges is None:
+            terms.append(g)
+        else:
+            inner = " OR ".join(f"({m} > {lo!r} AND {m} <= {hi!r})" for m, lo, hi in sorted(ranges))
+            terms.append(f"({g} AND ({inner}))")
+    return " OR ".join(terms) or None
+
+
+def strip_thresholds(blocks: Iterable[Any], spec: Spec, bands: Bands, seen: Thresholds) -> Iterator[list[Any]]:
+    """The spec's columns of rows that carry their thresholds after them; the thresholds each group's rows were
+    graded with go into ``seen``."""
+    width, gi = len(spec.columns), spec.column_names.index(bands.group)
+    tcols = bands.threshold_columns
+    for block in blocks:
+        out = []
+        for row in block:
+            out.append(row[:width])
+            group = row[gi]
+            if group is not None and str(group) not in seen:
+                seen[str(group)] = {t: [float(x) for x in row[width + j]] for j, t in enumerate(tcols)}
+        yield out
+
+
+def next_versions(now: Thresholds, fetched: Thresholds) -> Versions:
+    """What the served rows were graded with after a refresh: the thresholds looked at (every row not fetched
+    grades the same under them), and those the fetched rows came with where they differ."""
+    out: Versions = {}
+    for group, current in now.items():
+        out[group] = [current] + ([fetched[group]] if group in fetched and fetched[group] != current else [])
+    for group, graded in fetched.items():
+        out.setdefault(group, [graded])
+    return out
+
+
+# --- the refresh ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Applied:
+    keys: int = 0  # keys looked at
+    written: int = 0  # rows inserted or updated
+    inserted: int = 0
+    deleted: int = 0
+    rows_after: int = 0
+    upto: datetime | None = None
+    fetch_s: float = 0.0
+    apply_s: float = 0.0
+
+
+def refresh(spec: Spec, ch: Any, conn: psycopg.Connection[Any], schema: str, state: State, overlap_s: float,
+            check: Callable[[Any], tuple[str, str] | None], skip: Callable[[Any, tuple[str, str]], None],
+            refuse: Callable[[int, int], str | None], block_rows: int) -> Applied:  # fmt: skip
+    """One incremental refresh of ``spec`` (see the module's doc). ``check``/``skip`` leave out a row PostgreSQL
+    cannot hold (its key is deleted, as a snapshot would leave it out); ``refuse`` is the row-ratio guard (new
+    rows, live rows) -> reason; raises Refused with the reason, nothing applied."""
+    inc = spec.incremental
+    assert inc is not None
+    t0 = time.perf_counter()
+    out = Applied()
+    upto = ch_now(ch)
+    since = state.upto - timedelta(seconds=overlap_s)
+    now: Thresholds = {}
+    band = None
+    if inc.bands is not None:
+        now = read_thresholds(ch, inc.bands)
+        band = band_condition(inc.bands, state.versions or {}, now)
+    changed = changed_sql(spec, since, upto, band)
+    ke = key_expr(spec)
+    keys = {tuple(r) for r in ch.query(f"SELECT DISTINCT {ke} FROM ({changed})").result_rows}
+    out.keys = len(keys)
+    rows: dict[tuple[Any, ...], Any] = {}
+    fetched: Thresholds = {}
+    if keys:
+        query = inc.bands.query if inc.bands is not None else spec.query
+        kidx = [spec.column_names.index(k) for k in spec.key]
+        with ch.query_row_block_stream(f"SELECT * FROM ({query}) WHERE {ke} IN ({changed})",
+                                       settings={"max_block_size": block_rows}) as stream:  # fmt: skip
+            blocks: Iterable[Any] = iter(stream)
+            if inc.bands is not None:
+                blocks = strip_thresholds(blocks, spec, inc.bands, fetched)
+            for block in blocks:
+                for row in block:
+                    rows[tuple(row[i] for i in kidx)] = row  # one row per key (a key twice: the last)
+    for k, row in list(rows.items()):
+        problem = check(row)
+        if problem is not None:
+            skip(row, problem)
+            del rows[k]
+    gone = [k for k in keys if k not in rows]
+    out.fetch_s = time.perf_counter() - t0
+    versions = next_versions(now, fetched) if inc.bands is not None else None
+    t1 = time.perf_counter()
+    with conn.transaction():
+        if rows or gone:
+            _apply(conn, spec, schema, list(rows.values()), gone, out)
+        out.rows_after = state.rows - out.deleted + out.inserted
+        reason = refuse(out.rows_after, state.rows)
+        if reason is not None:
+            raise Refused(reason)
+        save_state(conn, schema, spec.name, upto, out.rows_after, versions)
+    out.apply_s = time.perf_counter() - t1
+    out.upto = upto
+    APPLIED.labels(spec.name, "written").inc(out.written)
+    APPLIED.labels(spec.name, "deleted").inc(out.deleted)
+    return out
+
+
+def _apply(conn: psycopg.Connection[Any], spec: Spec, schema: str, rows: list[Any], gone: list[tuple[Any, ...]],
+           out: Applied) -> None:  # fmt: skip
+    live = sql.Identifier(schema, spec.name)
+    types = dict(spec.columns)
+    names = spec.column_names
+    ident = [sql.Identifier(c) for c in names]
+    key = [sql.Identifier(c) for c in spec.key]
+    decl = sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t)) for c, t in spec.columns)
+    kdecl = sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(types[c])) for c in spec.key)
+    conn.execute(sql.SQL("CREATE TEMP TABLE stir_stage ({}) ON COMMIT DROP").format(decl))
+    conn.execute(sql.SQL("CREATE TEMP TABLE stir_gone ({}) ON COMMIT DROP").format(kdecl))
+    with conn.cursor() as cur:
+        with cur.copy(sql.SQL("COPY stir_stage ({}) FROM STDIN (FORMAT BINARY)").format(
+                sql.SQL(", ").join(ident))) as copy:  # fmt: skip
+            copy.set_types(spec.pg_types)
+            for row in rows:
+                copy.write_row(row)
+        with cur.copy(sql.SQL("COPY stir_gone FROM STDIN (FORMAT BINARY)")) as copy:
+            copy.set_types([types[c] for c in spec.key])
+            for k in gone:
+                copy.write_row(k)
+        match = sql.SQL(" AND ").join(sql.SQL("t.{c} = g.{c}").format(c=c) for c in key)
+        cur.execute(sql.SQL("DELETE FROM {} AS t USING stir_gone AS g WHERE {}").format(live, match))
+        out.deleted = max(cur.rowcount, 0)
+        rest = [sql.Identifier(c) for c in names if c not in spec.key]
+        comma = sql.SQL(", ")
+        on_conflict: sql.Composable = sql.SQL("DO NOTHING")  # the key is the whole row
+        if rest:  # an update only where a value differs: an unchanged row is not rewritten
+            on_conflict = sql.SQL("DO UPDATE SET {} WHERE ROW({}) IS DISTINCT FROM ROW({})").format(
+                comma.join(sql.SQL("{c} = EXCLUDED.{c}").format(c=c) for c in rest),
+                comma.join(sql.SQL("t.{}").format(c) for c in rest),
+                comma.join(sql.SQL("EXCLUDED.{}").format(c) for c in rest),
+            )
+        upsert = sql.SQL("INSERT INTO {} AS t ({}) SELECT {} FROM stir_stage ON CONFLICT ({}) {} RETURNING (xmax = 0)")
+        cur.execute(upsert.format(live, comma.join(ident), comma.join(ident), comma.join(key), on_conflict))
+        flags = cur.fetchall()
+        out.written = len(flags)
+        out.inserted = sum(1 for (f,) in flags if f)
