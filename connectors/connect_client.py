@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import time
 from typing import Any
 
@@ -62,6 +63,14 @@ class ConnectClient:
             return False
         self._check(r)
         return True
+
+    def offsets(self, name: str) -> builtins.list[dict[str, Any]]:
+        """The source offsets the connector has committed (``GET /connectors/<name>/offsets``): its records up to
+        them are in Kafka. Empty for an unknown connector or one that committed none yet."""
+        r = self.http.get(f"{self.base}/connectors/{name}/offsets")
+        if r.status_code == 404:
+            return []
+        return [dict(o) for o in self._check(r).json().get("offsets") or []]
 
     def restart(self, name: str) -> None:
         self._check(self.http.post(f"{self.base}/connectors/{name}/restart?includeTasks=true&onlyFailed=false"))

@@ -8,11 +8,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import psycopg
 from prometheus_client import Gauge
+
+from schemas.custody import SourcePosition
 
 CONNECTOR_UP = Gauge("stir_connect_connector_up", "1 when the connector is RUNNING (Connect REST)", ["connector"])
 TASKS_RUNNING = Gauge("stir_connect_tasks_running", "Tasks of the connector in state RUNNING", ["connector"])
@@ -87,3 +90,43 @@ class CdcProbe:
             self._conn = None
         if self.connect_url:
             observe_connect(self.connect_url, self.auth())
+
+
+class DebeziumPosition:
+    """The source position the CDC connector has committed to Kafka Connect (every record up to it is in Kafka),
+    for ``schemas.custody``: the commit LSN of the transaction it is in (every transaction committed before it has
+    been sent whole) and that transaction's commit time. None while it is not readable."""
+
+    def __init__(self, connect_url: str, connector: str, auth: Callable[[], tuple[str, str] | None]) -> None:
+        from connectors.connect_client import ConnectClient
+
+        self.client = ConnectClient(connect_url, auth(), timeout_s=5.0)
+        self.connector = connector
+        self._warned = 0.0
+
+    def _warn(self, text: str, *args: Any) -> None:
+        if time.monotonic() - self._warned > 60:  # at most once a minute: it is asked every quarter second
+            self._warned = time.monotonic()
+            log.warning(text, *args)
+
+    def __call__(self) -> SourcePosition | None:
+        try:
+            offsets = self.client.offsets(self.connector)
+        except (httpx.HTTPError, RuntimeError) as exc:
+            self._warn("CDC source position not readable: %s", exc)
+            return None
+        got = source_position(offsets)
+        if got is None:
+            self._warn("the CDC connector has committed no source position yet (offsets %s)", offsets)
+        return got
+
+
+def source_position(offsets: list[dict[str, Any]]) -> SourcePosition | None:
+    """Debezium's PostgreSQL offset (``lsn_commit``/``lsn``, ``ts_usec``) as a ``SourcePosition``."""
+    for entry in offsets:
+        offset = entry.get("offset") or {}
+        lsn = offset.get("lsn_commit", offset.get("lsn"))
+        ts = offset.get("ts_usec")
+        if isinstance(lsn, int) and isinstance(ts, int) and lsn > 0 and ts > 0:
+            return SourcePosition(lsn, datetime.fromtimestamp(ts / 1e6, UTC))
+    return None

@@ -17,17 +17,23 @@ import typer
 from rich.table import Table
 
 from clickhouse_ddl.cli import ch_app, warehouse_app
+from clickhouse_ddl.settings import WarehouseSettings
 from connectors.cli import app as connectors_app
-from connectors.health import CdcProbe
+from connectors.debezium import ConnectorSettings
+from connectors.health import CdcProbe, DebeziumPosition
 from connectors.ingest.cli import app as ingest_app
 from connectors.replay.cli import app as replay_app
 from schemas.cli import app as db_app
 from schemas.clickhouse import connect
 from schemas.console import err, fail, load_settings, out
+from schemas.custody import Custody, hops
 from schemas.roles import LOADER
+from schemas.topics import Topology
 from schemas.topics_cli import app as topics_app
 from serving_loader import cli as loader_cli
+from serving_loader.settings import LoaderSettings
 from streams.cli import app as streams_app
+from streams.settings import StreamsSettings
 
 if TYPE_CHECKING:
     from deploy.local.settings import StackSettings
@@ -65,6 +71,17 @@ def alerts_config(
 
 
 loader_cli.PROBES.append(lambda ls: CdcProbe(ls.connect_rest, lambda: ls.dsn(role=LOADER), auth=ls.connect_auth))
+
+
+def _custody(ls: LoaderSettings) -> Custody:
+    """The loader's source position: the CDC connector's committed offset, then the stream worker's and the
+    warehouse's consumer groups (each stage's own settings name them)."""
+    streams, warehouse = load_settings(StreamsSettings), load_settings(WarehouseSettings)
+    source = DebeziumPosition(ls.connect_rest, load_settings(ConnectorSettings).name, ls.connect_auth)
+    return Custody(ls.bootstrap, hops(Topology(ls), streams.app_id, warehouse.bridge_group), source)
+
+
+loader_cli.CUSTODY.append(_custody)
 
 
 def stack_settings() -> StackSettings:

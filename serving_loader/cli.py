@@ -14,6 +14,7 @@ from rich.table import Table
 
 from schemas.clickhouse import connect
 from schemas.console import fail, load_settings, out
+from schemas.custody import Custody
 from serving_loader.scheduler import Loader
 from serving_loader.settings import LoaderSettings
 from serving_loader.specs import by_name
@@ -24,6 +25,9 @@ app = typer.Typer(help="The serving loader (ClickHouse marts → PostgreSQL serv
 # Probes the loader's loop runs beside its specs, built from its settings. The composition root (deploy/cli.py)
 # adds the CDC health probe, so the serving loader needs no other stage.
 PROBES: list[Callable[[LoaderSettings], Callable[[], None]]] = []
+# What follows the source position through the pipeline's consumer groups (schemas/custody.py), built by the
+# composition root, which knows the other stages' groups and the CDC connector.
+CUSTODY: list[Callable[[LoaderSettings], Custody]] = []
 
 
 def _loader() -> Loader:
@@ -36,7 +40,8 @@ def _loader() -> Loader:
     try:
         dsn = ls.serving()
         probes = [make(ls) for make in PROBES] if ls.probe_connect else []
-        return Loader(ls, dsn, lambda: connect(ls), probes=probes)
+        custody = CUSTODY[0](ls) if CUSTODY and ls.track_source else None
+        return Loader(ls, dsn, lambda: connect(ls), probes=probes, custody=custody)
     except (OSError, psycopg.Error) as exc:
         raise fail(f"cannot reach the serving database: {exc}") from None
 
@@ -89,7 +94,7 @@ def rebuild(spec: str = typer.Argument(..., help="spec name (see `stir load stat
 
 @app.command("status")
 def status() -> None:
-    """Per spec: interval, live rows, last run and its outcome."""
+    """Per spec: interval, live rows, last run and its outcome, and the source position the table reflects."""
     ls = load_settings(LoaderSettings)
     try:
         with psycopg.connect(ls.serving(), autocommit=True) as conn:
@@ -97,13 +102,14 @@ def status() -> None:
     except (OSError, psycopg.Error) as exc:
         raise fail(f"cannot reach the serving database: {exc}") from None
     table = Table("spec", "interval", "live rows", "last run", "outcome", "rows", "swap s", "lock wait s",
-                  "deferrals", "swap waiting now")  # fmt: skip
+                  "deferrals", "swap waiting now", "reflects")  # fmt: skip
 
     def num(v: float | int | None, fmt: str = "{}") -> str:
         return "-" if v is None else fmt.format(v)
 
     for r in rows:
-        table.add_row(r.spec, f"{r.interval_s:g}s", num(r.live_rows), str(r.finished_at or "-"), r.outcome or "-",
+        outcome = f"{r.outcome} ({r.mode})" if r.outcome and r.mode else r.outcome or "-"
+        table.add_row(r.spec, f"{r.interval_s:g}s", num(r.live_rows), str(r.finished_at or "-"), outcome,
                       num(r.rows), num(r.swap_s, "{:.3f}"), num(r.lock_wait_s, "{:.3f}"), num(r.deferrals),
-                      r.pending or "-")  # fmt: skip
+                      r.pending or "-", r.reflects or "-")  # fmt: skip
     out.print(table)

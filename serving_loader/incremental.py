@@ -31,6 +31,7 @@ import psycopg
 from prometheus_client import Counter
 from psycopg import sql
 
+from schemas.custody import Position
 from serving_loader.specs import Bands, Spec
 
 log = logging.getLogger("stir.loader")
@@ -53,9 +54,15 @@ class Refused(Exception):
 
 
 def ensure_state_table(conn: psycopg.Connection[Any], schema: str) -> None:
+    """Per spec, what its live table reflects: the warehouse look it was refreshed from (``upto``), the source
+    position confirmed before that look (``schemas.custody``: NULL when unknown), its rows, the grade thresholds."""
+    s = sql.Identifier(schema)
     conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {}.stir_load_state (spec text PRIMARY KEY, "
                          "upto timestamptz NOT NULL, rows bigint NOT NULL, thresholds text, "
-                         "updated_at timestamptz NOT NULL DEFAULT now())").format(sql.Identifier(schema)))  # fmt: skip
+                         "updated_at timestamptz NOT NULL DEFAULT now())").format(s))  # fmt: skip
+    for column in ("source_lsn pg_lsn", "source_commit_time timestamptz", "accepted_before timestamptz",
+                   "confirmed_at timestamptz"):  # fmt: skip
+        conn.execute(sql.SQL("ALTER TABLE {}.stir_load_state ADD COLUMN IF NOT EXISTS {}").format(s, sql.SQL(column)))
 
 
 def load_state(conn: psycopg.Connection[Any], schema: str, spec: str) -> State | None:
@@ -66,13 +73,23 @@ def load_state(conn: psycopg.Connection[Any], schema: str, spec: str) -> State |
     return State(row[0], int(row[1]), json.loads(row[2]) if row[2] else None)
 
 
+def pg_lsn(lsn: int | None) -> str | None:
+    return None if lsn is None else f"{lsn >> 32:X}/{lsn & 0xFFFFFFFF:X}"
+
+
 def save_state(conn: psycopg.Connection[Any], schema: str, spec: str, upto: datetime, rows: int,
-               versions: Versions | None) -> None:  # fmt: skip
+               versions: Versions | None, position: Position | None = None) -> None:  # fmt: skip
+    p = position
     conn.execute(
-        sql.SQL("INSERT INTO {}.stir_load_state (spec, upto, rows, thresholds) VALUES (%s, %s, %s, %s) "
+        sql.SQL("INSERT INTO {}.stir_load_state (spec, upto, rows, thresholds, source_lsn, source_commit_time, "
+                "accepted_before, confirmed_at) VALUES (%s, %s, %s, %s, %s::pg_lsn, %s, %s, %s) "
                 "ON CONFLICT (spec) DO UPDATE SET upto = EXCLUDED.upto, rows = EXCLUDED.rows, "
-                "thresholds = EXCLUDED.thresholds, updated_at = now()").format(sql.Identifier(schema)),
-        (spec, upto, rows, json.dumps(versions) if versions is not None else None),
+                "thresholds = EXCLUDED.thresholds, source_lsn = EXCLUDED.source_lsn, "
+                "source_commit_time = EXCLUDED.source_commit_time, accepted_before = EXCLUDED.accepted_before, "
+                "confirmed_at = EXCLUDED.confirmed_at, updated_at = now()").format(sql.Identifier(schema)),
+        (spec, upto, rows, json.dumps(versions) if versions is not None else None,
+         pg_lsn(p.source_lsn) if p else None, p.source_commit_time if p else None,
+         p.accepted_before if p else None, p.confirmed_at if p else None),
     )  # fmt: skip
 
 
@@ -204,7 +221,8 @@ class Applied:
 
 def refresh(spec: Spec, ch: Any, conn: psycopg.Connection[Any], schema: str, state: State, overlap_s: float,
             check: Callable[[Any], tuple[str, str] | None], skip: Callable[[Any, tuple[str, str]], None],
-            refuse: Callable[[int, int], str | None], block_rows: int) -> Applied:  # fmt: skip
+            refuse: Callable[[int, int], str | None], block_rows: int,
+            position: Position | None = None) -> Applied:  # fmt: skip
     """One incremental refresh of ``spec`` (see the module's doc). ``check``/``skip`` leave out a row PostgreSQL
     cannot hold (its key is deleted, as a snapshot would leave it out); ``refuse`` is the row-ratio guard (new
     rows, live rows) -> reason; raises Refused with the reason, nothing applied."""
@@ -236,6 +254,9 @@ def refresh(spec: Spec, ch: Any, conn: psycopg.Connection[Any], schema: str, sta
             for block in blocks:
                 for row in block:
                     rows[tuple(row[i] for i in kidx)] = row  # one row per key (a key twice: the last)
+    missing = [k for k in keys if k not in rows]
+    if missing:  # a merge between the two queries can drop a windowed row: look those keys up by name
+        _lookup(spec, ch, missing, rows, fetched, block_rows)
     for k, row in list(rows.items()):
         problem = check(row)
         if problem is not None:
@@ -252,12 +273,35 @@ def refresh(spec: Spec, ch: Any, conn: psycopg.Connection[Any], schema: str, sta
         reason = refuse(out.rows_after, state.rows)
         if reason is not None:
             raise Refused(reason)
-        save_state(conn, schema, spec.name, upto, out.rows_after, versions)
+        save_state(conn, schema, spec.name, upto, out.rows_after, versions, position)
     out.apply_s = time.perf_counter() - t1
     out.upto = upto
     APPLIED.labels(spec.name, "written").inc(out.written)
     APPLIED.labels(spec.name, "deleted").inc(out.deleted)
     return out
+
+
+LOOKUP_KEYS = 1000  # keys per lookup query (a query parameter)
+
+
+def _lookup(spec: Spec, ch: Any, keys: list[tuple[Any, ...]], rows: dict[tuple[Any, ...], Any], fetched: Thresholds,
+            block_rows: int) -> None:  # fmt: skip
+    """The current rows of ``keys`` (by name, not by the window) into ``rows``: a key without one is gone."""
+    inc = spec.incremental
+    assert inc is not None and len(spec.key) == 1
+    query = inc.bands.query if inc.bands is not None else spec.query
+    for i in range(0, len(keys), LOOKUP_KEYS):
+        names = [str(k[0]) for k in keys[i : i + LOOKUP_KEYS]]
+        text = f"SELECT * FROM ({query}) WHERE has({{keys:Array(String)}}, {spec.key[0]})"
+        settings = {"max_block_size": block_rows}
+        with ch.query_row_block_stream(text, parameters={"keys": names}, settings=settings) as stream:
+            blocks: Iterable[Any] = iter(stream)
+            if inc.bands is not None:
+                blocks = strip_thresholds(blocks, spec, inc.bands, fetched)
+            kidx = spec.column_names.index(spec.key[0])
+            for block in blocks:
+                for row in block:
+                    rows[(row[kidx],)] = row
 
 
 def _apply(conn: psycopg.Connection[Any], spec: Spec, schema: str, rows: list[Any], gone: list[tuple[Any, ...]],

@@ -26,6 +26,7 @@ import psycopg
 from prometheus_client import Counter, Gauge, Histogram
 from psycopg import sql
 
+from schemas.custody import Position
 from schemas.roles import grant_serving_reads
 from serving_loader.incremental import Refused, State, ensure_state_table, refresh
 from serving_loader.specs import Spec
@@ -46,6 +47,10 @@ SKIPPED = Counter("stir_loader_rows_skipped_total", "Rows left out of a snapshot
 INDEX_VALUE_BYTES = 2000  # below the btree limit of 2704 bytes per index row (composite keys: per column)
 TEXT_TYPES = {"text", "varchar", "character varying"}
 LAST_SWAP = Gauge("stir_loader_last_swap_timestamp_seconds", "When the spec's table was last swapped", ["spec"])
+SOURCE_COMMIT = Gauge("stir_loader_source_commit_timestamp_seconds", "The spec's table reflects every OLTP "
+                      "transaction committed up to this time (0: unknown)", ["spec"])  # fmt: skip
+ACCEPTED_BEFORE = Gauge("stir_loader_accepted_before_timestamp_seconds", "The spec's table reflects every event "
+                        "the ingest API accepted before this time (0: unknown)", ["spec"])  # fmt: skip
 LAST_REFRESH = Gauge("stir_loader_last_refresh_timestamp_seconds",
                      "When the spec's table was last refreshed (swapped or upserted)", ["spec"])  # fmt: skip
 
@@ -226,14 +231,14 @@ def run_spec(
 
 
 def run_incremental(spec: Spec, ch: Any, conn: psycopg.Connection[Any], schema: str, state: State, overlap_s: float,
-                    block_rows: int) -> RunResult:  # fmt: skip
+                    block_rows: int, position: Position | None = None) -> RunResult:  # fmt: skip
     """Apply what changed since ``state`` (``incremental.py``). ``conn`` is autocommit."""
     started = time.time()
     result = RunResult(spec.name, "upserted", 0, state.rows, mode="incremental")
     try:
         applied = refresh(spec, ch, conn, schema, state, overlap_s, row_checker(spec),
                           lambda row, problem: _skip(spec, row, problem, result),
-                          lambda new, live: refuse_reason(spec, new, live), block_rows)  # fmt: skip
+                          lambda new, live: refuse_reason(spec, new, live), block_rows, position)  # fmt: skip
     except Refused as exc:
         result.outcome = "refused"
         REFUSALS.labels(spec.name).inc()
@@ -253,12 +258,19 @@ def run_incremental(spec: Spec, ch: Any, conn: psycopg.Connection[Any], schema: 
         PHASE.labels(spec.name, phase).observe(seconds)
     ROWS.labels(spec.name).set(applied.rows_after)
     LAST_REFRESH.labels(spec.name).set(time.time())
+    observe_position(spec.name, position)
     if result.skipped:
         log.warning("%s: left %d rows out (PostgreSQL cannot hold them): %s", spec.name, result.skipped_rows,
                     "; ".join(result.skipped[:5]))  # fmt: skip
     if applied.written or applied.deleted or result.skipped:  # a refresh that changed nothing leaves no record
         _record(conn, schema, started, result, _skipped_note(result))
     return result
+
+
+def observe_position(spec: str, position: Position | None) -> None:
+    SOURCE_COMMIT.labels(spec).set(position.source_commit_time.timestamp() if position and
+                                   position.source_commit_time else 0)  # fmt: skip
+    ACCEPTED_BEFORE.labels(spec).set(position.accepted_before.timestamp() if position else 0)
 
 
 def _skip(spec: Spec, row: Any, problem: tuple[str, str], result: RunResult) -> None:

@@ -17,8 +17,16 @@ import psycopg
 from prometheus_client import Gauge
 from psycopg import sql
 
+from schemas.custody import Custody, Position
 from serving_loader.incremental import Thresholds, ch_now, load_state, next_versions, save_state, strip_thresholds
-from serving_loader.loader import RunResult, describe_failure, ensure_schema, run_incremental, run_spec
+from serving_loader.loader import (
+    RunResult,
+    describe_failure,
+    ensure_schema,
+    observe_position,
+    run_incremental,
+    run_spec,
+)
 from serving_loader.settings import LoaderSettings
 from serving_loader.specs import SPECS, Spec, by_name
 from serving_loader.swap import clear_pending
@@ -31,10 +39,12 @@ NEXT_DUE = Gauge("stir_loader_next_due_timestamp_seconds", "When the spec's next
 
 class Loader:
     def __init__(self, settings: LoaderSettings, dsn: str, ch: Callable[[], Any],
-                 probes: Sequence[Callable[[], None]] = ()) -> None:  # fmt: skip
+                 probes: Sequence[Callable[[], None]] = (), custody: Custody | None = None) -> None:  # fmt: skip
         """``ch`` makes a ClickHouse client (one per spec thread); ``probes`` run on the main thread's turns (the
-        local runtime adds its CDC health probe)."""
+        local runtime adds its CDC health probe); ``custody`` follows the source position each refresh records
+        (``schemas/custody.py``; without it a table's source position is unknown)."""
         self.s = settings
+        self.custody = custody
         self.probes = list(probes)
         self.dsn = dsn
         self.ch = ch
@@ -59,6 +69,7 @@ class Loader:
         conn = conn or psycopg.connect(self.dsn, autocommit=True)
         ch = ch or self.ch()
         schema = self.s.schema_name
+        position = self.custody.position() if self.custody else None  # confirmed before the warehouse look
         try:
             if self.incremental(spec) and not rebuild:
                 state = load_state(conn, schema, spec.name)
@@ -68,15 +79,20 @@ class Loader:
                     and (bands is None or state.versions is not None)
                     and _exists(conn, schema, spec.name)
                 ):
-                    return run_incremental(spec, ch, conn, schema, state, self.s.overlap_s, self.s.block_rows)
-            return self._snapshot(spec, conn, ch, stop)
+                    return run_incremental(spec, ch, conn, schema, state, self.s.overlap_s, self.s.block_rows,
+                                           position)  # fmt: skip
+            result = self._snapshot(spec, conn, ch, stop, position)
+            if result.outcome == "swapped":
+                observe_position(spec.name, position)
+            return result
         finally:
             if own_conn:
                 conn.close()
             if own_ch:
                 ch.close()
 
-    def _snapshot(self, spec: Spec, conn: psycopg.Connection[Any], ch: Any, stop: threading.Event | None) -> RunResult:
+    def _snapshot(self, spec: Spec, conn: psycopg.Connection[Any], ch: Any, stop: threading.Event | None,
+                  position: Position | None) -> RunResult:  # fmt: skip
         upto = ch_now(ch)  # the snapshot reflects what was inserted before its query began
         bands = spec.incremental.bands if spec.incremental and self.incremental(spec) else None
         query, expected = spec.query, spec.column_names
@@ -86,7 +102,8 @@ class Loader:
         incremental = self.incremental(spec)
 
         def within(c: psycopg.Connection[Any], rows: int) -> None:
-            save_state(c, self.s.schema_name, spec.name, upto, rows, next_versions({}, graded) if bands else None)
+            save_state(c, self.s.schema_name, spec.name, upto, rows, next_versions({}, graded) if bands else None,
+                       position)  # fmt: skip
             if incremental:  # updated in place from now on
                 c.execute(sql.SQL("ALTER TABLE {} RESET (autovacuum_enabled)").format(
                     sql.Identifier(self.s.schema_name, spec.name)))  # fmt: skip
@@ -128,6 +145,8 @@ class Loader:
         specs = self.specs()
         with psycopg.connect(self.dsn, autocommit=True) as conn:  # what a killed loader left waiting is not
             clear_pending(conn, self.s.schema_name, [s.name for s in specs])
+        if self.custody is not None:
+            self.custody.start(stop)
         threads = [threading.Thread(target=self._spec_loop, args=(spec, stop), name=f"load-{spec.name}", daemon=True)
                    for spec in specs]  # fmt: skip
         for t in threads:

@@ -31,6 +31,8 @@ class LoaderSettings(CoreSettings):
                              "this long before the last one's end (a part that became visible late)")  # fmt: skip
     interval_scale: float = Field(1.0, gt=0, description="multiplies every spec's refresh interval")
     only: list[str] = Field(default_factory=list, description="run only these specs (JSON list)")
+    track_source: bool = Field(True, description="record in each refresh the source position its table reflects "
+                               "(follows it through the pipeline's consumer groups and the CDC connector)")  # fmt: skip
     probe_connect: bool = Field(True, description="export Kafka Connect task state and slot lag as metrics")
     metrics_port: int | None = Field(None, ge=1024, le=65535, description="Prometheus /metrics port")
     block_rows: int = Field(65536, ge=1000, description="rows per block streamed out of ClickHouse")

@@ -24,6 +24,8 @@ class SpecStatus:
     lock_wait_s: float | None = None  # the last run's, deferrals included
     deferrals: int | None = None
     pending: str | None = None  # a swap deferred now: since when, how often, who holds the table
+    mode: str | None = None  # the last recorded run's
+    reflects: str | None = None  # the source position the live table reflects (``schemas/custody.py``)
 
 
 def _exists(conn: psycopg.Connection[Any], schema: str, table: str) -> bool:
@@ -51,8 +53,9 @@ def spec_status(conn: psycopg.Connection[Any], schema: str) -> list[SpecStatus]:
         last = None
         if has_runs:
             last = conn.execute(
-                sql.SQL("SELECT finished_at, outcome, rows, swap_s, lock_wait_s, deferrals FROM {}.stir_load_runs "
-                        "WHERE spec = %s ORDER BY finished_at DESC LIMIT 1").format(sql.Identifier(schema)),
+                sql.SQL("SELECT finished_at, outcome, rows, swap_s, lock_wait_s, deferrals, mode "
+                        "FROM {}.stir_load_runs WHERE spec = %s ORDER BY finished_at DESC LIMIT 1").format(
+                    sql.Identifier(schema)),
                 (spec.name,),
             ).fetchone()  # fmt: skip
         pending = None
@@ -63,12 +66,23 @@ def spec_status(conn: psycopg.Connection[Any], schema: str) -> list[SpecStatus]:
             ).fetchone()  # fmt: skip
             if row is not None:
                 pending = f"since {row[0]:%H:%M:%S}, {row[1]} deferrals, held by {row[2]}"
+        reflects = _reflects(conn, schema, spec.name)
         if last is None:
-            out.append(SpecStatus(spec.name, spec.interval_s, live, pending=pending))
+            out.append(SpecStatus(spec.name, spec.interval_s, live, pending=pending, reflects=reflects))
         else:
-            out.append(
-                SpecStatus(
-                    spec.name, spec.interval_s, live, last[0], last[1], last[2], last[3], last[4], last[5], pending
-                )
-            )
+            out.append(SpecStatus(spec.name, spec.interval_s, live, last[0], last[1], last[2], last[3], last[4],
+                                  last[5], pending, last[6], reflects))  # fmt: skip
     return out
+
+
+def _reflects(conn: psycopg.Connection[Any], schema: str, spec: str) -> str | None:
+    if not _exists(conn, schema, "stir_load_state"):
+        return None
+    row = conn.execute(sql.SQL("SELECT upto, source_commit_time, source_lsn, accepted_before FROM {}.stir_load_state "
+                               "WHERE spec = %s").format(sql.Identifier(schema)), (spec,)).fetchone()  # fmt: skip
+    if row is None:
+        return None
+    upto, commit, lsn, accepted = row
+    source = f"OLTP commits to {commit:%H:%M:%S.%f}"[:-3] + f" (before LSN {lsn})" if commit else "source unknown"
+    events = f", events accepted before {accepted:%H:%M:%S}" if accepted else ""
+    return f"{source}{events}; warehouse at {upto:%H:%M:%S}"

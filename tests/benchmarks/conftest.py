@@ -69,7 +69,7 @@ def render(data: dict[str, Any]) -> str:
             lines.append(f"| {section} | max sustained events/s | {figures['max_sustained_events_per_s']} |")
             continue
         for k, v in figures.items():
-            if k == "measured_at":
+            if k in ("measured_at", "runs"):
                 continue
             lines.append(f"| {section} | {k} | {round(v, 2) if isinstance(v, float) else v} |")
     return "\n".join(lines + extra) + "\n"

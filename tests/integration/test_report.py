@@ -1,5 +1,6 @@
 """`stir report --html` on a live pipeline under traffic: its freshness probes commit in PostgreSQL and time the new
-versions into ClickHouse and the serving table; the page renders in headless Chromium with every chart drawn."""
+versions into ClickHouse and the serving table; the page renders in headless Chromium with every chart drawn. Then
+the serving table's freshness stamp is checked against a stream of commits (``tests/support/stamps.py``)."""
 
 from __future__ import annotations
 
@@ -25,8 +26,9 @@ from deploy.local.pipeline import Pipeline
 from schemas.oltp_migrate import migrate
 from schemas.roles import LOADER, OWNER
 from tests.support.chromium import rendered_charts
-from tests.support.harness import caught_up, cdc_connector, ingest_token, pipeline_env, warehouse_client
+from tests.support.harness import caught_up, cdc_connector, ingest_token, pipeline_env, serving_schema, warehouse_client
 from tests.support.kafka import delete_topics
+from tests.support.stamps import check_stamps
 
 pytestmark = pytest.mark.integration
 
@@ -121,6 +123,12 @@ def test_the_html_report_measures_commit_to_row_and_renders_in_chromium(stack, f
         freshness = next(c for c in charts if c["name"] == "freshness")
         assert [d["label"] for d in freshness["drawn"]] == ["commit → ClickHouse row", "commit → serving row"]
         assert all(d["label"] in freshness["text"] for d in freshness["drawn"])
+
+        # the serving table's freshness stamp is never ahead of the truth, under a stream of commits
+        got = check_stamps(fresh_db, fresh_db, serving_schema(prefix), [7, 8], f"stamp{uid}", seconds=15)
+        print(f"stamp check: {got}")
+        assert not got.violations, got
+        assert got.covered > got.commits, got  # the stamp moved past most commits, each one checked
     finally:
         pipeline.down()
         drop(client, cfg, fresh_db)

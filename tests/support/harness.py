@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +21,7 @@ from connectors.ingest.tokens import TokenStore
 from deploy.local.process import wait_until
 from schemas.clickhouse import connect
 from schemas.kafka import group_lag
-from schemas.settings import CH_READER_USER
+from schemas.settings import CH_READER_USER, CoreSettings
 from schemas.topics import AGENTS, TOPICS
 from serving_loader.settings import LoaderSettings
 from serving_loader.status import refreshed_since
@@ -114,11 +115,23 @@ def pipeline_env(prefix: str, state_dir: Path, serving_dsn: str, **tuning: str) 
     """The environment of a pipeline of its own beside the default one: its topic prefix and free ports (every
     group, database, schema and path is scoped by the prefix), a state dir of its own, the serving database it
     writes to, and ``tuning`` (more ``STIR_*`` values)."""
+    _share_connect_password(state_dir)
     ports = ("STIR_STREAMS_WEB_PORT", "STIR_INGEST_PORT", "STIR_CH_HTTP_PORT", "STIR_STREAMS_METRICS_PORT",
              "STIR_CH_METRICS_PORT", "STIR_LOADER_METRICS_PORT")  # fmt: skip
     return {"STIR_TOPIC_PREFIX": prefix, **{p: str(free_port()) for p in ports}, "STIR_STATE_DIR": str(state_dir),
             "STIR_LOADER_SERVING_DSN": serving_dsn, "STIR_STREAMS_REFRESH_INTERVAL_S": "3600",
             "STIR_LOADER_INTERVAL_SCALE": "0.2", **tuning}  # fmt: skip
+
+
+def _share_connect_password(state_dir: Path) -> None:
+    """The test pipeline's components reach the session's Connect with its REST password, as the default
+    pipeline's do: a copy in the pipeline's own secrets dir (0600), never in the environment."""
+    theirs, ours = CoreSettings().connect_password_file, CoreSettings(state_dir=state_dir).connect_password_file
+    if theirs.exists() and not ours.exists():
+        ours.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(ours, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(theirs.read_text())
 
 
 def ingest_token(env: dict[str, str], name: str = "test", scopes: tuple[str, ...] = ("*",)) -> str:

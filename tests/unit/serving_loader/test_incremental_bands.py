@@ -77,3 +77,13 @@ def test_the_versions_after_a_refresh_keep_what_the_fetched_rows_were_graded_wit
     fetched = {"g1": {"q_a": [1.5]}, "g2": {"q_a": [2.0]}, "g3": {"q_a": [3.0]}}
     assert next_versions(looked, fetched) == {"g1": [{"q_a": [1.0]}, {"q_a": [1.5]}], "g2": [{"q_a": [2.0]}],
                                               "g3": [{"q_a": [3.0]}]}  # fmt: skip
+
+
+def test_every_incremental_spec_has_one_text_key():
+    """The incremental refresh looks keys up by name as a text array: one text key column per such spec."""
+    from serving_loader.specs import SPECS
+
+    for spec in SPECS:
+        if spec.incremental is not None:
+            assert len(spec.key) == 1 and dict(spec.columns)[spec.key[0]] == "text", spec.name
+            assert "{since}" in spec.incremental.changed and "{upto}" in spec.incremental.changed, spec.name
