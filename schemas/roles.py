@@ -4,7 +4,9 @@
 - ``stir_cdc``: Debezium's login (REPLICATION; SELECT on the published tables, the heartbeat row);
 - ``stir_loader``: the serving loader; may create schemas (it owns the serving schema it creates), reads no OLTP
   table;
-- ``stir_app``: the app's reader: SELECT on the serving tables only (granted by the loader).
+- ``stir_app``: the app's reader: SELECT on the serving tables only (granted by the loader);
+- ``stir_audit``: the reconciliation's view of the OLTP database: the key columns of the entities the serving
+  tables hold, nothing else.
 
 ``bootstrap`` (as the superuser) creates the roles with their passwords and hands the database to the owner;
 the migration ``0015_roles.sql`` (as the owner) grants the table privileges.
@@ -18,8 +20,9 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-OWNER, CDC, LOADER, APP = "stir_owner", "stir_cdc", "stir_loader", "stir_app"
-ROLES: dict[str, str] = {OWNER: "LOGIN", CDC: "LOGIN REPLICATION", LOADER: "LOGIN", APP: "LOGIN"}
+OWNER, CDC, LOADER, APP, AUDIT = "stir_owner", "stir_cdc", "stir_loader", "stir_app", "stir_audit"
+ROLES: dict[str, str] = {OWNER: "LOGIN", CDC: "LOGIN REPLICATION", LOADER: "LOGIN", APP: "LOGIN", AUDIT: "LOGIN"}
+SERVING_READERS = (APP,)  # the reconciliation reads serving as the loader that owns it
 
 
 def bootstrap(superuser_dsn: str, database: str, passwords: Mapping[str, str]) -> None:
@@ -68,11 +71,13 @@ def _hand_over_tables(conn: psycopg.Connection[Any], schema: str, role: str) -> 
 
 
 def grant_serving_reads(conn: psycopg.Connection[Any], schema: str) -> None:
-    """The app role may read every table of ``schema``, present and future (called by the loader that owns it;
-    nothing when the role does not exist on this server)."""
-    if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (APP,)).fetchone() is None:
-        return
-    s, app = sql.Identifier(schema), sql.Identifier(APP)
-    conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(s, app))
-    conn.execute(sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {}").format(s, app))
-    conn.execute(sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA {} GRANT SELECT ON TABLES TO {}").format(s, app))
+    """The app may read every table of ``schema``, present and future (called by the loader that owns it; nothing
+    when the role does not exist on this server)."""
+    s = sql.Identifier(schema)
+    for role in SERVING_READERS:
+        if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone() is None:
+            continue
+        r = sql.Identifier(role)
+        conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(s, r))
+        conn.execute(sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {}").format(s, r))
+        conn.execute(sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA {} GRANT SELECT ON TABLES TO {}").format(s, r))

@@ -15,6 +15,7 @@ from rich.table import Table
 from schemas.clickhouse import connect
 from schemas.console import fail, load_settings, out
 from schemas.custody import Custody
+from serving_loader.reconcile import Reconciler
 from serving_loader.scheduler import Loader
 from serving_loader.settings import LoaderSettings
 from serving_loader.specs import by_name
@@ -39,7 +40,9 @@ def _loader() -> Loader:
         raise fail(f"cannot reach ClickHouse at {ls.ch_http_url}{hint}: {exc}") from None
     try:
         dsn = ls.serving()
-        probes = [make(ls) for make in PROBES] if ls.probe_connect else []
+        probes: list[Callable[[], None]] = [make(ls) for make in PROBES] if ls.probe_connect else []
+        if ls.reconcile_every_s:
+            probes.append(Reconciler(ls.audit, dsn, ls.schema_name, ls.reconcile_every_s))
         custody = CUSTODY[0](ls) if CUSTODY and ls.track_source else None
         return Loader(ls, dsn, lambda: connect(ls), probes=probes, custody=custody)
     except (OSError, psycopg.Error) as exc:
@@ -90,6 +93,28 @@ def rebuild(spec: str = typer.Argument(..., help="spec name (see `stir load stat
     """Rebuild one serving table whole from the warehouse (a snapshot and swap): the repair path of an
     incrementally refreshed table (drift, a row changed by hand). A running loader goes on from the rebuilt table."""
     _once(spec, rebuild=True)
+
+
+@app.command("reconcile")
+def reconcile(timeout_s: float = typer.Option(120.0, help="how long to wait for the tables to catch up")) -> None:
+    """Compare the reconciled serving tables with their OLTP source: counts, a checksum of the keys, the keys
+    missing or extra (two passes, the second once each table reflects the first). Exit 1 on drift."""
+    ls = load_settings(LoaderSettings)
+    try:
+        got = Reconciler(ls.audit, ls.serving(), ls.schema_name, 0).run_once(timeout_s)
+    except TimeoutError as exc:
+        raise fail(str(exc)) from None
+    except (OSError, psycopg.Error) as exc:
+        raise fail(f"cannot read the OLTP or the serving database: {exc}") from None
+    table = Table("spec", "OLTP rows", "serving rows", "OLTP keys", "serving keys", "drift")
+    for r in got.values():
+        table.add_row(r.spec, str(r.oltp_rows), str(r.serving_rows), r.oltp_checksum, r.serving_checksum,
+                      r.describe())  # fmt: skip
+    out.print(table)
+    drifted = [r for r in got.values() if r.drift]
+    if drifted:
+        raise fail("drift: " + "; ".join(f"{r.spec}: {r.describe()}" for r in drifted)
+                   + " — `stir load rebuild SPEC` rebuilds a table from the warehouse", 1)  # fmt: skip
 
 
 @app.command("status")

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from schemas.roles import LOADER
+from schemas.roles import AUDIT, LOADER
 from schemas.settings import CoreSettings
 from serving_loader.swap import SwapPolicy
 
@@ -33,6 +33,10 @@ class LoaderSettings(CoreSettings):
     only: list[str] = Field(default_factory=list, description="run only these specs (JSON list)")
     track_source: bool = Field(True, description="record in each refresh the source position its table reflects "
                                "(follows it through the pipeline's consumer groups and the CDC connector)")  # fmt: skip
+    reconcile_every_s: float = Field(300.0, ge=0, description="compare the reconciled serving tables with their "
+                                     "OLTP source this often (0: never)")  # fmt: skip
+    audit_dsn: SecretStr | None = Field(None, description="the OLTP database as the reconciliation reads it "
+                                        "(default: the local server as stir_audit)")  # fmt: skip
     probe_connect: bool = Field(True, description="export Kafka Connect task state and slot lag as metrics")
     metrics_port: int | None = Field(None, ge=1024, le=65535, description="Prometheus /metrics port")
     block_rows: int = Field(65536, ge=1000, description="rows per block streamed out of ClickHouse")
@@ -56,6 +60,10 @@ class LoaderSettings(CoreSettings):
             max_lock_timeout_ms=self.max_lock_timeout_ms,
             max_defer_s=self.swap_max_defer_s,
         )
+
+    def audit(self) -> str:
+        """The OLTP database as the reconciliation's role reads it (key columns only)."""
+        return self.audit_dsn.get_secret_value() if self.audit_dsn else self.dsn(role=AUDIT)
 
     def serving(self) -> str:
         """The serving database's connection string (the local server: as the loader's own role)."""

@@ -41,6 +41,16 @@ class Incremental:
 
 
 @dataclass(frozen=True)
+class Reconcile:
+    """How the table is checked against its OLTP source (``reconcile.py``): ``source`` is PostgreSQL SQL returning
+    the source's keys as text; ``others`` says the table may also hold keys the OLTP database does not (entities
+    that came through the ingest API only)."""
+
+    source: str
+    others: bool = False
+
+
+@dataclass(frozen=True)
 class Spec:
     name: str  # serving table name
     query: str  # ClickHouse SQL
@@ -50,6 +60,7 @@ class Spec:
     min_row_ratio: float = 0.5
     views: tuple[tuple[str, str], ...] = field(default=())  # dependent views: (name, SELECT over the table)
     incremental: Incremental | None = None  # None: snapshot + swap only
+    reconcile: Reconcile | None = None  # None: not checked against the OLTP source
 
     @property
     def key(self) -> tuple[str, ...]:
@@ -101,6 +112,7 @@ SPECS: tuple[Spec, ...] = (
         indexes=(("profile_id",), ("follower_group", "engagement_rate"), ("platform", "category")),
         interval_s=1,
         incremental=Incremental(inserted("profile_rolling", "profile_id"), bands=GRADES),
+        reconcile=Reconcile("SELECT id::text FROM profiles", others=True),
     ),
     Spec(
         name="post_metrics",
@@ -205,6 +217,7 @@ SPECS: tuple[Spec, ...] = (
             + inserted("hiring_company", "company_id")
             + "))"
         ),
+        reconcile=Reconcile("SELECT id::text FROM processes"),
     ),
     Spec(
         name="active_applications",

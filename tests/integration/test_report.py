@@ -13,6 +13,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 from confluent_kafka.admin import AdminClient
@@ -23,8 +24,9 @@ from connectors.connect_client import ConnectClient
 from connectors.debezium import apply, connector_config, drop
 from connectors.ingest_client import IngestClient
 from deploy.local.pipeline import Pipeline
+from deploy.local.process import wait_until
 from schemas.oltp_migrate import migrate
-from schemas.roles import LOADER, OWNER
+from schemas.roles import AUDIT, LOADER, OWNER
 from tests.support.chromium import rendered_charts
 from tests.support.harness import caught_up, cdc_connector, ingest_token, pipeline_env, serving_schema, warehouse_client
 from tests.support.kafka import delete_topics
@@ -49,7 +51,9 @@ def test_the_html_report_measures_commit_to_row_and_renders_in_chromium(stack, f
             conn.execute("INSERT INTO profiles (id, platform, handle) VALUES (%s, 'instagram', %s)", (pid, f"h{pid}"))
     prefix = f"rep{uid}."
     loader_dsn = make_conninfo(stack.dsn(role=LOADER), dbname=f"t_{uid}")
-    env = pipeline_env(prefix, tmp_path / "state", loader_dsn)
+    audit_dsn = make_conninfo(stack.dsn(role=AUDIT), dbname=f"t_{uid}")
+    env = pipeline_env(prefix, tmp_path / "state", loader_dsn, STIR_LOADER_AUDIT_DSN=audit_dsn,
+                       STIR_LOADER_RECONCILE_EVERY_S="5")  # fmt: skip
     token = ingest_token(env)
     pipeline = Pipeline(tmp_path / "run", env)
     cfg = cdc_connector(prefix, uid)
@@ -129,6 +133,18 @@ def test_the_html_report_measures_commit_to_row_and_renders_in_chromium(stack, f
         print(f"stamp check: {got}")
         assert not got.violations, got
         assert got.covered > got.commits, got  # the stamp moved past most commits, each one checked
+
+        # reconciliation: nothing drifts; then a row deleted by hand in serving is reported, by the CLI and the metric
+        reconcile = [sys.executable, "-m", "deploy.cli", "load", "reconcile", "--timeout-s", "60"]
+        clean = subprocess.run(reconcile, cwd=REPO_ROOT, env=cli_env, capture_output=True, text=True, timeout=120)
+        assert clean.returncode == 0, clean.stdout[-2000:] + clean.stderr[-2000:]
+        with psycopg.connect(fresh_db, autocommit=True) as conn:
+            conn.execute(f"DELETE FROM \"{serving_schema(prefix)}\".profile_summary WHERE profile_id = '10'")
+        drift = subprocess.run(reconcile, cwd=REPO_ROOT, env=cli_env, capture_output=True, text=True, timeout=120)
+        assert drift.returncode == 1 and "1 missing (e.g. 10)" in drift.stderr, drift.stdout + drift.stderr
+        metrics = f"http://127.0.0.1:{env['STIR_LOADER_METRICS_PORT']}/metrics"
+        gauge = 'stir_serving_drift_rows{kind="missing",spec="profile_summary"} 1.0'
+        assert wait_until(lambda: gauge in httpx.get(metrics, timeout=5).text, 60, 1), "the drift metric stayed 0"
     finally:
         pipeline.down()
         drop(client, cfg, fresh_db)

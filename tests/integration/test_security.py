@@ -273,14 +273,14 @@ def test_query_parameters_are_bound_not_spliced(endpoint):
 
 def test_each_component_role_has_only_its_privileges(stack, fresh_db, uid):
     """Item 3: the loader role reads no OLTP table, the CDC role reads the published tables and writes none, the
-    app role reads the serving tables and nothing else; the connector logs in as the CDC role, and Connect holds
-    no superuser password."""
+    app role reads the serving tables and nothing else, the audit role the OLTP key columns only; the connector
+    logs in as the CDC role, and Connect holds no superuser password."""
     import psycopg
     from psycopg.conninfo import make_conninfo
 
     from connectors.debezium import ConnectorSettings, connector_config
     from schemas.oltp_migrate import migrate
-    from schemas.roles import APP, CDC, LOADER
+    from schemas.roles import APP, AUDIT, CDC, LOADER
     from serving_loader.loader import ensure_schema
 
     migrate(fresh_db)
@@ -316,6 +316,11 @@ def test_each_component_role_has_only_its_privileges(stack, fresh_db, uid):
         assert conn.execute(f"SELECT x FROM {schema}.s").fetchall() == [(1,)]
     assert refused(APP, f"INSERT INTO {schema}.s VALUES (2)")
     assert refused(APP, "SELECT * FROM profiles")
+    with as_role(AUDIT) as conn:  # the reconciliation reads the key columns, nothing else
+        assert conn.execute("SELECT id FROM profiles").fetchall() == [(1,)]
+    for statement in ("SELECT handle FROM profiles", "SELECT * FROM profiles", "SELECT * FROM scrape_requests",
+                      "UPDATE profiles SET id = 3", f"SELECT x FROM {schema}.s"):  # fmt: skip
+        assert refused(AUDIT, statement), statement
     assert connector_config(ConnectorSettings(), dbname=db)["database.user"] == CDC
     settings = StackSettings()
     if "connect" in settings.managed():

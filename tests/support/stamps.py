@@ -73,9 +73,7 @@ def check_stamps(oltp_dsn: str, serving_dsn: str, schema: str, profile_ids: list
         for _ in range(100):  # for the report: whether a missing commit shows up later at all
             time.sleep(0.2)
             with reader.transaction():
-                served = dict(
-                    reader.execute(f'SELECT profile_id, category FROM "{schema}".profile_summary').fetchall()
-                )
+                served = dict(reader.execute(f'SELECT profile_id, category FROM "{schema}".profile_summary').fetchall())
             shown = {int(p): c for p, c in served.items() if str(p).isdigit() and int(p) in latest}
             if all(shown.get(p) == f"{tag}-{latest[p]}" for p in latest):
                 out.settled_after_s = round((datetime.now(UTC) - done[-1][3]).total_seconds(), 2)
