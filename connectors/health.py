@@ -98,10 +98,7 @@ class DebeziumPosition:
     been sent whole) and that transaction's commit time. None while it is not readable."""
 
     def __init__(self, connect_url: str, connector: str, auth: Callable[[], tuple[str, str] | None]) -> None:
-        from connectors.connect_client import ConnectClient
-
-        self.client = ConnectClient(connect_url, auth(), timeout_s=5.0)
-        self.connector = connector
+        self.connect_url, self.connector, self.auth = connect_url, connector, auth
         self._warned = 0.0
 
     def _warn(self, text: str, *args: Any) -> None:
@@ -110,8 +107,11 @@ class DebeziumPosition:
             log.warning(text, *args)
 
     def __call__(self) -> SourcePosition | None:
+        from connectors.connect_client import ConnectClient
+
         try:
-            offsets = self.client.offsets(self.connector)
+            with ConnectClient(self.connect_url, self.auth(), timeout_s=5.0) as client:  # the password may rotate
+                offsets = client.offsets(self.connector)
         except (httpx.HTTPError, RuntimeError) as exc:
             self._warn("CDC source position not readable: %s", exc)
             return None
@@ -122,10 +122,13 @@ class DebeziumPosition:
 
 
 def source_position(offsets: list[dict[str, Any]]) -> SourcePosition | None:
-    """Debezium's PostgreSQL offset (``lsn_commit``/``lsn``, ``ts_usec``) as a ``SourcePosition``."""
+    """Debezium's PostgreSQL offset (``lsn_commit``, ``ts_usec``) as a ``SourcePosition``; None during a snapshot
+    (its offset names where streaming will start, not what is in Kafka) or before a first commit was streamed."""
     for entry in offsets:
         offset = entry.get("offset") or {}
-        lsn = offset.get("lsn_commit", offset.get("lsn"))
+        if offset.get("snapshot") or offset.get("last_snapshot_record") is False:
+            return None
+        lsn = offset.get("lsn_commit")
         ts = offset.get("ts_usec")
         if isinstance(lsn, int) and isinstance(ts, int) and lsn > 0 and ts > 0:
             return SourcePosition(lsn, datetime.fromtimestamp(ts / 1e6, UTC))

@@ -128,7 +128,8 @@ class Custody:
         return thread
 
     def step(self) -> None:
-        if not any(c.hop == 0 for c in self._candidates):
+        # one candidate per hop at most: a stalled hop holds one, not one per step
+        if not any(c.hop == 0 for c in self._candidates) and len(self._candidates) < len(self.hops):
             source = self.source()  # before the end offsets: what it covers lies below them
             started = self.clock()
             self._candidates.append(_Candidate(source, started, 0, self._ends(self.hops[0].topics)))

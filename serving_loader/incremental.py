@@ -40,6 +40,8 @@ APPLIED = Counter("stir_loader_rows_applied_total", "Rows an incremental refresh
 
 Thresholds = dict[str, dict[str, list[float]]]  # group -> threshold column -> thresholds
 Versions = dict[str, list[dict[str, list[float]]]]  # group -> the thresholds the served rows were graded with
+MAX_WINDOW_SHARE = 0.2  # a window with more changed keys than this share of the table: a snapshot is cheaper
+MIN_WINDOW_KEYS = 10_000
 
 
 @dataclass(frozen=True)
@@ -47,10 +49,19 @@ class State:
     upto: datetime  # the table reflects every source row inserted up to this ClickHouse time (less the overlap)
     rows: int
     versions: Versions | None  # None: the spec has no bands, or the last snapshot did not record them
+    fingerprint: str | None = None  # of the spec and the warehouse schema the table was built with
 
 
 class Refused(Exception):
     pass
+
+
+class NeedsSnapshot(Exception):
+    """The window cannot be applied incrementally (too large, or the warehouse's clock went back): swap whole."""
+
+
+class Concurrent(Exception):
+    """Another refresh of the same spec moved its window meanwhile: this one is dropped (the next turn goes on)."""
 
 
 def ensure_state_table(conn: psycopg.Connection[Any], schema: str) -> None:
@@ -60,17 +71,28 @@ def ensure_state_table(conn: psycopg.Connection[Any], schema: str) -> None:
     conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {}.stir_load_state (spec text PRIMARY KEY, "
                          "upto timestamptz NOT NULL, rows bigint NOT NULL, thresholds text, "
                          "updated_at timestamptz NOT NULL DEFAULT now())").format(s))  # fmt: skip
-    for column in ("source_lsn pg_lsn", "source_commit_time timestamptz", "accepted_before timestamptz",
-                   "confirmed_at timestamptz"):  # fmt: skip
-        conn.execute(sql.SQL("ALTER TABLE {}.stir_load_state ADD COLUMN IF NOT EXISTS {}").format(s, sql.SQL(column)))
+    add_columns(conn, schema, "stir_load_state", ("source_lsn pg_lsn", "source_commit_time timestamptz",
+                                                  "accepted_before timestamptz", "confirmed_at timestamptz",
+                                                  "fingerprint text"))  # fmt: skip
+
+
+def add_columns(conn: psycopg.Connection[Any], schema: str, table: str, columns: Iterable[str]) -> None:
+    """Add the columns a table lacks. Looked up first: ``ADD COLUMN IF NOT EXISTS`` takes ACCESS EXCLUSIVE even
+    when the column is there, and would queue behind any reader of the table at every start."""
+    have = {r[0] for r in conn.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = %s "
+                                       "AND table_name = %s", (schema, table)).fetchall()}  # fmt: skip
+    for column in columns:
+        if column.split()[0] not in have:
+            conn.execute(sql.SQL("ALTER TABLE {}.{} ADD COLUMN IF NOT EXISTS {}").format(
+                sql.Identifier(schema), sql.Identifier(table), sql.SQL(column)))  # fmt: skip
 
 
 def load_state(conn: psycopg.Connection[Any], schema: str, spec: str) -> State | None:
-    row = conn.execute(sql.SQL("SELECT upto, rows, thresholds FROM {}.stir_load_state WHERE spec = %s").format(
-        sql.Identifier(schema)), (spec,)).fetchone()  # fmt: skip
+    row = conn.execute(sql.SQL("SELECT upto, rows, thresholds, fingerprint FROM {}.stir_load_state "
+                               "WHERE spec = %s").format(sql.Identifier(schema)), (spec,)).fetchone()  # fmt: skip
     if row is None:
         return None
-    return State(row[0], int(row[1]), json.loads(row[2]) if row[2] else None)
+    return State(row[0], int(row[1]), json.loads(row[2]) if row[2] else None, row[3])
 
 
 def pg_lsn(lsn: int | None) -> str | None:
@@ -78,18 +100,22 @@ def pg_lsn(lsn: int | None) -> str | None:
 
 
 def save_state(conn: psycopg.Connection[Any], schema: str, spec: str, upto: datetime, rows: int,
-               versions: Versions | None, position: Position | None = None) -> None:  # fmt: skip
+               versions: Versions | None, position: Position | None = None,
+               fingerprint: str | None = None) -> None:  # fmt: skip
+    """Without a ``position`` the recorded one stays: the table reflects at least as much as it did (the new look
+    is a later one)."""
     p = position
+    keep = "COALESCE(EXCLUDED.{c}, stir_load_state.{c})"
+    kept = ", ".join(f"{c} = " + keep.format(c=c) for c in ("source_lsn", "source_commit_time", "accepted_before",
+                                                              "confirmed_at", "fingerprint"))  # fmt: skip
     conn.execute(
         sql.SQL("INSERT INTO {}.stir_load_state (spec, upto, rows, thresholds, source_lsn, source_commit_time, "
-                "accepted_before, confirmed_at) VALUES (%s, %s, %s, %s, %s::pg_lsn, %s, %s, %s) "
+                "accepted_before, confirmed_at, fingerprint) VALUES (%s, %s, %s, %s, %s::pg_lsn, %s, %s, %s, %s) "
                 "ON CONFLICT (spec) DO UPDATE SET upto = EXCLUDED.upto, rows = EXCLUDED.rows, "
-                "thresholds = EXCLUDED.thresholds, source_lsn = EXCLUDED.source_lsn, "
-                "source_commit_time = EXCLUDED.source_commit_time, accepted_before = EXCLUDED.accepted_before, "
-                "confirmed_at = EXCLUDED.confirmed_at, updated_at = now()").format(sql.Identifier(schema)),
+                "thresholds = EXCLUDED.thresholds, " + kept + ", updated_at = now()").format(sql.Identifier(schema)),
         (spec, upto, rows, json.dumps(versions) if versions is not None else None,
          pg_lsn(p.source_lsn) if p else None, p.source_commit_time if p else None,
-         p.accepted_before if p else None, p.confirmed_at if p else None),
+         p.accepted_before if p else None, p.confirmed_at if p else None, fingerprint),
     )  # fmt: skip
 
 
@@ -178,9 +204,9 @@ def band_condition(bands: Bands, versions: Versions, now: Thresholds) -> str | N
     return " OR ".join(terms) or None
 
 
-def strip_thresholds(blocks: Iterable[Any], spec: Spec, bands: Bands, seen: Thresholds) -> Iterator[list[Any]]:
-    """The spec's columns of rows that carry their thresholds after them; the thresholds each group's rows were
-    graded with go into ``seen``."""
+def strip_thresholds(blocks: Iterable[Any], spec: Spec, bands: Bands, seen: Versions) -> Iterator[list[Any]]:
+    """The spec's columns of rows that carry their thresholds after them; every version of the thresholds a
+    group's rows were graded with goes into ``seen`` (queries apart may see different ones)."""
     width, gi = len(spec.columns), spec.column_names.index(bands.group)
     tcols = bands.threshold_columns
     for block in blocks:
@@ -188,19 +214,22 @@ def strip_thresholds(blocks: Iterable[Any], spec: Spec, bands: Bands, seen: Thre
         for row in block:
             out.append(row[:width])
             group = row[gi]
-            if group is not None and str(group) not in seen:
-                seen[str(group)] = {t: [float(x) for x in row[width + j]] for j, t in enumerate(tcols)}
+            if group is not None:
+                graded = {t: [float(x) for x in row[width + j]] for j, t in enumerate(tcols)}
+                versions = seen.setdefault(str(group), [])
+                if graded not in versions:
+                    versions.append(graded)
         yield out
 
 
-def next_versions(now: Thresholds, fetched: Thresholds) -> Versions:
+def next_versions(now: Thresholds, fetched: Versions) -> Versions:
     """What the served rows were graded with after a refresh: the thresholds looked at (every row not fetched
     grades the same under them), and those the fetched rows came with where they differ."""
     out: Versions = {}
-    for group, current in now.items():
-        out[group] = [current] + ([fetched[group]] if group in fetched and fetched[group] != current else [])
-    for group, graded in fetched.items():
-        out.setdefault(group, [graded])
+    for group in now.keys() | fetched.keys():
+        versions = [now[group]] if group in now else []
+        versions += [v for v in fetched.get(group, []) if v not in versions]
+        out[group] = versions
     return out
 
 
@@ -231,6 +260,8 @@ def refresh(spec: Spec, ch: Any, conn: psycopg.Connection[Any], schema: str, sta
     t0 = time.perf_counter()
     out = Applied()
     upto = ch_now(ch)
+    if upto < state.upto:
+        raise NeedsSnapshot(f"the warehouse's clock ({upto}) is behind the last refresh's ({state.upto})")
     since = state.upto - timedelta(seconds=overlap_s)
     now: Thresholds = {}
     band = None
@@ -241,8 +272,10 @@ def refresh(spec: Spec, ch: Any, conn: psycopg.Connection[Any], schema: str, sta
     ke = key_expr(spec)
     keys = {tuple(r) for r in ch.query(f"SELECT DISTINCT {ke} FROM ({changed})").result_rows}
     out.keys = len(keys)
+    if len(keys) > max(MIN_WINDOW_KEYS, MAX_WINDOW_SHARE * state.rows):
+        raise NeedsSnapshot(f"{len(keys)} changed keys of {state.rows} rows")
     rows: dict[tuple[Any, ...], Any] = {}
-    fetched: Thresholds = {}
+    fetched: Versions = {}
     if keys:
         query = inc.bands.query if inc.bands is not None else spec.query
         kidx = [spec.column_names.index(k) for k in spec.key]
@@ -262,18 +295,26 @@ def refresh(spec: Spec, ch: Any, conn: psycopg.Connection[Any], schema: str, sta
         if problem is not None:
             skip(row, problem)
             del rows[k]
-    gone = [k for k in keys if k not in rows]
+    # a key PostgreSQL cannot hold is not in the table: nothing to delete (its COPY would fail every refresh)
+    gone = [k for k in keys if k not in rows and not any(type(v) is str and "\x00" in v for v in k)]
     out.fetch_s = time.perf_counter() - t0
     versions = next_versions(now, fetched) if inc.bands is not None else None
     t1 = time.perf_counter()
     with conn.transaction():
+        # the live table first, then the state row, as a swap takes them: a refresh beside a rebuild or another
+        # loader cannot deadlock; a window moved meanwhile drops this refresh
+        conn.execute(sql.SQL("LOCK TABLE {} IN ROW EXCLUSIVE MODE").format(sql.Identifier(schema, spec.name)))
+        now_upto = conn.execute(sql.SQL("SELECT upto FROM {}.stir_load_state WHERE spec = %s FOR UPDATE").format(
+            sql.Identifier(schema)), (spec.name,)).fetchone()  # fmt: skip
+        if now_upto is None or now_upto[0] != state.upto:
+            raise Concurrent(f"{spec.name}: another refresh moved the window meanwhile")
         if rows or gone:
             _apply(conn, spec, schema, list(rows.values()), gone, out)
         out.rows_after = state.rows - out.deleted + out.inserted
         reason = refuse(out.rows_after, state.rows)
         if reason is not None:
             raise Refused(reason)
-        save_state(conn, schema, spec.name, upto, out.rows_after, versions, position)
+        save_state(conn, schema, spec.name, upto, out.rows_after, versions, position, state.fingerprint)
     out.apply_s = time.perf_counter() - t1
     out.upto = upto
     APPLIED.labels(spec.name, "written").inc(out.written)
@@ -281,17 +322,29 @@ def refresh(spec: Spec, ch: Any, conn: psycopg.Connection[Any], schema: str, sta
     return out
 
 
-LOOKUP_KEYS = 1000  # keys per lookup query (a query parameter)
+LOOKUP_BYTES = 16_000  # keys per lookup query, by size (a query parameter travels in the URL)
 
 
-def _lookup(spec: Spec, ch: Any, keys: list[tuple[Any, ...]], rows: dict[tuple[Any, ...], Any], fetched: Thresholds,
+def _batches(names: list[str]) -> Iterator[list[str]]:
+    batch: list[str] = []
+    size = 0
+    for n in names:
+        if batch and size + len(n) + 4 > LOOKUP_BYTES:
+            yield batch
+            batch, size = [], 0
+        batch.append(n)
+        size += len(n.encode()) + 4
+    if batch:
+        yield batch
+
+
+def _lookup(spec: Spec, ch: Any, keys: list[tuple[Any, ...]], rows: dict[tuple[Any, ...], Any], fetched: Versions,
             block_rows: int) -> None:  # fmt: skip
     """The current rows of ``keys`` (by name, not by the window) into ``rows``: a key without one is gone."""
     inc = spec.incremental
     assert inc is not None and len(spec.key) == 1
     query = inc.bands.query if inc.bands is not None else spec.query
-    for i in range(0, len(keys), LOOKUP_KEYS):
-        names = [str(k[0]) for k in keys[i : i + LOOKUP_KEYS]]
+    for names in _batches([str(k[0]) for k in keys]):
         text = f"SELECT * FROM ({query}) WHERE has({{keys:Array(String)}}, {spec.key[0]})"
         settings = {"max_block_size": block_rows}
         with ch.query_row_block_stream(text, parameters={"keys": names}, settings=settings) as stream:

@@ -28,7 +28,7 @@ from psycopg import sql
 
 from schemas.custody import Position
 from schemas.roles import grant_serving_reads
-from serving_loader.incremental import Refused, State, ensure_state_table, refresh
+from serving_loader.incremental import Refused, State, add_columns, ensure_state_table, refresh
 from serving_loader.specs import Spec
 from serving_loader.swap import SwapPolicy, SwapStats, swap
 
@@ -82,11 +82,7 @@ def ensure_schema(conn: psycopg.Connection[Any], schema: str) -> None:
             "attempts int, error text)"
         ).format(sql.Identifier(schema))
     )
-    conn.execute(sql.SQL("ALTER TABLE {}.stir_load_runs ADD COLUMN IF NOT EXISTS deferrals int").format(
-        sql.Identifier(schema)))  # fmt: skip
-    for column in ("mode text", "deleted bigint", "live_rows bigint"):
-        conn.execute(sql.SQL("ALTER TABLE {}.stir_load_runs ADD COLUMN IF NOT EXISTS {}").format(
-            sql.Identifier(schema), sql.SQL(column)))  # fmt: skip
+    add_columns(conn, schema, "stir_load_runs", ("deferrals int", "mode text", "deleted bigint", "live_rows bigint"))
     ensure_state_table(conn, schema)
     conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {}.stir_load_pending (spec text PRIMARY KEY, "
                          "deferred_since timestamptz NOT NULL, deferrals int NOT NULL, holders text)").format(

@@ -7,6 +7,7 @@ next due one interval after its run ended.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -18,7 +19,16 @@ from prometheus_client import Gauge
 from psycopg import sql
 
 from schemas.custody import Custody, Position
-from serving_loader.incremental import Thresholds, ch_now, load_state, next_versions, save_state, strip_thresholds
+from serving_loader.incremental import (
+    Concurrent,
+    NeedsSnapshot,
+    Versions,
+    ch_now,
+    load_state,
+    next_versions,
+    save_state,
+    strip_thresholds,
+)
 from serving_loader.loader import (
     RunResult,
     describe_failure,
@@ -45,6 +55,7 @@ class Loader:
         (``schemas/custody.py``; without it a table's source position is unknown)."""
         self.s = settings
         self.custody = custody
+        self._autovacuum: set[str] = set()
         self.probes = list(probes)
         self.dsn = dsn
         self.ch = ch
@@ -71,17 +82,26 @@ class Loader:
         schema = self.s.schema_name
         position = self.custody.position() if self.custody else None  # confirmed before the warehouse look
         try:
+            fingerprint = self.fingerprint(spec, ch)
             if self.incremental(spec) and not rebuild:
                 state = load_state(conn, schema, spec.name)
                 bands = spec.incremental.bands if spec.incremental else None
                 if (
                     state is not None
+                    and state.fingerprint == fingerprint  # the spec and the warehouse's marts are the same
                     and (bands is None or state.versions is not None)
                     and _exists(conn, schema, spec.name)
                 ):
-                    return run_incremental(spec, ch, conn, schema, state, self.s.overlap_s, self.s.block_rows,
-                                           position)  # fmt: skip
-            result = self._snapshot(spec, conn, ch, stop, position)
+                    self._vacuumed(conn, spec)
+                    try:
+                        return run_incremental(spec, ch, conn, schema, state, self.s.overlap_s, self.s.block_rows,
+                                               position)  # fmt: skip
+                    except NeedsSnapshot as exc:
+                        log.info("%s: a snapshot instead of an incremental refresh: %s", spec.name, exc)
+                    except Concurrent as exc:
+                        log.info("%s", exc)
+                        return RunResult(spec.name, "skipped", 0, state.rows, mode="incremental")
+            result = self._snapshot(spec, conn, ch, stop, position, fingerprint)
             if result.outcome == "swapped":
                 observe_position(spec.name, position)
             return result
@@ -91,22 +111,40 @@ class Loader:
             if own_ch:
                 ch.close()
 
+    def fingerprint(self, spec: Spec, ch: Any) -> str:
+        """Of what the table is built from: the spec, and the warehouse's migrations (a redefined mart view changes
+        rows no insert window would name: the next refresh is a snapshot)."""
+        try:
+            version = ch.query("SELECT max(version) FROM stir_schema_history").result_rows[0][0]
+        except Exception:  # a warehouse without a migration history: the spec alone
+            version = None
+        text = repr((spec.columns, spec.indexes, spec.query, spec.incremental, version))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def _vacuumed(self, conn: psycopg.Connection[Any], spec: Spec) -> None:
+        """An incrementally refreshed table is autovacuumed (a snapshot table is not); once per table and process."""
+        if spec.name not in self._autovacuum:
+            conn.execute(sql.SQL("ALTER TABLE {} RESET (autovacuum_enabled)").format(
+                sql.Identifier(self.s.schema_name, spec.name)))  # fmt: skip
+            self._autovacuum.add(spec.name)
+
     def _snapshot(self, spec: Spec, conn: psycopg.Connection[Any], ch: Any, stop: threading.Event | None,
-                  position: Position | None) -> RunResult:  # fmt: skip
+                  position: Position | None, fingerprint: str) -> RunResult:  # fmt: skip
         upto = ch_now(ch)  # the snapshot reflects what was inserted before its query began
         bands = spec.incremental.bands if spec.incremental and self.incremental(spec) else None
         query, expected = spec.query, spec.column_names
         if bands is not None:  # the rows with the thresholds they were graded with
             query, expected = bands.query, expected + bands.threshold_columns
-        graded: Thresholds = {}
+        graded: Versions = {}
         incremental = self.incremental(spec)
 
         def within(c: psycopg.Connection[Any], rows: int) -> None:
             save_state(c, self.s.schema_name, spec.name, upto, rows, next_versions({}, graded) if bands else None,
-                       position)  # fmt: skip
+                       position, fingerprint)  # fmt: skip
             if incremental:  # updated in place from now on
                 c.execute(sql.SQL("ALTER TABLE {} RESET (autovacuum_enabled)").format(
                     sql.Identifier(self.s.schema_name, spec.name)))  # fmt: skip
+                self._autovacuum.add(spec.name)
 
         with ch.query_row_block_stream(query, settings={"max_block_size": self.s.block_rows}) as stream:
             names = list(stream.source.column_names)
@@ -133,7 +171,8 @@ class Loader:
                 log.error("%s: load failed: %s", spec.name, describe_failure(exc))
                 if conn is not None and (conn.closed or conn.broken):
                     conn = None
-            due = time.time() + spec.interval_s * self.s.interval_scale
+            interval = spec.interval_s if self.incremental(spec) else spec.snapshot_interval_s or spec.interval_s
+            due = time.time() + interval * self.s.interval_scale
             NEXT_DUE.labels(spec.name).set(due)
             stop.wait(max(0.0, due - time.time()))
         if conn is not None:

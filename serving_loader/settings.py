@@ -27,7 +27,7 @@ class LoaderSettings(CoreSettings):
     mode: Literal["auto", "snapshot"] = Field("auto", description="auto: incremental refresh for the specs that "
                                               "declare it, snapshot + swap for the others; snapshot: every spec "
                                               "swaps")  # fmt: skip
-    overlap_s: float = Field(2.0, ge=0, le=3600, description="an incremental refresh reads again the rows inserted "
+    overlap_s: float = Field(2.0, gt=0, le=3600, description="an incremental refresh reads again the rows inserted "
                              "this long before the last one's end (a part that became visible late)")  # fmt: skip
     interval_scale: float = Field(1.0, gt=0, description="multiplies every spec's refresh interval")
     only: list[str] = Field(default_factory=list, description="run only these specs (JSON list)")

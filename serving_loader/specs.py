@@ -61,6 +61,7 @@ class Spec:
     views: tuple[tuple[str, str], ...] = field(default=())  # dependent views: (name, SELECT over the table)
     incremental: Incremental | None = None  # None: snapshot + swap only
     reconcile: Reconcile | None = None  # None: not checked against the OLTP source
+    snapshot_interval_s: float | None = None  # an incremental spec's interval when it is swapped whole instead
 
     @property
     def key(self) -> tuple[str, ...]:
@@ -111,6 +112,7 @@ SPECS: tuple[Spec, ...] = (
         ),
         indexes=(("profile_id",), ("follower_group", "engagement_rate"), ("platform", "category")),
         interval_s=1,
+        snapshot_interval_s=5,
         incremental=Incremental(inserted("profile_rolling", "profile_id"), bands=GRADES),
         reconcile=Reconcile("SELECT id::text FROM profiles", others=True),
     ),
@@ -125,6 +127,7 @@ SPECS: tuple[Spec, ...] = (
         ),
         indexes=(("post_id",), ("profile_id", "published_at")),
         interval_s=1,
+        snapshot_interval_s=10,
         incremental=Incremental(inserted("post_rolling", "post_id")),
     ),
     Spec(
@@ -168,6 +171,7 @@ SPECS: tuple[Spec, ...] = (
         ),
         indexes=(("collection_id",),),
         interval_s=2,
+        snapshot_interval_s=10,
         incremental=Incremental(inserted("collection_rolling", "collection_id")),
     ),
     Spec(
@@ -209,6 +213,7 @@ SPECS: tuple[Spec, ...] = (
         ),
         indexes=(("process_id",), ("company_id", "status"), ("position_id",)),
         interval_s=2,
+        snapshot_interval_s=10,
         # a process's row carries its position's title and its company's name
         incremental=Incremental(
             inserted("hiring_process", "process_id") + " UNION DISTINCT SELECT process_id FROM hiring_process FINAL "
@@ -274,6 +279,7 @@ SPECS: tuple[Spec, ...] = (
         ),
         indexes=(("user_id",), ("tenant_id", "status")),
         interval_s=1,
+        snapshot_interval_s=5,
         incremental=Incremental(inserted("account_security", "user_id")),
     ),
 )

@@ -29,4 +29,8 @@ def test_the_source_position_is_the_commit_lsn_and_time_of_debeziums_offset():
     assert got is not None and got.lsn == 800
     assert got.commit_time == datetime.fromtimestamp(1_795_000_000.123456, UTC)
     assert source_position([]) is None
+    snapshotting = {"lsn": 900, "txId": 7, "ts_usec": 1_795_000_000_123_456, "snapshot": True,
+                    "last_snapshot_record": False}  # fmt: skip
+    assert source_position([{"partition": {}, "offset": snapshotting}]) is None  # not in Kafka yet
+    assert source_position([{"partition": {}, "offset": {"lsn": 900, "ts_usec": 1}}]) is None  # no commit streamed
     assert source_position([{"partition": {}, "offset": {"lsn": "x"}}]) is None

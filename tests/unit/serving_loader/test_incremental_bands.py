@@ -72,11 +72,12 @@ def test_a_new_group_or_one_graded_now_and_not_before_is_whole():
     assert moved(BANDS, {"g1": [{"q_a": [], "q_b": []}]}, {"g1": q}) == {"g1": None}
 
 
-def test_the_versions_after_a_refresh_keep_what_the_fetched_rows_were_graded_with():
+def test_the_versions_after_a_refresh_keep_every_version_the_fetched_rows_were_graded_with():
     looked = {"g1": {"q_a": [1.0]}, "g2": {"q_a": [2.0]}}
-    fetched = {"g1": {"q_a": [1.5]}, "g2": {"q_a": [2.0]}, "g3": {"q_a": [3.0]}}
-    assert next_versions(looked, fetched) == {"g1": [{"q_a": [1.0]}, {"q_a": [1.5]}], "g2": [{"q_a": [2.0]}],
-                                              "g3": [{"q_a": [3.0]}]}  # fmt: skip
+    # g1's rows came from two queries apart (a lookup after the windowed fetch), graded with two versions
+    fetched = {"g1": [{"q_a": [1.5]}, {"q_a": [1.7]}], "g2": [{"q_a": [2.0]}], "g3": [{"q_a": [3.0]}]}
+    assert next_versions(looked, fetched) == {"g1": [{"q_a": [1.0]}, {"q_a": [1.5]}, {"q_a": [1.7]}],
+                                              "g2": [{"q_a": [2.0]}], "g3": [{"q_a": [3.0]}]}  # fmt: skip
 
 
 def test_every_incremental_spec_has_one_text_key():
