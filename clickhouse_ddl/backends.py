@@ -14,10 +14,10 @@ class ChdbBackend:
     statement at a time, so every call takes the lock."""
 
     def __init__(self, path: Path, database: str) -> None:
-        import chdb.session
+        from clickhouse_ddl.chdb_loader import chdb_session
 
         path.mkdir(parents=True, exist_ok=True)
-        self.session = chdb.session.Session(str(path))
+        self.session = chdb_session(str(path))
         self.lock = threading.RLock()
         self.database = database
         self.session.query(f"CREATE DATABASE IF NOT EXISTS {database}")
