@@ -28,6 +28,11 @@ class WarehouseSettings(CoreSettings):
     kafka_num_consumers: int = Field(1, ge=1, description="Kafka engine consumers per source")
     kafka_flush_interval_ms: int = Field(500, ge=10, le=1000, description="Kafka engine flush interval")
 
+    ingest: Literal["bridge", "kafka"] = Field(
+        "bridge",
+        description="embedded: how the warehouse reads the topics: the bridge consumer, or chdb's own Kafka engine "
+        "(the server rendering, one consumer group per source table)",
+    )
     bridge_max_messages: int = Field(2000, ge=1, description="messages per bridge batch (one INSERT per table)")
     bridge_poll_s: float = Field(0.1, gt=0, le=5, description="the bridge's poll timeout")
 
@@ -46,6 +51,16 @@ class WarehouseSettings(CoreSettings):
     def bridge_group(self) -> str:
         """The embedded warehouse's bridge consumer group."""
         return f"{self.kafka_group}.bridge"
+
+    def reading(self) -> list[tuple[str, list[str]]]:
+        """(consumer group, the topics it reads) of what reads the topics into the warehouse: the bridge's one
+        group, or one group per source table (the Kafka engine: a server, or ``ingest=kafka``)."""
+        from clickhouse_ddl.runner import all_sources
+
+        found = all_sources()
+        if self.ingest == "bridge" and not self.ch_url:
+            return [(self.bridge_group, sorted({self.topic_prefix + s.topic for s in found}))]
+        return [(f"{self.kafka_group}.{s.table}", [self.topic_prefix + s.topic]) for s in found]
 
     @property
     def embedded_path(self) -> Path:

@@ -1,20 +1,26 @@
 """The embedded warehouse process (``stir warehouse run``): owns the chdb directory, applies the migrations
-(embedded rendering), serves ClickHouse's HTTP interface on loopback and runs the bridge until SIGTERM."""
+(embedded rendering), serves ClickHouse's HTTP interface on loopback and reads the topics until SIGTERM: with
+chdb's own Kafka engine (``STIR_CH_INGEST=kafka``, clickhouse_ddl/kafka_front.py) or with the bridge."""
 
 from __future__ import annotations
 
 import logging
 import signal
+import threading
 from types import FrameType
 
-from prometheus_client import start_http_server
+from prometheus_client import REGISTRY, start_http_server
 
 from clickhouse_ddl.backends import ChdbBackend
 from clickhouse_ddl.bridge import Bridge
+from clickhouse_ddl.engine_metrics import KafkaEngineCollector
 from clickhouse_ddl.http_api import Access, ChdbExecutor, serve
-from clickhouse_ddl.runner import all_sources, migrate
+from clickhouse_ddl.kafka_front import attach, detach, pause
+from clickhouse_ddl.render import KafkaSource, sources
+from clickhouse_ddl.runner import all_sources, applied, available, migrate
 from clickhouse_ddl.settings import WarehouseSettings
 from schemas.kafka import ensure_topics
+from schemas.migrations import Migration, pending
 from schemas.secrets import ensure_secret
 from schemas.settings import CH_READER_USER
 from schemas.topics import Topology
@@ -22,10 +28,33 @@ from schemas.topics import Topology
 log = logging.getLogger("stir.warehouse")
 
 
+def kafka_source(settings: WarehouseSettings, bootstrap: str) -> KafkaSource:
+    return KafkaSource(bootstrap, settings.topic_prefix, settings.kafka_group, settings.kafka_num_consumers,
+                       settings.kafka_flush_interval_ms)  # fmt: skip
+
+
+def prepare(backend: ChdbBackend, settings: WarehouseSettings, bootstrap: str) -> list[Migration]:
+    """Apply the pending migrations; with ``ingest=kafka`` the Kafka engine's fronts are paused for the sources
+    those migrations declare and attached again after them, and with ``ingest=bridge`` they are dropped."""
+    todo = pending(available(), applied(backend))
+    declared = [s for m in todo for s in sources(m.sql)]
+    if settings.ingest == "kafka":
+        pause(backend, declared)
+    else:
+        detach(backend, all_sources())
+    done = migrate(backend, "embedded")
+    if settings.ingest == "kafka":
+        attach(backend, all_sources(), kafka_source(settings, bootstrap))
+    return done
+
+
 def run(settings: WarehouseSettings, bootstrap: str) -> None:
     backend = ChdbBackend(settings.embedded_path, settings.ch_database)
-    applied = migrate(backend, "embedded")
-    log.info("migrations applied: %s", [m.path.name for m in applied] or "none pending")
+    topics = [settings.topic_prefix + s.topic for s in all_sources()]
+    # the Kafka engine's consumers subscribe when their table is created: the topics exist first
+    ensure_topics(bootstrap, topics, settings.partitions, configs=Topology(settings).configs())
+    done = prepare(backend, settings, bootstrap)
+    log.info("migrations applied: %s", [m.path.name for m in done] or "none pending")
     executor = ChdbExecutor(backend.session, backend.lock)
     executor.current_db = settings.ch_database
     users = {settings.ch_user: (settings.ch_password.get_secret_value() or ensure_secret(settings.ch_password_file),
@@ -33,32 +62,38 @@ def run(settings: WarehouseSettings, bootstrap: str) -> None:
              CH_READER_USER: (ensure_secret(settings.ch_reader_password_file), False)}  # fmt: skip
     host, port = settings.ch_http_host, settings.ch_http_port
     server = serve(executor, Access(users, host, port), host, port)
+    if settings.ingest == "kafka":
+        REGISTRY.register(KafkaEngineCollector(backend.rows, settings.ch_database, bootstrap))
     if settings.metrics_port:
         start_http_server(settings.metrics_port, addr="127.0.0.1")
     db = settings.ch_database
-    ensure_topics(
-        bootstrap,
-        [settings.topic_prefix + s.topic for s in all_sources()],
-        settings.partitions,
-        configs=Topology(settings).configs(),
-    )
 
     def insert(table: str, data: bytes) -> None:
         executor.insert(f"INSERT INTO {db}.{table}", "JSONEachRow", data, None)
 
-    bridge = Bridge(bootstrap, settings.bridge_group, all_sources(), settings.topic_prefix, insert,
-                    settings.bridge_max_messages, settings.bridge_poll_s)  # fmt: skip
+    bridge = None
+    stopped = threading.Event()
+    if settings.ingest == "bridge":
+        bridge = Bridge(bootstrap, settings.bridge_group, all_sources(), settings.topic_prefix, insert,
+                        settings.bridge_max_messages, settings.bridge_poll_s)  # fmt: skip
+        stopped = bridge.stopped
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %d: stopping", signum)
-        bridge.stopped.set()
+        stopped.set()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    log.info("warehouse ready: http://%s:%d database=%s", settings.ch_http_host, settings.ch_http_port, db)
+    log.info("warehouse ready: http://%s:%d database=%s ingest=%s", settings.ch_http_host, settings.ch_http_port,
+             db, settings.ingest)  # fmt: skip
     try:
-        bridge.run()
+        if bridge is not None:
+            bridge.run()
+        else:
+            while not stopped.wait(1.0):
+                pass
     finally:
-        bridge.close()
+        if bridge is not None:
+            bridge.close()
         server.shutdown()
         backend.close()

@@ -78,7 +78,7 @@ def _custody(ls: LoaderSettings) -> Custody:
     warehouse's consumer groups (each stage's own settings name them)."""
     streams, warehouse = load_settings(StreamsSettings), load_settings(WarehouseSettings)
     source = DebeziumPosition(ls.connect_rest, load_settings(ConnectorSettings).name, ls.connect_auth)
-    return Custody(ls.bootstrap, hops(Topology(ls), streams.app_id, warehouse.bridge_group), source)
+    return Custody(ls.bootstrap, hops(Topology(ls), streams.app_id, warehouse.reading()), source)
 
 
 loader_cli.CUSTODY.append(_custody)

@@ -59,8 +59,17 @@ class Position:
 
 @dataclass(frozen=True)
 class Hop:
-    group: str
-    topics: tuple[str, ...]
+    """One stage: passed when each reader group's committed offsets reach the targets on the topics it reads."""
+
+    readers: tuple[tuple[str, tuple[str, ...]], ...]  # (consumer group, its topics)
+
+    @classmethod
+    def of(cls, group: str, topics: Sequence[str]) -> Hop:
+        return cls(((group, tuple(topics)),))
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(t for _, topics in self.readers for t in topics))
 
 
 @dataclass
@@ -71,16 +80,20 @@ class _Candidate:
     targets: dict[tuple[str, int], int] = field(default_factory=dict)
 
 
-def hops(topology: Topology, worker_group: str, warehouse_group: str) -> list[Hop]:
+def hops(topology: Topology, worker_group: str, warehouse: str | Sequence[tuple[str, Sequence[str]]]) -> list[Hop]:
     """The pipeline's hops from the declared topics: the worker on what enters it from outside, on the topics its
-    agents write for each other once per level of chaining, then the warehouse on what it reads."""
+    agents write for each other once per level of chaining, then the warehouse on what it reads (``warehouse``:
+    its one consumer group, or its (group, topics) readers: the Kafka engine reads each source with a group)."""
     agents = set(AGENTS)
     read = [t for t in TOPICS if set(t.readers) & agents]
     entering = [t for t in read if not set(t.writers) & agents]
     chained = [t for t in read if set(t.writers) & agents]
-    out = [Hop(worker_group, tuple(topology.names(entering)))]
-    out += [Hop(worker_group, tuple(topology.names(chained)))] * _depth(chained)
-    out.append(Hop(warehouse_group, tuple(topology.names([t for t in TOPICS if "warehouse" in t.readers]))))
+    out = [Hop.of(worker_group, topology.names(entering))]
+    out += [Hop.of(worker_group, topology.names(chained))] * _depth(chained)
+    if isinstance(warehouse, str):
+        out.append(Hop.of(warehouse, topology.names([t for t in TOPICS if "warehouse" in t.readers])))
+    else:
+        out.append(Hop(tuple((g, tuple(ts)) for g, ts in warehouse)))
     return out
 
 
@@ -161,7 +174,7 @@ class Custody:
         return [TopicPartition(t, p) for t in topics if t in md.topics for p in md.topics[t].partitions]
 
     def _ends(self, topics: Sequence[str]) -> dict[tuple[str, int], int]:
-        c = self._consumer(self.hops[0].group)
+        c = self._consumer(self.hops[0].readers[0][0])
         out = {}
         for tp in self._partitions(c, topics):
             low, high = c.get_watermark_offsets(tp, timeout=10, cached=False)
@@ -170,10 +183,14 @@ class Custody:
         return out
 
     def _passed(self, hop: Hop, targets: dict[tuple[str, int], int]) -> bool:
-        if not targets:
-            return True
-        committed = self._consumer(hop.group).committed([TopicPartition(t, p) for t, p in targets], timeout=10)
-        return all(tp.offset >= targets[(tp.topic, tp.partition)] for tp in committed)
+        for group, topics in hop.readers:
+            mine = [TopicPartition(t, p) for t, p in targets if t in topics]
+            if not mine:
+                continue
+            committed = self._consumer(group).committed(mine, timeout=10)
+            if not all(tp.offset >= targets[(tp.topic, tp.partition)] for tp in committed):
+                return False
+        return True
 
     def close(self) -> None:
         for c in self._consumers.values():

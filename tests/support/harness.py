@@ -13,7 +13,6 @@ from typing import Any
 
 import psycopg
 
-from clickhouse_ddl.runner import all_sources
 from clickhouse_ddl.settings import WarehouseSettings
 from connectors.debezium import ConnectorSettings
 from connectors.ingest.settings import IngestSettings
@@ -161,8 +160,9 @@ def worker_restarts(run_dir: Path) -> int:
 
 
 def caught_up(bootstrap: str, prefix: str, dsn: str, specs: tuple[str, ...] = DOMAIN_SPECS,
-              timeout_s: float = 300, run_dir: Path | None = None) -> None:  # fmt: skip
-    """The one "pipeline caught up" wait: the worker's and the bridge's groups have no lag, then the loader has
+              timeout_s: float = 300, run_dir: Path | None = None, ingest: str | None = None) -> None:  # fmt: skip
+    """The one "pipeline caught up" wait: the worker's and the warehouse's groups have no lag (``ingest``: the
+    warehouse's STIR_CH_INGEST, when the test sets one), then the loader has
     refreshed every spec in ``specs`` (swapped or upserted) from a look at the warehouse after that moment. A
     failure shows the lag and the tail of the component's log in ``run_dir`` (the pipeline's)."""
     streams = StreamsSettings(topic_prefix=prefix)
@@ -175,9 +175,11 @@ def caught_up(bootstrap: str, prefix: str, dsn: str, specs: tuple[str, ...] = DO
     if not wait_until(lambda: group_lag(bootstrap, streams.app_id, inputs) == 0, timeout_s, 1.0):
         raise AssertionError(why("worker lag", streams.app_id, inputs, "worker.log"))
     wh = WarehouseSettings(topic_prefix=prefix)
-    sources = [wh.topic(src.topic) for src in all_sources()]
-    if not wait_until(lambda: group_lag(bootstrap, wh.bridge_group, sources) == 0, 120, 0.5):
-        raise AssertionError(why("bridge lag", wh.bridge_group, sources, "warehouse.log"))
+    if ingest is not None:
+        wh = wh.model_copy(update={"ingest": ingest})
+    for group, topics in wh.reading():
+        if not wait_until(lambda: group_lag(bootstrap, group, topics) == 0, 120, 0.5):  # noqa: B023
+            raise AssertionError(why("warehouse lag", group, topics, "warehouse.log"))
     since = datetime.now(UTC)
     schema = serving_schema(prefix)
 

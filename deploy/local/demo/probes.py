@@ -29,20 +29,18 @@ TOUCH_PROFILE = "UPDATE profiles SET updated_at = now() WHERE id = %s"
 
 def wait_for_pipeline(core: CoreSettings, cdc_before: int, cdc_rows: int, dsn: str, schema: str,
                       console: Console) -> None:  # fmt: skip
-    """CDC rows in Kafka, then the worker, then the bridge caught up, then one loader pass after that."""
-    from clickhouse_ddl.runner import all_sources
+    """CDC rows in Kafka, then the worker, then the warehouse caught up, then one loader pass after that."""
     from clickhouse_ddl.settings import WarehouseSettings
     from streams.settings import StreamsSettings
 
     cdc = cdc_topics(core)
     inputs = Topology(core).inputs(AGENTS)
-    sources = [core.topic(s.topic) for s in all_sources()]  # as the bridge names them
     worker_group = StreamsSettings().app_id
-    bridge_group = WarehouseSettings().bridge_group
+    reading = WarehouseSettings().reading()
     steps: list[tuple[str, Callable[[], bool]]] = [
         ("Debezium: CDC rows in Kafka", lambda: end_offsets(core.bootstrap, cdc) - cdc_before >= cdc_rows),
         ("Faust worker: input lag 0", lambda: group_lag(core.bootstrap, worker_group, inputs) == 0),
-        ("warehouse bridge: lag 0", lambda: group_lag(core.bootstrap, bridge_group, sources) == 0),
+        ("warehouse: lag 0", lambda: all(group_lag(core.bootstrap, g, ts) == 0 for g, ts in reading)),
     ]
     with progress(console) as bar:
         for name, done in steps:

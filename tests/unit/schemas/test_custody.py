@@ -14,12 +14,17 @@ def test_hops_enter_from_outside_follow_the_agents_chains_and_end_in_the_warehou
     got = hops(Topology(CoreSettings(topic_prefix="p.")), "worker", "wh")
     first, chained, last = got[0], got[1:-1], got[-1]
     agent_written = {f"p.{t.name}" for t in TOPICS if set(t.writers) & set(AGENTS)}
-    assert first.group == "worker" and "p.cdc.public.profiles" in first.topics
+    assert first.readers[0][0] == "worker" and "p.cdc.public.profiles" in first.topics
     assert not set(first.topics) & agent_written  # what agents write for each other is a later hop
-    assert chained and all(h.group == "worker" and "p.metrics.post.rolling" in h.topics for h in chained)
-    assert last.group == "wh" and "p.metrics.profile.rolling" in last.topics
+    assert chained and all(h.readers[0][0] == "worker" and "p.metrics.post.rolling" in h.topics for h in chained)
+    assert last.readers[0][0] == "wh" and "p.metrics.profile.rolling" in last.topics
     # every topic an agent reads is in some worker hop; every topic the warehouse reads in the last
     assert {f"p.{t.name}" for t in TOPICS if set(t.readers) & set(AGENTS)} <= {x for h in got[:-1] for x in h.topics}
+
+    # the Kafka engine: one group per source table, the hop waits for each on its own topics
+    per_table = hops(Topology(CoreSettings(topic_prefix="p.")), "worker", [("wh.a", ["p.x"]), ("wh.b", ["p.x", "p.y"])])
+    assert per_table[-1].readers == (("wh.a", ("p.x",)), ("wh.b", ("p.x", "p.y")))
+    assert per_table[-1].topics == ("p.x", "p.y") and per_table[:-1] == got[:-1]
 
 
 def test_the_source_position_is_the_commit_lsn_and_time_of_debeziums_offset():
