@@ -51,7 +51,10 @@ def _load() -> None:
     spec = importlib.util.find_spec("chdb")
     if spec is None or not spec.submodule_search_locations:
         raise ChdbLoadError("the chdb package is not installed: run `make setup`")
-    directory = next(d for d in spec.submodule_search_locations if os.path.exists(os.path.join(d, "_chdb.abi3.so")))
+    found_dirs = [d for d in spec.submodule_search_locations if os.path.exists(os.path.join(d, "_chdb.abi3.so"))]
+    if not found_dirs:
+        raise ChdbLoadError("chdb's extension _chdb.abi3.so is missing from the package: reinstall with `make setup`")
+    directory = found_dirs[0]
     package = importlib.util.module_from_spec(spec)  # the package, its __init__ not executed
     package.__dict__["g_udf_path"] = ""  # read by chdb.session (set by chdb's __init__)
     sys.modules["chdb"] = package

@@ -6,18 +6,13 @@ import typer
 from rich.table import Table
 
 from clickhouse_ddl.backends import ConnectBackend
-from clickhouse_ddl.render import KafkaSource
 from clickhouse_ddl.settings import WarehouseSettings
 from schemas.clickhouse import connect
 from schemas.console import fail, load_settings, out
 
 ch_app = typer.Typer(help="The warehouse schema (ClickHouse migrations).", no_args_is_help=True)
-warehouse_app = typer.Typer(help="The embedded warehouse (chdb + bridge + HTTP endpoint).", no_args_is_help=True)
-
-
-def kafka_source(ws: WarehouseSettings) -> KafkaSource:
-    return KafkaSource(ws.bootstrap, ws.topic_prefix, ws.kafka_group, ws.kafka_num_consumers,
-                       ws.kafka_flush_interval_ms)  # fmt: skip
+warehouse_app = typer.Typer(help="The embedded warehouse (chdb, its Kafka engine, the HTTP endpoint).",
+                            no_args_is_help=True)  # fmt: skip
 
 
 def backend(ws: WarehouseSettings) -> ConnectBackend:
@@ -30,12 +25,13 @@ def backend(ws: WarehouseSettings) -> ConnectBackend:
 
 @ch_app.command("migrate")
 def migrate() -> None:
-    """Apply pending warehouse migrations (server: Kafka engine sources; embedded: the running warehouse)."""
-    from clickhouse_ddl.runner import migrate as do_migrate
+    """Apply pending warehouse migrations (a server, or the running embedded warehouse), with the Kafka engine's
+    fronts dropped while they run and made again after them."""
+    from clickhouse_ddl.kafka_front import migrate_behind_fronts
 
     ws = load_settings(WarehouseSettings)
     try:
-        done = do_migrate(backend(ws), ws.rendering, kafka_source(ws), cluster=ws.cluster)
+        done = migrate_behind_fronts(backend(ws), ws.rendering, ws.kafka_source(), cluster=ws.cluster)
     except Exception as exc:
         raise fail(str(exc)) from None
     out.print(f"applied {len(done)} migration(s) ({ws.rendering}): " + ", ".join(m.path.name for m in done))
@@ -57,17 +53,24 @@ def status() -> None:
 
 
 @ch_app.command("render")
-def render_cmd(rendering: str = typer.Option("server", help="server | embedded")) -> None:
-    """Print every migration rendered for a server or for the embedded warehouse."""
+def render_cmd() -> None:
+    """Print every migration as it runs, then the Kafka engine's fronts made after them (this environment's
+    brokers, prefix and groups)."""
+    from clickhouse_ddl.kafka_front import front
     from clickhouse_ddl.render import render
-    from clickhouse_ddl.runner import available
+    from clickhouse_ddl.runner import all_sources, available
 
-    if rendering not in ("server", "embedded"):
-        raise fail("--rendering must be server or embedded", 2)
     ws = load_settings(WarehouseSettings)
     for m in available():
         out.print(f"-- {m.path.name}", highlight=False)
-        out.print(render(m.sql, rendering, kafka_source(ws)), highlight=False, markup=False)  # type: ignore[arg-type]
+        out.print(render(m.sql), highlight=False, markup=False)
+    kafka = ws.kafka_source()
+    if kafka is None:
+        out.print("-- no Kafka engine fronts: STIR_CH_INGEST=bridge", highlight=False)
+        return
+    out.print("-- the Kafka engine's fronts (made after the migrations)", highlight=False)
+    for source in all_sources():
+        out.print(";\n".join(front(source, kafka)) + ";", highlight=False, markup=False)
 
 
 @ch_app.command("delete-range")
@@ -107,15 +110,34 @@ def delete_range(
     out.print(f"deleted {rows} row(s) of {db}.{table} with {column} in [{start}, {end})")
 
 
+@warehouse_app.command("groups")
+def groups() -> None:
+    """List the consumer groups that read the topics into the warehouse, with their topics and lag."""
+    from schemas.kafka import group_lag
+
+    ws = load_settings(WarehouseSettings)
+    table = Table("group", "topics", "lag")
+    for group, topics in ws.reading():
+        try:
+            lag = group_lag(ws.bootstrap, group, topics)
+        except Exception as exc:
+            raise fail(f"cannot read the groups' offsets from Kafka at {ws.bootstrap}: {exc}") from None
+        table.add_row(group, ", ".join(topics), "never committed" if lag is None else str(lag))
+    out.print(table)
+
+
 @warehouse_app.command("run")
 def run() -> None:
-    """Run the embedded warehouse in the foreground: chdb, migrations, bridge from Kafka, HTTP endpoint."""
+    """Run the embedded warehouse in the foreground: chdb, migrations, the Kafka engine, HTTP endpoint."""
     import logging
 
     from clickhouse_ddl.warehouse import run as run_warehouse
 
     ws = load_settings(WarehouseSettings)
     if ws.rendering == "server":
-        raise fail("STIR_CH_URL points at a ClickHouse server: its Kafka engine reads the topics, no bridge", 2)
+        raise fail(
+            "STIR_CH_URL points at a ClickHouse server: run `stir ch migrate` there; its Kafka engine reads the topics",
+            2,
+        )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     run_warehouse(ws, ws.bootstrap)

@@ -1,8 +1,10 @@
 """Prometheus metrics of chdb's Kafka engine, read from ``system.kafka_consumers`` at each scrape.
 
 Per source table (``table``): partitions assigned, messages read, commits, rebalances, the exceptions the engine
-keeps, the last poll and commit times; per partition the consumer's lag (the broker's end offset less the
-consumer's current offset, end offsets read at the scrape).
+keeps (its last few) and the time of the latest, the last poll and commit times; per partition the consumer's lag
+(the broker's end offset less the consumer's current offset, end offsets read at the scrape); for all sources
+together the rows read and the rows rejected (malformed lines, which go to ``ingest_errors``). The counters are
+the consumers' own: they restart from zero with the process (each start makes the consumers again).
 """
 
 from __future__ import annotations
@@ -20,9 +22,12 @@ log = logging.getLogger("stir.warehouse.metrics")
 QUERY = """
 SELECT table, assignments.topic, assignments.partition_id, assignments.current_offset, num_messages_read,
        num_commits, num_rebalance_assignments + num_rebalance_revocations, length(exceptions.text),
-       toUnixTimestamp(last_poll_time), toUnixTimestamp(last_commit_time)
+       toUnixTimestamp(last_poll_time), toUnixTimestamp(last_commit_time),
+       if(empty(exceptions.time), 0, toUnixTimestamp(arrayMax(exceptions.time)))
 FROM system.kafka_consumers WHERE database = {db}
 """
+# rows, not messages (a message holds many JSONEachRow lines): the process's ProfileEvents, every source together
+ROWS_QUERY = "SELECT name, value FROM system.events WHERE name IN ('KafkaRowsRead', 'KafkaRowsRejected')"
 
 
 def _seconds(value: Any) -> float | None:
@@ -62,18 +67,26 @@ class KafkaEngineCollector(Collector):
                                  "polled", labels=["table"])  # fmt: skip
         commit = GaugeMetricFamily("stir_ch_kafka_last_commit_timestamp_seconds", "When the source's consumers "
                                    "last committed", labels=["table"])  # fmt: skip
+        last_exc = GaugeMetricFamily("stir_ch_kafka_last_exception_timestamp_seconds", "When the source's "
+                                     "consumers last hit an exception", labels=["table"])  # fmt: skip
+        rows_read = CounterMetricFamily("stir_ch_kafka_rows", "Rows the Kafka engine read (every source)")
+        rejected = CounterMetricFamily("stir_ch_kafka_rows_rejected", "Rows the Kafka engine could not parse "
+                                       "(sent to ingest_errors; every source)")  # fmt: skip
         lag = GaugeMetricFamily("stir_ch_kafka_lag_messages", "Messages the engine has not read yet",
                                 labels=["table", "topic", "partition"])  # fmt: skip
         db = "'" + self.database.replace("\\", "\\\\").replace("'", "\\'") + "'"
         try:
             data = self.rows(QUERY.format(db=db))
+            events = {str(name): float(value) for name, value in self.rows(ROWS_QUERY)}
+            rows_read.add_metric([], events.get("KafkaRowsRead", 0.0))
+            rejected.add_metric([], events.get("KafkaRowsRejected", 0.0))
         except Exception as exc:  # a scrape during start-up or shutdown: no engine figures this time
             log.debug("system.kafka_consumers: %s", exc)
             data = []
         per_table: dict[str, list[float]] = {}
         offsets: list[tuple[str, str, int, int]] = []
-        for table, topics, parts, current, n_read, n_commits, n_rebalances, n_exc, t_poll, t_commit in data:
-            acc = per_table.setdefault(table, [0, 0, 0, 0, 0, 0, 0])
+        for table, topics, parts, current, n_read, n_commits, n_rebalances, n_exc, t_poll, t_commit, t_exc in data:
+            acc = per_table.setdefault(table, [0, 0, 0, 0, 0, 0, 0, 0])
             acc[0] += len(parts)
             acc[1] += n_read
             acc[2] += n_commits
@@ -81,9 +94,10 @@ class KafkaEngineCollector(Collector):
             acc[4] += n_exc
             acc[5] = max(acc[5], _seconds(t_poll) or 0)
             acc[6] = max(acc[6], _seconds(t_commit) or 0)
+            acc[7] = max(acc[7], _seconds(t_exc) or 0)
             offsets += [(table, t, int(p), int(o)) for t, p, o in zip(topics, parts, current, strict=True)
                         if o is not None and int(o) >= 0]  # fmt: skip
-        for table, (n_parts, n_read, n_commits, n_rebalances, n_exc, t_poll, t_commit) in per_table.items():
+        for table, (n_parts, n_read, n_commits, n_rebalances, n_exc, t_poll, t_commit, t_exc) in per_table.items():
             assigned.add_metric([table], n_parts)
             read.add_metric([table], n_read)
             commits.add_metric([table], n_commits)
@@ -93,6 +107,8 @@ class KafkaEngineCollector(Collector):
                 poll.add_metric([table], t_poll)
             if t_commit:
                 commit.add_metric([table], t_commit)
+            if t_exc:
+                last_exc.add_metric([table], t_exc)
         if offsets:
             try:
                 ends = self._ends([TopicPartition(t, p) for _, t, p, _ in offsets])
@@ -101,4 +117,4 @@ class KafkaEngineCollector(Collector):
                         lag.add_metric([table, t, str(p)], max(ends[(t, p)] - o, 0))
             except Exception as exc:  # the broker away: no lag figures this time
                 log.debug("end offsets: %s", exc)
-        yield from (assigned, read, commits, rebalances, exceptions, poll, commit, lag)
+        yield from (assigned, read, commits, rebalances, exceptions, poll, commit, last_exc, rows_read, rejected, lag)

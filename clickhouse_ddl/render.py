@@ -1,18 +1,19 @@
-"""Render the migration templates for a ClickHouse server or for the embedded warehouse.
+"""Render the migration templates: one rendering, for a ClickHouse server and for the embedded warehouse.
 
 A migration is SQL with three generated parts, all taken from the contracts:
 
-- ``{{source <table> <topic>}}`` the source table of a topic plus its error view into ``ingest_errors``.
-  Server: a ``Kafka`` engine table; embedded: a ``Null`` engine table with the Kafka virtual columns as
-  ordinary columns (the bridge fills them). This is the only text that differs between the renderings.
+- ``{{source <table>_queue <topic>}}`` the source table of a topic plus its error view into ``ingest_errors``:
+  a ``Null`` table with the contract's columns in their wire types and the Kafka engine's virtual columns as
+  ordinary ones. The Kafka engine reads into it from its front (``<e>_kafka`` → ``<e>_kafka_mv``,
+  clickhouse_ddl/kafka_front.py, :func:`kafka_engine`), made after the migrations;
 - ``{{columns <topic>}}`` the typed column definitions of the topic's rows (for target tables);
 - ``{{select <topic>}}`` the materialized view's select list (converts the wire types).
 
-A server rendering can target a cluster (``STIR_CH_CLUSTER``: one shard of replicas): every DDL statement
-gets ``ON CLUSTER`` and every ``*MergeTree`` engine becomes its ``Replicated*`` form (Keeper path
+A server can be a cluster (``STIR_CH_CLUSTER``: one shard of replicas): every DDL statement gets ``ON CLUSTER``
+and every ``*MergeTree`` engine becomes its ``Replicated*`` form (Keeper path
 ``/clickhouse/tables/{shard}/{database}/{table}``, replica ``{replica}``: the servers' macros). Each replica's
-Kafka source joins the same consumer group, so the replicas share the partitions and replication brings every
-row to every replica.
+front joins the same consumer group, so the replicas share the partitions and replication brings every row to
+every replica.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ DIRECTIVE = re.compile(r"\{\{\s*(source|columns|select)\s+([^}]*?)\s*\}\}")
 
 @dataclass(frozen=True)
 class KafkaSource:
-    """What a server-rendered source table needs to read its topic."""
+    """What a source's Kafka engine front needs to read its topic."""
 
     bootstrap: str
     topic_prefix: str
@@ -45,7 +46,7 @@ class Source:
 
 
 def sources(sql: str) -> list[Source]:
-    """The source tables a migration declares (the bridge feeds these in the embedded rendering)."""
+    """The source tables a migration declares."""
     return [Source(*m.group(2).split()) for m in DIRECTIVE.finditer(sql) if m.group(1) == "source"]
 
 
@@ -53,11 +54,8 @@ def quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def source_engine(rendering: Rendering, table: str, topic: str, kafka: KafkaSource | None) -> str:
-    if rendering == "embedded":
-        return "ENGINE = Null"
-    if kafka is None:
-        raise ValueError("the server rendering needs the Kafka source settings")
+def kafka_engine(table: str, topic: str, kafka: KafkaSource) -> str:
+    """The engine clause of the Kafka table that reads ``topic`` for the source table ``table``."""
     settings = {
         "kafka_broker_list": quote(kafka.bootstrap),
         "kafka_topic_list": quote(kafka.topic_prefix + topic),
@@ -71,27 +69,25 @@ def source_engine(rendering: Rendering, table: str, topic: str, kafka: KafkaSour
     return "ENGINE = Kafka\nSETTINGS " + ",\n    ".join(f"{k} = {v}" for k, v in settings.items())
 
 
-def _source(rendering: Rendering, table: str, topic: str, kafka: KafkaSource | None) -> str:
-    cols = [f"    {c.name} {c.wire_type}" for c in columns(topic)]
-    if rendering == "embedded":
-        cols += [f"    {name} {typ}" for name, typ in META_COLUMNS]
+def _source(table: str, topic: str) -> str:
+    cols = [f"    {c.name} {c.wire_type}" for c in columns(topic)] + [f"    {n} {t}" for n, t in META_COLUMNS]
     body = ",\n".join(cols)
     base = table.removesuffix("_queue")
     return (
-        f"CREATE TABLE IF NOT EXISTS {table}\n(\n{body}\n)\n{source_engine(rendering, table, topic, kafka)};\n"
+        f"CREATE TABLE IF NOT EXISTS {table}\n(\n{body}\n)\nENGINE = Null;\n"
         f"CREATE MATERIALIZED VIEW IF NOT EXISTS {base}_errors_mv TO ingest_errors AS\n"
         f"SELECT _topic AS topic, _partition AS partition, _offset AS offset, _raw_message AS raw_message,\n"
         f"       _error AS error\nFROM {table}\nWHERE length(_error) > 0"
     )
 
 
-def render(sql: str, rendering: Rendering, kafka: KafkaSource | None = None) -> str:
+def render(sql: str) -> str:
     def expand(m: re.Match[str]) -> str:
         kind, args = m.group(1), m.group(2).split()
         if kind == "source":
             if len(args) != 2 or not args[0].endswith("_queue"):
                 raise ValueError(f"{{{{source <table>_queue <topic>}}}} expected, got {m.group(0)!r}")
-            return _source(rendering, args[0], args[1], kafka)
+            return _source(args[0], args[1])
         if len(args) != 1:
             raise ValueError(f"{{{{{kind} <topic>}}}} expected, got {m.group(0)!r}")
         if kind == "columns":

@@ -1,7 +1,7 @@
 """Apply the warehouse migrations in order, once, with a history table and checksums (``stir ch migrate``).
 
-The checksum is the template's (rendering-independent), so a database migrated as a server and one migrated
-embedded have the same history. ClickHouse has no transactional DDL: every statement is written to be
+A server and the embedded warehouse run the same rendering (the history's ``rendering`` column says which one
+applied it). ClickHouse has no transactional DDL: every statement is written to be
 re-runnable (``IF NOT EXISTS`` / ``OR REPLACE``), so a migration that failed half-way is simply re-run.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Protocol
 
-from clickhouse_ddl.render import KafkaSource, Rendering, Source, on_cluster, quote, render, sources, statements
+from clickhouse_ddl.render import Rendering, Source, on_cluster, quote, render, sources, statements
 from schemas.migrations import Applied, Migration, StatusRow, discover, pending, status
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -39,14 +39,10 @@ def all_sources(directory: Path = MIGRATIONS_DIR) -> list[Source]:
     return list(found.values())
 
 
-def rendered(sql: str, rendering: Rendering, kafka: KafkaSource | None = None, cluster: str = "") -> list[str]:
+def rendered(sql: str, cluster: str = "") -> list[str]:
     """A migration's statements as they run: rendered, split, and (a cluster) in their ``ON CLUSTER`` form."""
-    stmts = statements(render(sql, rendering, kafka))
-    if cluster:
-        if rendering != "server":
-            raise ValueError("a cluster needs the server rendering (STIR_CH_URL)")
-        stmts = [on_cluster(s, cluster) for s in stmts]
-    return stmts
+    stmts = statements(render(sql))
+    return [on_cluster(s, cluster) for s in stmts] if cluster else stmts
 
 
 def applied(backend: Backend, cluster: str = "") -> list[Applied]:
@@ -62,15 +58,17 @@ def migration_status(backend: Backend, directory: Path = MIGRATIONS_DIR, cluster
 def migrate(
     backend: Backend,
     rendering: Rendering,
-    kafka: KafkaSource | None = None,
     directory: Path = MIGRATIONS_DIR,
     cluster: str = "",
 ) -> list[Migration]:
-    """Apply the pending migrations; with ``cluster``, every statement ``ON CLUSTER`` (replicated engines, the
-    history table too), run from any one server of the cluster."""
+    """Apply the pending migrations; with ``cluster`` (a server), every statement ``ON CLUSTER`` (replicated
+    engines, the history table too), run from any one server of the cluster. The Kafka engine's fronts are not
+    theirs: run them with :func:`clickhouse_ddl.kafka_front.migrate_behind_fronts`."""
+    if cluster and rendering != "server":
+        raise ValueError("a cluster needs a ClickHouse server (STIR_CH_URL)")
     todo = pending(available(directory), applied(backend, cluster))
     for m in todo:
-        for stmt in rendered(m.sql, rendering, kafka, cluster):
+        for stmt in rendered(m.sql, cluster):
             try:
                 backend.command(stmt)
             except Exception as exc:

@@ -8,12 +8,14 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from clickhouse_ddl.render import KafkaSource
 from schemas.settings import CoreSettings
 
 
 class WarehouseSettings(CoreSettings):
-    """``STIR_CH_URL`` set: a ClickHouse server (Kafka engine sources). Unset: the embedded warehouse (chdb in
-    the ``stir warehouse run`` process, fed by the bridge, serving ClickHouse's HTTP interface on loopback)."""
+    """``STIR_CH_URL`` set: a ClickHouse server. Unset: the embedded warehouse (chdb in the ``stir warehouse run``
+    process, serving ClickHouse's HTTP interface on loopback). Both read the topics with the Kafka engine; the
+    embedded one can fall back to the bridge (``STIR_CH_INGEST=bridge``)."""
 
     model_config = SettingsConfigDict(env_prefix="STIR_CH_", extra="ignore")
 
@@ -28,10 +30,10 @@ class WarehouseSettings(CoreSettings):
     kafka_num_consumers: int = Field(1, ge=1, description="Kafka engine consumers per source")
     kafka_flush_interval_ms: int = Field(500, ge=10, le=1000, description="Kafka engine flush interval")
 
-    ingest: Literal["bridge", "kafka"] = Field(
-        "bridge",
-        description="embedded: how the warehouse reads the topics: the bridge consumer, or chdb's own Kafka engine "
-        "(the server rendering, one consumer group per source table)",
+    ingest: Literal["kafka", "bridge"] = Field(
+        "kafka",
+        description="embedded: how the warehouse reads the topics: chdb's own Kafka engine (one consumer group "
+        "per source table, as on a server), or the bridge consumer (a fallback)",
     )
     bridge_max_messages: int = Field(2000, ge=1, description="messages per bridge batch (one INSERT per table)")
     bridge_poll_s: float = Field(0.1, gt=0, le=5, description="the bridge's poll timeout")
@@ -61,6 +63,13 @@ class WarehouseSettings(CoreSettings):
         if self.ingest == "bridge" and not self.ch_url:
             return [(self.bridge_group, sorted({self.topic_prefix + s.topic for s in found}))]
         return [(f"{self.kafka_group}.{s.table}", [self.topic_prefix + s.topic]) for s in found]
+
+    def kafka_source(self) -> KafkaSource | None:
+        """What the Kafka engine's fronts read (a server, or ``ingest=kafka``); None when the bridge reads."""
+        if self.ingest == "bridge" and not self.ch_url:
+            return None
+        return KafkaSource(self.bootstrap, self.topic_prefix, self.kafka_group, self.kafka_num_consumers,
+                           self.kafka_flush_interval_ms)  # fmt: skip
 
     @property
     def embedded_path(self) -> Path:

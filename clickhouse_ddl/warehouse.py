@@ -15,12 +15,11 @@ from clickhouse_ddl.backends import ChdbBackend
 from clickhouse_ddl.bridge import Bridge
 from clickhouse_ddl.engine_metrics import KafkaEngineCollector
 from clickhouse_ddl.http_api import Access, ChdbExecutor, serve
-from clickhouse_ddl.kafka_front import attach, detach, pause
-from clickhouse_ddl.render import KafkaSource, sources
-from clickhouse_ddl.runner import all_sources, applied, available, migrate
+from clickhouse_ddl.kafka_front import detach, migrate_behind_fronts
+from clickhouse_ddl.runner import all_sources
 from clickhouse_ddl.settings import WarehouseSettings
 from schemas.kafka import ensure_topics
-from schemas.migrations import Migration, pending
+from schemas.migrations import Migration
 from schemas.secrets import ensure_secret
 from schemas.settings import CH_READER_USER
 from schemas.topics import Topology
@@ -28,24 +27,10 @@ from schemas.topics import Topology
 log = logging.getLogger("stir.warehouse")
 
 
-def kafka_source(settings: WarehouseSettings, bootstrap: str) -> KafkaSource:
-    return KafkaSource(bootstrap, settings.topic_prefix, settings.kafka_group, settings.kafka_num_consumers,
-                       settings.kafka_flush_interval_ms)  # fmt: skip
-
-
-def prepare(backend: ChdbBackend, settings: WarehouseSettings, bootstrap: str) -> list[Migration]:
-    """Apply the pending migrations; with ``ingest=kafka`` the Kafka engine's fronts are paused for the sources
-    those migrations declare and attached again after them, and with ``ingest=bridge`` they are dropped."""
-    todo = pending(available(), applied(backend))
-    declared = [s for m in todo for s in sources(m.sql)]
-    if settings.ingest == "kafka":
-        pause(backend, declared)
-    else:
-        detach(backend, all_sources())
-    done = migrate(backend, "embedded")
-    if settings.ingest == "kafka":
-        attach(backend, all_sources(), kafka_source(settings, bootstrap))
-    return done
+def prepare(backend: ChdbBackend, settings: WarehouseSettings) -> list[Migration]:
+    """Apply the pending migrations behind the Kafka engine's fronts (made again after them from the current
+    contract and settings; with ``ingest=bridge`` they stay dropped)."""
+    return migrate_behind_fronts(backend, "embedded", settings.kafka_source())
 
 
 def run(settings: WarehouseSettings, bootstrap: str) -> None:
@@ -53,7 +38,7 @@ def run(settings: WarehouseSettings, bootstrap: str) -> None:
     topics = [settings.topic_prefix + s.topic for s in all_sources()]
     # the Kafka engine's consumers subscribe when their table is created: the topics exist first
     ensure_topics(bootstrap, topics, settings.partitions, configs=Topology(settings).configs())
-    done = prepare(backend, settings, bootstrap)
+    done = prepare(backend, settings)
     log.info("migrations applied: %s", [m.path.name for m in done] or "none pending")
     executor = ChdbExecutor(backend.session, backend.lock)
     executor.current_db = settings.ch_database
@@ -95,5 +80,7 @@ def run(settings: WarehouseSettings, bootstrap: str) -> None:
     finally:
         if bridge is not None:
             bridge.close()
+        else:
+            detach(backend, all_sources())  # what was read is committed; the next start makes the fronts again
         server.shutdown()
         backend.close()

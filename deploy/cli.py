@@ -7,6 +7,7 @@ started as ``python -m deploy.cli <stage> <command>``.
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from collections import deque
@@ -37,6 +38,8 @@ from streams.settings import StreamsSettings
 
 if TYPE_CHECKING:
     from deploy.local.settings import StackSettings
+
+log = logging.getLogger("stir.custody")
 
 app = typer.Typer(help="Stir Stream: real-time creator analytics pipeline.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -78,7 +81,9 @@ def _custody(ls: LoaderSettings) -> Custody:
     warehouse's consumer groups (each stage's own settings name them)."""
     streams, warehouse = load_settings(StreamsSettings), load_settings(WarehouseSettings)
     source = DebeziumPosition(ls.connect_rest, load_settings(ConnectorSettings).name, ls.connect_auth)
-    return Custody(ls.bootstrap, hops(Topology(ls), streams.app_id, warehouse.reading()), source)
+    readers = warehouse.reading()
+    log.info("custody follows %s, then the warehouse's groups %s", streams.app_id, [g for g, _ in readers])
+    return Custody(ls.bootstrap, hops(Topology(ls), streams.app_id, readers), source)
 
 
 loader_cli.CUSTODY.append(_custody)

@@ -119,6 +119,7 @@ class Custody:
         self._confirmed: Position | None = None
         self._lock = threading.Lock()
         self._consumers: dict[str, Any] = {}
+        self._silent: set[str] = set()  # groups warned about: never committed where the data is
 
     def position(self) -> Position | None:
         with self._lock:
@@ -188,6 +189,11 @@ class Custody:
             if not mine:
                 continue
             committed = self._consumer(group).committed(mine, timeout=10)
+            if any(tp.offset < 0 for tp in committed) and group not in self._silent:
+                self._silent.add(group)
+                log.warning("consumer group %s has never committed on %s: the source position waits for it (does "
+                            "the loader's environment match the reader's, e.g. STIR_CH_INGEST?)", group,
+                            sorted({tp.topic for tp in committed if tp.offset < 0}))  # fmt: skip
             if not all(tp.offset >= targets[(tp.topic, tp.partition)] for tp in committed):
                 return False
         return True

@@ -1,5 +1,5 @@
 """The pipeline's own processes, started and stopped PID-safely beside the stack: the embedded warehouse
-(chdb + bridge + HTTP endpoint), the Faust worker, the ingest API and the serving loader.
+(chdb, its Kafka engine, the HTTP endpoint), the Faust worker, the ingest API and the serving loader.
 
 Every process is configured only through its environment (``STIR_*``), so a test can run a whole pipeline
 in its own namespace (topic prefix, consumer groups, ClickHouse database, serving schema, ports) beside the

@@ -1,6 +1,6 @@
 """End to end on real services: rows written to PostgreSQL and events posted to the ingest API reach the
-PostgreSQL serving tables through Debezium, Kafka, the Faust worker, the embedded ClickHouse warehouse (bridge)
-and the loader, and equal an independent oracle (``tests/oracle.py`` + ``tests/serving_oracle.py``)."""
+PostgreSQL serving tables through Debezium, Kafka, the Faust worker, the embedded ClickHouse warehouse (its Kafka
+engine) and the loader, and equal an independent oracle (``tests/oracle.py`` + ``tests/serving_oracle.py``)."""
 
 from __future__ import annotations
 
@@ -242,7 +242,7 @@ def test_writes_and_events_reach_serving_tables_equal_to_oracle(stack, fresh_db,
         pipeline.up()
         produced = _realize(w, fresh_db, pipeline.ingest_url, token)
 
-        # every CDC row is in Kafka, then the worker, the bridge and the loader have caught up
+        # every CDC row is in Kafka, then the worker, the warehouse and the loader have caught up
         cdc_expected = {table: sum(1 for t, _, _ in produced.arrival if t == f"cdc.{table}")
                         for table in ("profiles", "scrape_requests", "collection_items")}  # fmt: skip
         for table, n in cdc_expected.items():

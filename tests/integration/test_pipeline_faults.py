@@ -1,7 +1,7 @@
 """Fault injection across the whole pipeline, during a steady workload: hiring rows committed to PostgreSQL one
 by one (Debezium) and activity events posted to the ingest API, while in turn the Faust worker, the warehouse
-(bridge), Kafka Connect and the loader are SIGKILLed and restarted, the Kafka broker is restarted, and the worker's
-Faust process alone is SIGKILLed (its supervisor, `stir streams worker`, starts a new one). After
+(its Kafka engine), Kafka Connect and the loader are SIGKILLed and restarted, the Kafka broker is restarted, and
+the worker's Faust process alone is SIGKILLed (its supervisor, `stir streams worker`, starts a new one). After
 recovery the serving tables and the warehouse equal the independent oracle over the raw topics (nothing lost,
 nothing double counted), the replication slot is still there and its lag drains, and no reader ever saw a
 partial serving table."""
@@ -147,7 +147,7 @@ def test_kill_every_component_in_turn_and_restart_the_broker(stack, fresh_db, ui
             faults.append((name, round(time.monotonic() - t0, 1)))
 
         fault("worker", lambda: (pipeline.kill("worker"), pipeline.start("worker")))
-        fault("warehouse/bridge", lambda: (pipeline.kill("warehouse"), pipeline.start("warehouse")))
+        fault("warehouse", lambda: (pipeline.kill("warehouse"), pipeline.start("warehouse")))
         fault("loader", lambda: (pipeline.kill("loader"), pipeline.start("loader")))
 
         def connect_kill() -> None:

@@ -1,7 +1,7 @@
 """`stir report`'s charts, drawn once with matplotlib and written as PNG files and as inline SVG for the HTML page.
 
-- ``throughput``: events/s per stage (ingest API, each agent, warehouse bridge) over the window;
-- ``lag``: the Faust worker's consumer lag and the warehouse bridge's lag;
+- ``throughput``: events/s per stage (ingest API, each agent, the warehouse's intake) over the window;
+- ``lag``: the Faust worker's consumer lag and the warehouse's;
 - ``freshness``: each probe's commit → ClickHouse row and commit → serving row;
 - ``top_movers``: the current month's biggest climbers of the global followers leaderboard, by handle.
 """

@@ -1,6 +1,7 @@
 """The Kafka engine's fronts on the migrated embedded warehouse (chdb in a child process; the broker address is
 unreachable, so nothing is read): one Kafka table and one view per source, into the queue table the migration's
-views read; a migration that re-creates a queue table runs with its front paused, and the front comes back."""
+views read; the migrations run with every front dropped, and each front is made again from the current contract
+and settings (one left by an older contract is replaced)."""
 
 from __future__ import annotations
 
@@ -21,44 +22,63 @@ import json, sys
 sys.path.insert(0, sys.argv[1])
 from pathlib import Path
 from clickhouse_ddl.backends import ChdbBackend
-from clickhouse_ddl.kafka_front import attach, pause
-from clickhouse_ddl.render import KafkaSource, sources
-from clickhouse_ddl.runner import all_sources, available, migrate
-early, full = Path(sys.argv[3]), Path(sys.argv[4])
-b = ChdbBackend(Path(sys.argv[2]), "marts")
-kafka = KafkaSource("127.0.0.1:9", "t.", "g", 1, 250)
+from clickhouse_ddl.kafka_front import attach
+from clickhouse_ddl.render import KafkaSource
+from clickhouse_ddl.runner import all_sources, migrate
+from clickhouse_ddl.settings import WarehouseSettings
+from clickhouse_ddl.warehouse import prepare
+
+class Recording(ChdbBackend):
+    def command(self, sql):
+        log.append(sql)
+        super().command(sql)
+
+log = []
+early = Path(sys.argv[3])
+b = Recording(Path(sys.argv[2]), "marts")
 migrate(b, "embedded", directory=early)
-attach(b, all_sources(early), kafka)
-later = [m for m in available(full) if m.version > max(x.version for x in available(early))]
-pause(b, [s for m in later for s in sources(m.sql)])
-paused = [r[0] for r in b.rows("SELECT name FROM system.tables WHERE database = 'marts' AND name LIKE '%_kafka_mv'")]
-migrate(b, "embedded", directory=full)
-attach(b, all_sources(full), kafka)
-rows = b.rows("SELECT name, engine, arrayStringConcat(dependencies_table, ',') FROM system.tables "
+attach(b, all_sources(early), KafkaSource("127.0.0.1:9", "t.", "g", 1, 250))
+# a front left by an older contract: a column less, no view
+b.command("DROP VIEW profile_snapshot_kafka_mv")
+b.command("DROP TABLE profile_snapshot_kafka")
+b.command("CREATE TABLE profile_snapshot_kafka (profile_id String) ENGINE = Kafka SETTINGS "
+          "kafka_broker_list = '127.0.0.1:9', kafka_topic_list = 't.x', kafka_group_name = 'g.x', "
+          "kafka_format = 'JSONEachRow'")
+log.clear()
+settings = WarehouseSettings(ingest="kafka", topic_prefix="t.", kafka_group="g", kafka_flush_interval_ms=300,
+                             kafka_bootstrap="127.0.0.1:9")
+prepare(b, settings)
+rows = b.rows("SELECT name, engine, arrayStringConcat(dependencies_table, ','), engine_full FROM system.tables "
               "WHERE database = 'marts' AND (name LIKE '%_kafka' OR name LIKE '%_kafka_mv' OR name LIKE '%_queue') "
               "ORDER BY name")
-print(json.dumps({"paused": paused, "tables": rows}))
+print(json.dumps({"log": log, "tables": rows}))
 """
 
 
-def test_fronts_feed_the_queue_tables_and_survive_a_recreated_queue(tmp_path):
+def test_prepare_migrates_with_every_front_dropped_and_makes_them_again(tmp_path):
     early = tmp_path / "early"
     early.mkdir()
     for f in sorted(MIGRATIONS_DIR.glob("*.sql")):
         if int(f.name[:4]) < 29:  # 0029 re-creates four queue tables
             shutil.copy(f, early)
-    done = subprocess.run([sys.executable, "-c", CHILD, str(ROOT), str(tmp_path / "chdb"), str(early),
-                           str(MIGRATIONS_DIR)], capture_output=True, text=True, timeout=300)  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", CHILD, str(ROOT), str(tmp_path / "chdb"), str(early)],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     out = json.loads(done.stdout.strip().splitlines()[-1])
-    tables = {name: (engine, deps) for name, engine, deps in out["tables"]}
+    tables = {name: (engine, deps, full) for name, engine, deps, full in out["tables"]}
     for s in all_sources():
         name = s.table.removesuffix("_queue")
         assert tables[s.table][0] == "Null"
-        assert tables[f"{name}_kafka"] == ("Kafka", f"{name}_kafka_mv")  # the front's one view
+        assert tables[f"{name}_kafka"][:2] == ("Kafka", f"{name}_kafka_mv")  # the front's one view
+        assert "kafka_flush_interval_ms = 300" in tables[f"{name}_kafka"][2]  # made with the current settings
         assert tables[f"{name}_kafka_mv"][0] == "MaterializedView"
         assert f"{name}_errors_mv" in tables[s.table][1].split(",")  # the migration's views read the queue
-    assert len(out["paused"]) == len(all_sources()) - 4  # 0029's four sources were paused while it ran
+    log: list[str] = out["log"]
+    first_migration = next(i for i, sql in enumerate(log) if "_kafka" not in sql)
+    last_migration = max(i for i, sql in enumerate(log) if "stir_schema_history" in sql)
+    dropped = [sql for sql in log[:first_migration] if sql.startswith("DROP VIEW IF EXISTS")]
+    assert len(dropped) == len(all_sources())  # nothing read while the migrations ran
+    assert all("_kafka" in sql for sql in log[last_migration + 1 :])  # the fronts came after them
 
 
 def test_a_front_reads_its_topic_with_its_own_group():

@@ -1,5 +1,6 @@
-"""The warehouse DDL: generated from the contracts, one source with two renderings that differ only in the
-source tables' engine clause, and both parsed and (server) validated by real ClickHouse code (chdb)."""
+"""The warehouse DDL: generated from the contracts, one rendering for a server and the embedded warehouse (Null
+source tables, the Kafka engine in fronts made after the migrations), parsed and the fronts' Kafka settings
+validated by real ClickHouse code (chdb)."""
 
 from __future__ import annotations
 
@@ -10,28 +11,32 @@ import sys
 
 import pytest
 
-from clickhouse_ddl.columns import columns
+from clickhouse_ddl.columns import META_COLUMNS, columns
+from clickhouse_ddl.kafka_front import front
 from clickhouse_ddl.render import REPLICA_PATH, KafkaSource, on_cluster, render, sources, statements
-from clickhouse_ddl.runner import all_sources, available, rendered
+from clickhouse_ddl.runner import all_sources, available, migrate, rendered
 from schemas.registry import contracts
 
 KAFKA = KafkaSource("broker-a:9092,broker-b:9092", "p.", "stir-warehouse", 2, 500)
 REQUIRED = ("kafka_format = 'JSONEachRow'", "kafka_handle_error_mode = 'stream'", "kafka_num_consumers = 2",
             "kafka_thread_per_consumer = 1", "kafka_flush_interval_ms = 500",
             "kafka_broker_list = 'broker-a:9092,broker-b:9092'")  # fmt: skip
-ENGINE_RE = re.compile(r"ENGINE = (Null|Kafka\nSETTINGS .*?)(?=;|$)", re.DOTALL)
 
 
-def _rendered(rendering: str) -> list[str]:
-    return [s for m in available() for s in statements(render(m.sql, rendering, KAFKA))]  # type: ignore[arg-type]
+def _rendered() -> list[str]:
+    return [s for m in available() for s in statements(render(m.sql))]
 
 
 def _clustered() -> list[str]:
-    return [s for m in available() for s in rendered(m.sql, "server", KAFKA, "stir_replicas")]
+    return [s for m in available() for s in rendered(m.sql, "stir_replicas")]
+
+
+def _fronts() -> list[str]:
+    return [stmt for src in all_sources() for stmt in front(src, KAFKA)]
 
 
 def test_a_cluster_rendering_runs_every_statement_on_the_cluster_with_replicated_engines():
-    plain, clustered = _rendered("server"), _clustered()
+    plain, clustered = _rendered(), _clustered()
     assert len(plain) == len(clustered)
     engines = 0
     for p, c in zip(plain, clustered, strict=True):
@@ -51,8 +56,8 @@ def test_a_cluster_rendering_runs_every_statement_on_the_cluster_with_replicated
         on_cluster("RENAME TABLE a TO b", "c")
     with pytest.raises(ValueError, match="letters"):
         on_cluster("DROP TABLE IF EXISTS a", "c; DROP DATABASE x")
-    with pytest.raises(ValueError, match="server rendering"):
-        rendered("SELECT 1", "embedded", None, "c")
+    with pytest.raises(ValueError, match="STIR_CH_URL"):
+        migrate(None, "embedded", cluster="c")
 
 
 def test_a_cluster_needs_a_server():
@@ -65,28 +70,22 @@ def test_a_cluster_needs_a_server():
     assert WarehouseSettings(cluster="replicas", ch_url="https://ch.example:8443").cluster == "replicas"
 
 
-def test_renderings_differ_only_in_source_engines():
-    server, embedded = _rendered("server"), _rendered("embedded")
-    assert len(server) == len(embedded)
-    differing = [(s, e) for s, e in zip(server, embedded, strict=True) if s != e]
-    assert len(differing) == sum(len(sources(m.sql)) for m in available()) >= len(all_sources()) >= 6
-    meta = re.compile(r"^    _(topic|partition|offset|timestamp_ms|raw_message|error) .*\n", re.MULTILINE)
-    for s, e in differing:
-        assert "ENGINE = Kafka" in s and "ENGINE = Null" in e
-        # strip the engine clause and the embedded table's Kafka columns: the rest is byte-identical
-        assert ENGINE_RE.sub("", s) == meta.sub("", ENGINE_RE.sub("", e)).replace(",\n)", "\n)")
-
-
-def test_server_sources_carry_the_required_kafka_settings():
-    for stmt in _rendered("server"):
-        if "ENGINE = Kafka" not in stmt:
-            continue
-        table = stmt.split()[5]
-        topic = next(s.topic for s in all_sources() if s.table == table)
-        assert f"kafka_topic_list = 'p.{topic}'" in stmt
-        assert f"kafka_group_name = 'stir-warehouse.{table}'" in stmt
+def test_sources_are_null_tables_with_the_kafka_coordinates_and_their_fronts_carry_the_kafka_settings():
+    declared = [stmt for stmt in _rendered() if re.match(r"CREATE TABLE IF NOT EXISTS \w+_queue\n", stmt)]
+    assert len(declared) == sum(len(sources(m.sql)) for m in available()) >= len(all_sources()) >= 6
+    meta = [f"    {name} {typ}" for name, typ in META_COLUMNS]
+    for stmt in declared:
+        assert stmt.endswith("ENGINE = Null") and "Kafka" not in stmt
+        lines = [ln.rstrip(",") for ln in stmt.splitlines()]
+        assert lines[-2 - len(meta) : -2] == meta  # the engine's virtual columns, last
+    for src in all_sources():
+        table, view = front(src, KAFKA)
+        assert table.startswith(f"CREATE TABLE IF NOT EXISTS {src.table.removesuffix('_queue')}_kafka\n")
+        assert f"kafka_topic_list = 'p.{src.topic}'" in table
+        assert f"kafka_group_name = 'stir-warehouse.{src.table}'" in table
         for setting in REQUIRED:
-            assert setting in stmt, (table, setting)
+            assert setting in table, (src.table, setting)
+        assert f"TO {src.table} AS" in view
 
 
 def test_column_lists_come_from_the_contracts():
@@ -94,7 +93,7 @@ def test_column_lists_come_from_the_contracts():
         contract = contracts()[src.topic]
         cols = [c.name for c in columns(src.topic)]
         assert cols == contract.field_names
-        stmt = next(s for s in _rendered("embedded") if s.startswith(f"CREATE TABLE IF NOT EXISTS {src.table}\n"))
+        stmt = next(s for s in _rendered() if s.startswith(f"CREATE TABLE IF NOT EXISTS {src.table}\n"))
         assert [ln.split()[0] for ln in stmt.splitlines()[2:-2] if ln.startswith("    ")][: len(cols)] == cols
     millis = {c.name: c for c in columns("metrics.profile.rolling") if c.millis}
     assert set(millis) == {"event_time", "ingested_at", "as_of"}
@@ -104,11 +103,9 @@ def test_column_lists_come_from_the_contracts():
 
 def test_bad_directives_are_refused():
     with pytest.raises(ValueError, match="no contract"):
-        render("{{columns social.nope}}", "embedded")
+        render("{{columns social.nope}}")
     with pytest.raises(ValueError, match="_queue"):
-        render("{{source profile_rolling metrics.profile.rolling}}", "embedded")
-    with pytest.raises(ValueError, match="Kafka source settings"):
-        render("{{source x_queue metrics.profile.rolling}}", "server")
+        render("{{source profile_rolling metrics.profile.rolling}}")
     assert sources("{{source a_queue social.scrape.status}}")[0].topic == "social.scrape.status"
 
 
@@ -131,20 +128,16 @@ print(json.dumps(out))
 """
 
 
-def test_chdb_parses_both_renderings_and_validates_the_kafka_sources(tmp_path):
-    """chdb's Kafka engine cannot start (DESIGN: 'Shutdown was called'), but it checks every setting first: an
-    unknown setting or a missing broker list would fail differently. Runs in a child process (one chdb path
-    per process) against a Memory database, so nothing is persisted."""
-    server = _rendered("server")
-    by_table: dict[str, str] = {}
-    for stmt in server:  # one per table: a later migration re-creates some (after a DROP this check does not run)
-        if "ENGINE = Kafka" in stmt:
-            by_table.setdefault(stmt.split()[5], stmt)
-    kafka = list(by_table.values())
+def test_chdb_parses_the_rendering_and_validates_the_fronts_kafka_settings(tmp_path):
+    """With chdb imported plainly, its Kafka engine cannot start (its import-time probe shut the streaming
+    registry down: 'Shutdown was called'), but it checks every setting first: an unknown setting or a missing
+    broker list would fail differently. Runs in a child process (one chdb path per process) against a Memory
+    database, so nothing is persisted."""
+    kafka = [stmt for stmt in _fronts() if "ENGINE = Kafka" in stmt]
     first = kafka[0].replace("IF NOT EXISTS ", "").split("\n", 1)[1]  # the column list and engine clause
     bad = ["CREATE TABLE bad_setting\n" + first.replace("kafka_thread_per_consumer", "kafka_threads_per_consumer"),
            "CREATE TABLE no_brokers\n" + re.sub(r"kafka_broker_list = '[^']*',\n    ", "", first)]  # fmt: skip
-    payload = json.dumps({"parse": server + _rendered("embedded") + _clustered(), "kafka": kafka + bad})
+    payload = json.dumps({"parse": _rendered() + _clustered() + _fronts(), "kafka": kafka + bad})
     res = subprocess.run([sys.executable, "-c", CHECK, str(tmp_path / "chdb")], input=payload, capture_output=True,
                          text=True, timeout=300)  # fmt: skip
     assert res.returncode == 0, res.stderr[-2000:]

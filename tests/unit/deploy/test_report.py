@@ -8,13 +8,16 @@ from deploy.local.report.metrics import derive
 from deploy.local.report.probes import percentile
 
 
-def _sample(ingest: float, agent: float, bridge: float, lag: float):
+def _sample(ingest: float, agent: float, warehouse: float, lag: float):
     worker = {("stir_streams_events_in_total", (("agent", "profiles"), ("topic", "x"))): agent,
               ("stir_streams_consumer_lag", (("partition", "0"), ("topic", "x"))): lag}  # fmt: skip
     return {
         "ingest": {("stir_ingest_events_total", (("outcome", "accepted"), ("type", "t"))): ingest},
         "worker": worker,
-        "warehouse": {("stir_bridge_rows_total", (("table", "t"),)): bridge},
+        "warehouse": {
+            ("stir_ch_kafka_rows_total", ()): warehouse,
+            ("stir_ch_kafka_lag_messages", (("partition", "0"), ("table", "t"), ("topic", "x"))): lag * 2,
+        },
     }
 
 
@@ -25,8 +28,9 @@ def test_derive_turns_counters_into_rates_per_stage():
     tp = series["throughput"]
     assert tp.t == [2.0]
     assert tp.lines["ingest API"] == [100.0] and tp.lines["agent profiles"] == [100.0]
-    assert tp.lines["warehouse bridge"] == [50.0]
+    assert tp.lines["warehouse"] == [50.0]
     assert series["lag"].lines["Faust worker"] == [7.0, 3.0]
+    assert series["lag"].lines["warehouse"] == [14.0, 6.0]
 
 
 def test_top_movers_come_from_the_leaderboard_labelled_by_their_newest_handle(tmp_path):
