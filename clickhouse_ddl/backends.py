@@ -32,6 +32,18 @@ class ChdbBackend:
             out = self.session.query(sql, "JSONCompact").bytes()
         return list(json.loads(out)["data"]) if out else []
 
+    def insert(self, table: str, fmt: str, data: bytes) -> int:
+        """Stream ``data`` (rows in ``fmt``) into ``table``: chdb's streaming insert, several times faster than the
+        rows inline in an ``INSERT ... FORMAT`` statement. Returns the rows written."""
+        with self.lock:
+            ins = self.session.send_insert(f"INSERT INTO {table}", fmt)
+            try:
+                ins.append(data)
+                return int(ins.finish().rows_written)
+            except BaseException:
+                ins.cancel()
+                raise
+
     def close(self) -> None:
         self.session.close()
 

@@ -3,7 +3,7 @@
 Per source table (``table``): partitions assigned, messages read, commits, rebalances, the exceptions the engine
 keeps (its last few) and the time of the latest, the last poll and commit times; per partition the consumer's lag
 (the broker's end offset less the consumer's current offset, end offsets read at the scrape); for all sources
-together the rows read and the rows rejected (malformed lines, which go to ``ingest_errors``). The counters are
+together the rows read (a message that does not parse counts as one row, the one ``ingest_errors`` gets). The counters are
 the consumers' own: they restart from zero with the process (each start makes the consumers again).
 """
 
@@ -27,7 +27,7 @@ SELECT table, assignments.topic, assignments.partition_id, assignments.current_o
 FROM system.kafka_consumers WHERE database = {db}
 """
 # rows, not messages (a message holds many JSONEachRow lines): the process's ProfileEvents, every source together
-ROWS_QUERY = "SELECT name, value FROM system.events WHERE name IN ('KafkaRowsRead', 'KafkaRowsRejected')"
+ROWS_QUERY = "SELECT value FROM system.events WHERE name = 'KafkaRowsRead'"
 
 
 def _seconds(value: Any) -> float | None:
@@ -69,17 +69,14 @@ class KafkaEngineCollector(Collector):
                                    "last committed", labels=["table"])  # fmt: skip
         last_exc = GaugeMetricFamily("stir_ch_kafka_last_exception_timestamp_seconds", "When the source's "
                                      "consumers last hit an exception", labels=["table"])  # fmt: skip
-        rows_read = CounterMetricFamily("stir_ch_kafka_rows", "Rows the Kafka engine read (every source)")
-        rejected = CounterMetricFamily("stir_ch_kafka_rows_rejected", "Rows the Kafka engine could not parse "
-                                       "(sent to ingest_errors; every source)")  # fmt: skip
+        rows_read = CounterMetricFamily("stir_ch_kafka_rows", "Rows the Kafka engine read (every source; a "
+                                        "message that does not parse counts as one)")  # fmt: skip
         lag = GaugeMetricFamily("stir_ch_kafka_lag_messages", "Messages the engine has not read yet",
                                 labels=["table", "topic", "partition"])  # fmt: skip
         db = "'" + self.database.replace("\\", "\\\\").replace("'", "\\'") + "'"
         try:
             data = self.rows(QUERY.format(db=db))
-            events = {str(name): float(value) for name, value in self.rows(ROWS_QUERY)}
-            rows_read.add_metric([], events.get("KafkaRowsRead", 0.0))
-            rejected.add_metric([], events.get("KafkaRowsRejected", 0.0))
+            rows_read.add_metric([], sum(float(r[0]) for r in self.rows(ROWS_QUERY)))
         except Exception as exc:  # a scrape during start-up or shutdown: no engine figures this time
             log.debug("system.kafka_consumers: %s", exc)
             data = []
@@ -117,4 +114,4 @@ class KafkaEngineCollector(Collector):
                         lag.add_metric([table, t, str(p)], max(ends[(t, p)] - o, 0))
             except Exception as exc:  # the broker away: no lag figures this time
                 log.debug("end offsets: %s", exc)
-        yield from (assigned, read, commits, rebalances, exceptions, poll, commit, last_exc, rows_read, rejected, lag)
+        yield from (assigned, read, commits, rebalances, exceptions, poll, commit, last_exc, rows_read, lag)

@@ -65,6 +65,7 @@ def kafka_engine(table: str, topic: str, kafka: KafkaSource) -> str:
         "kafka_num_consumers": str(kafka.num_consumers),
         "kafka_thread_per_consumer": "1",
         "kafka_flush_interval_ms": str(kafka.flush_interval_ms),
+        "kafka_poll_timeout_ms": str(kafka.flush_interval_ms),  # a poll never outwaits the flush
     }
     return "ENGINE = Kafka\nSETTINGS " + ",\n    ".join(f"{k} = {v}" for k, v in settings.items())
 

@@ -15,14 +15,18 @@ refresh of ``profile_summary``), so its freshness is uniform over [d, 300 s + d]
 from __future__ import annotations
 
 import os
-import statistics
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
+import pytest
 
 from connectors.connect_client import ConnectClient
 from connectors.debezium import apply, connector_config, drop
@@ -33,6 +37,7 @@ from schemas.kafka import group_lag
 from schemas.oltp_migrate import migrate
 from streams.app import inputs as stream_inputs
 from streams.settings import StreamsSettings
+from tests.benchmarks.freshness_probes import Probes, pct, stages
 from tests.benchmarks.procstats import Sampler
 from tests.support.harness import cdc_connector, ingest_token, pipeline_env, serving_schema, warehouse_client
 from tests.support.kafka import delete_topics
@@ -45,12 +50,6 @@ BATCH_PERIOD_S = 300
 GENERATOR = "load generator (this process)"
 
 
-def _pct(xs: list[float], p: float) -> float | None:
-    if not xs:
-        return None
-    return statistics.quantiles(xs, n=100, method="inclusive")[int(p) - 1] if len(xs) > 1 else xs[0]
-
-
 def _body(n: int, seq: int, now: int) -> bytes:
     lines = []
     for i in range(n):
@@ -59,146 +58,6 @@ def _body(n: int, seq: int, now: int) -> bytes:
                      f'"source":"bench","profile_id":"{pid}","platform":"instagram","handle":"h{pid}",'
                      f'"followers":{100_000 + seq + i}}}')  # fmt: skip
     return "\n".join(lines).encode()
-
-
-class Probes:
-    """Commits one probe per second and records when its new version reaches ClickHouse and the serving table."""
-
-    def __init__(self, dsn: str, schema: str, ch: Any, ids: list[int], bootstrap: str, prefix: str) -> None:
-        self.dsn, self.schema, self.ch, self.ids = dsn, schema, ch, ids
-        self.bootstrap, self.prefix = bootstrap, prefix
-        self.pending: dict[str, tuple[int, float]] = {}
-        self.to_ch: dict[str, float] = {}
-        self.to_serving: dict[str, float] = {}
-        self.committed_at: dict[str, float] = {}  # wall clock, for the stage breakdown
-        self.lock = threading.Lock()
-
-    def _version(self, pid: str) -> int:
-        rows = self.ch.query(f"SELECT max(version) FROM profile_rolling WHERE profile_id = '{pid}'").result_rows
-        return int(rows[0][0] or 0)
-
-    def commit_every_second(self, seconds: float) -> None:
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
-            t_end = time.monotonic() + seconds
-            while time.monotonic() < t_end and self.ids:
-                tick = time.monotonic()
-                pid = str(self.ids.pop())
-                before = self._version(pid)
-                conn.execute("UPDATE profiles SET updated_at = now() WHERE id = %s", (int(pid),))
-                with self.lock:
-                    self.pending[pid] = (before, time.monotonic())
-                    self.committed_at[pid] = time.time()
-                time.sleep(max(0.0, 1.0 - (time.monotonic() - tick)))
-
-    def poll_until_done(self, stop: threading.Event, deadline_s: float = 120) -> None:
-        try:
-            self._poll(stop, deadline_s)
-        finally:
-            self.poll_cpu_s = time.thread_time()
-
-    def _poll(self, stop: threading.Event, deadline_s: float) -> None:
-        with psycopg.connect(self.dsn, autocommit=True) as conn:
-            end = None
-            while True:
-                if stop.is_set() and end is None:
-                    end = time.monotonic() + deadline_s
-                with self.lock:
-                    pending = dict(self.pending)
-                waiting_ch = [p for p in pending if p not in self.to_ch]
-                waiting_pg = [p for p in pending if p not in self.to_serving]
-                if stop.is_set() and not waiting_ch and not waiting_pg:
-                    return
-                if end is not None and time.monotonic() > end:
-                    return
-                now = time.monotonic()
-                if waiting_ch:
-                    ids = ",".join(f"'{p}'" for p in waiting_ch)
-                    q = f"SELECT profile_id, max(version) FROM profile_rolling WHERE profile_id IN ({ids}) GROUP BY 1"
-                    for pid, v in self.ch.query(q).result_rows:
-                        if v > pending[pid][0]:
-                            self.to_ch[pid] = now - pending[pid][1]
-                if waiting_pg:
-                    rows = conn.execute(f"SELECT profile_id, version FROM {self.schema}.profile_summary "
-                                        "WHERE profile_id = ANY(%s)", (waiting_pg,)).fetchall()  # fmt: skip
-                    for pid, v in rows:
-                        if v > pending[pid][0]:
-                            self.to_serving[pid] = now - pending[pid][1]
-                time.sleep(0.1)
-
-
-def _records(bootstrap: str, topic: str, since_ms: int, match: Any) -> dict[str, int]:
-    """probe id -> Kafka timestamp of the first record (line) ``match(line)`` gives that id, from ``since_ms``."""
-    from confluent_kafka import Consumer, TopicPartition
-
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"stages-{uuid.uuid4().hex[:6]}",
-                  "enable.auto.commit": False})  # fmt: skip
-    found: dict[str, int] = {}
-    try:
-        parts = c.list_topics(topic, timeout=10).topics[topic].partitions
-        starts = c.offsets_for_times([TopicPartition(topic, p, since_ms) for p in parts], timeout=10)
-        for tp in starts:
-            _, high = c.get_watermark_offsets(TopicPartition(topic, tp.partition), timeout=10)
-            if tp.offset < 0 or tp.offset >= high:
-                continue
-            c.assign([tp])
-            pos = tp.offset
-            while pos < high:
-                batch = c.consume(500, 2.0)
-                if not batch:
-                    break
-                for msg in batch:
-                    pos = (msg.offset() or 0) + 1
-                    for line in (msg.value() or b"").split(b"\n"):
-                        pid = match(line)
-                        if pid is not None and pid not in found:
-                            found[pid] = msg.timestamp()[1]
-    finally:
-        c.close()
-    return found
-
-
-def _stages(bootstrap: str, prefix: str, probes: Probes) -> dict[str, dict[str, int]]:
-    """Where a probe's time goes (ms p50 / p95): commit -> CDC record (Debezium), -> the worker's output record,
-    -> the row's ``inserted_at`` in ClickHouse (bridge), -> seen by the probe's poll."""
-    import json
-
-    committed = dict(probes.committed_at)
-    ids = set(committed)
-    since = int(min(committed.values(), default=time.time()) * 1000) - 1000
-
-    def cdc_id(line: bytes) -> str | None:
-        if b'"id"' not in line:
-            return None
-        after = (json.loads(line).get("payload") or json.loads(line)).get("after") or {}
-        pid = str(after.get("id"))
-        return pid if pid in ids else None
-
-    def out_id(line: bytes) -> str | None:
-        if b"profile_id" not in line:
-            return None
-        row = json.loads(line)
-        pid = str(row.get("profile_id"))
-        return pid if pid in ids and row.get("version", 0) > probes.pending[pid][0] else None
-
-    cdc = _records(bootstrap, f"{prefix}cdc.public.profiles", since, cdc_id)
-    out = _records(bootstrap, f"{prefix}metrics.profile.rolling", since, out_id)
-    inserted: dict[str, int] = {}
-    for pid in ids:
-        rows = probes.ch.query("SELECT toUnixTimestamp64Milli(min(inserted_at)) FROM profile_rolling "
-                               "WHERE profile_id = {pid:String} AND version > {v:Int64}",
-                               parameters={"pid": pid, "v": probes.pending[pid][0]}).result_rows  # fmt: skip
-        if rows and rows[0][0]:
-            inserted[pid] = int(rows[0][0])
-    spans: dict[str, list[float]] = {"debezium": [], "worker": [], "bridge": [], "poll": []}
-    for pid, t in committed.items():
-        if pid in cdc and pid in out and pid in inserted and pid in probes.to_ch:
-            seen = (t + probes.to_ch[pid]) * 1000
-            spans["debezium"].append(cdc[pid] - t * 1000)
-            spans["worker"].append(out[pid] - cdc[pid])
-            spans["bridge"].append(inserted[pid] - out[pid])
-            spans["poll"].append(seen - inserted[pid])
-    return {k: {"50": round(_pct(v, 50) or 0), "95": round(_pct(v, 95) or 0), "n": len(v)}
-            for k, v in spans.items() if v}  # fmt: skip
 
 
 def _run_level(n: int, url: str, token: str, probes: Probes, lag: Any, roots: dict[str, int]) -> dict[str, Any]:
@@ -255,10 +114,10 @@ def _run_level(n: int, url: str, token: str, probes: Probes, lag: Any, roots: di
     out = {
         "target_events_per_s": n, "accepted_events_per_s": round(rate), "seconds": round(elapsed, 1),
         "worker_drain_s": round(drain_s, 1), "sustained": sustained, "probes": len(probes.pending),
-        "to_clickhouse_ms": {str(p): round((_pct(to_ch, p) or 0) * 1000) for p in (50, 95, 99)} if to_ch else None,
-        "to_serving_ms": {str(p): round((_pct(to_pg, p) or 0) * 1000) for p in (50, 95, 99)} if to_pg else None,
+        "to_clickhouse_ms": {str(p): round((pct(to_ch, p) or 0) * 1000) for p in (50, 95, 99)} if to_ch else None,
+        "to_serving_ms": {str(p): round((pct(to_pg, p) or 0) * 1000) for p in (50, 95, 99)} if to_pg else None,
         "api_errors": len(errors), "processes": usage, "generator_cpu_s": {k: round(v, 1) for k, v in cpu.items()},
-        "stages_ms": _stages(probes.bootstrap, probes.prefix, probes),
+        "stages_ms": stages(probes.bootstrap, probes.prefix, probes),
     }  # fmt: skip
     probes.committed_at.clear()
     probes.pending.clear()
@@ -267,12 +126,28 @@ def _run_level(n: int, url: str, token: str, probes: Probes, lag: Any, roots: di
     return out
 
 
-def test_sustained_load_freshness(stack, fresh_db, uid, tmp_path, results):
+@dataclass
+class Running:
+    """A whole pipeline of its own, seeded, with its probes."""
+
+    pipeline: Pipeline
+    token: str
+    probes: Probes
+    lag: Any
+    roots: dict[str, int]
+    schema: str
+
+    def level(self, n: int) -> dict[str, Any]:
+        return _run_level(n, self.pipeline.ingest_url, self.token, self.probes, self.lag, self.roots)
+
+
+@contextmanager
+def _running(stack: Any, fresh_db: str, uid: str, tmp_path: Path, **tuning: str) -> Iterator[Running]:
     migrate(fresh_db)
     prefix = f"fr{uid}."
     schema = serving_schema(prefix)
     # the specs' own intervals (profile_summary every 5 s)
-    env = pipeline_env(prefix, tmp_path / "state", fresh_db, STIR_LOADER_INTERVAL_SCALE="1")
+    env = pipeline_env(prefix, tmp_path / "state", fresh_db, STIR_LOADER_INTERVAL_SCALE="1", **tuning)
     pipeline = Pipeline(tmp_path / "run", env)
     cfg = cdc_connector(prefix, uid)
     client = ConnectClient(stack.connect_rest, stack.connect_auth())
@@ -319,39 +194,10 @@ def test_sustained_load_freshness(stack, fresh_db, uid, tmp_path, results):
                  if (rec := svc.proc.running()) is not None}  # fmt: skip
         roots.update({name: rec.pid for name in COMPONENTS if (rec := pipeline.process(name).running()) is not None})
         roots[GENERATOR] = os.getpid()
-        levels = []
-        for n in LEVELS:
-            level = _run_level(n, pipeline.ingest_url, token, probes, lag, roots)
-            levels.append(level)
-            print(level)
-            if not level["sustained"]:
-                break
-        sustained = [lv["target_events_per_s"] for lv in levels if lv["sustained"]]
-        if sustained and not levels[-1]["sustained"]:  # one step of bisection towards the box's limit
-            mid = (max(sustained) + levels[-1]["target_events_per_s"]) // 2
-            assert wait_until(lambda: lag() == 0, 120, 0.5)
-            levels.append(_run_level(mid, pipeline.ingest_url, token, probes, lag, roots))
-            print(levels[-1])
-        # the batch baseline's recompute, on the same data: the loader's full refresh of profile_summary
-        with psycopg.connect(fresh_db) as conn:
-            row = conn.execute(f"SELECT avg(copy_s + index_s + swap_s) FROM {schema}.stir_load_runs "
-                               "WHERE spec = 'profile_summary' AND outcome = 'swapped'").fetchone()  # fmt: skip
-        recompute_s = float(row[0]) if row and row[0] is not None else 0.0
-        best = max((lv for lv in levels if lv["sustained"]), key=lambda lv: lv["target_events_per_s"], default=None)
-        figures: dict[str, Any] = {"levels": levels, "seconds_per_level": SECONDS}
-        figures["max_sustained_events_per_s"] = best["target_events_per_s"] if best else 0
-        if best:
-            p50 = best["to_serving_ms"]["50"] / 1000
-            figures["batch_baseline"] = {
-                "period_s": BATCH_PERIOD_S, "recompute_s": round(recompute_s, 2),
-                "to_serving_p50_s": round(BATCH_PERIOD_S / 2 + recompute_s, 1),
-                "to_serving_p95_s": round(BATCH_PERIOD_S * 0.95 + recompute_s, 1),
-                "pipeline_to_serving_p50_s": p50,
-                "ratio_p50": round((BATCH_PERIOD_S / 2 + recompute_s) / p50, 1),
-            }  # fmt: skip
-        results.record("freshness_under_load", figures)
-        ch.close()
-        assert levels[0]["sustained"], levels[0]
+        try:
+            yield Running(pipeline, token, probes, lag, roots, schema)
+        finally:
+            ch.close()
     finally:
         pipeline.down()
         drop(client, cfg, fresh_db)
@@ -359,3 +205,68 @@ def test_sustained_load_freshness(stack, fresh_db, uid, tmp_path, results):
         from tests.integration.test_pipeline_e2e import _all_topics
 
         delete_topics(stack.bootstrap, [prefix + t for t in _all_topics()])
+
+
+def test_sustained_load_freshness(stack, fresh_db, uid, tmp_path, results):
+    with _running(stack, fresh_db, uid, tmp_path) as run:
+        levels = []
+        for n in LEVELS:
+            level = run.level(n)
+            levels.append(level)
+            print(level)
+            if not level["sustained"]:
+                break
+        sustained = [lv["target_events_per_s"] for lv in levels if lv["sustained"]]
+        if sustained and not levels[-1]["sustained"]:  # one step of bisection towards the box's limit
+            mid = (max(sustained) + levels[-1]["target_events_per_s"]) // 2
+            assert wait_until(lambda: run.lag() == 0, 120, 0.5)
+            levels.append(run.level(mid))
+            print(levels[-1])
+        # the batch baseline's recompute, on the same data: the loader's full refresh of profile_summary
+        with psycopg.connect(fresh_db) as conn:
+            row = conn.execute(f"SELECT avg(copy_s + index_s + swap_s) FROM {run.schema}.stir_load_runs "
+                               "WHERE spec = 'profile_summary' AND outcome = 'swapped'").fetchone()  # fmt: skip
+    recompute_s = float(row[0]) if row and row[0] is not None else 0.0
+    best = max((lv for lv in levels if lv["sustained"]), key=lambda lv: lv["target_events_per_s"], default=None)
+    figures: dict[str, Any] = {"levels": levels, "seconds_per_level": SECONDS}
+    figures["max_sustained_events_per_s"] = best["target_events_per_s"] if best else 0
+    if best:
+        p50 = best["to_serving_ms"]["50"] / 1000
+        figures["batch_baseline"] = {
+            "period_s": BATCH_PERIOD_S, "recompute_s": round(recompute_s, 2),
+            "to_serving_p50_s": round(BATCH_PERIOD_S / 2 + recompute_s, 1),
+            "to_serving_p95_s": round(BATCH_PERIOD_S * 0.95 + recompute_s, 1),
+            "pipeline_to_serving_p50_s": p50,
+            "ratio_p50": round((BATCH_PERIOD_S / 2 + recompute_s) / p50, 1),
+        }  # fmt: skip
+    results.record("freshness_under_load", figures)
+    assert levels[0]["sustained"], levels[0]
+
+
+SIDE_LEVELS = (1000, 5000)
+_side: dict[str, list[dict[str, Any]]] = {}
+
+
+@pytest.mark.parametrize("ingest", ["kafka", "bridge"])
+def test_warehouse_intake_freshness_side_by_side(stack, fresh_db, uid, tmp_path, results, ingest):
+    """The same pipeline and load with the Kafka engine and with the bridge, one after the other in one run:
+    commit → ClickHouse row, and its warehouse stage alone (output record → ``inserted_at``)."""
+    with _running(stack, fresh_db, uid, tmp_path, STIR_CH_INGEST=ingest) as run:
+        _side[ingest] = [run.level(n) for n in SIDE_LEVELS]
+    print(ingest, _side[ingest])
+    if set(_side) == {"kafka", "bridge"}:
+        figures: dict[str, Any] = {"seconds_per_level": SECONDS}
+        for name, levels in _side.items():
+            for lv in levels:
+                key, stage = f"{name}_{lv['target_events_per_s']}", lv["stages_ms"].get("warehouse", {})
+                figures[f"{key}_sustained"] = lv["sustained"]
+                to_ch = lv["to_clickhouse_ms"] or {}
+                figures[f"{key}_commit_to_clickhouse_ms_p50"] = to_ch.get("50")
+                figures[f"{key}_commit_to_clickhouse_ms_p95"] = to_ch.get("95")
+                figures[f"{key}_warehouse_stage_ms_p50"] = stage.get("50")
+                figures[f"{key}_warehouse_stage_ms_p95"] = stage.get("95")
+        for n in SIDE_LEVELS:
+            k, b = figures[f"kafka_{n}_commit_to_clickhouse_ms_p95"], figures[f"bridge_{n}_commit_to_clickhouse_ms_p95"]
+            figures[f"p95_kafka_to_bridge_{n}"] = round(k / b, 2) if k and b else None
+        results.record("warehouse_intake_freshness", figures)
+    assert _side[ingest][0]["sustained"], _side[ingest][0]

@@ -46,8 +46,8 @@ out = {
     "consumers": json.loads(str(s.query(
         "SELECT length(assignments.partition_id), num_messages_read, num_commits, length(exceptions.text) "
         "FROM system.kafka_consumers WHERE database = 'k'", "JSONCompact")))["data"],
-    "events": json.loads(str(s.query("SELECT name, value FROM system.events WHERE name IN ('KafkaRowsRead', "
-                                     "'KafkaRowsRejected')", "JSONCompact")))["data"],
+    "events": json.loads(str(s.query("SELECT name, value FROM system.events WHERE name LIKE 'KafkaRows%'",
+                                     "JSONCompact")))["data"],
 }
 print(json.dumps(out), flush=True)
 """
@@ -81,5 +81,5 @@ def test_the_kafka_engine_reads_commits_and_streams_errors(stack, tmp_path, uid)
     assert sum(c[0] for c in consumers) == 2  # two consumers share the two partitions
     assert sum(c[1] for c in consumers) == 401 and all(c[3] == 0 for c in consumers)
     assert sum(c[2] for c in consumers) >= 1
-    # the figures engine_metrics exports as stir_ch_kafka_rows_total and stir_ch_kafka_rows_rejected_total
-    assert {name: int(value) for name, value in result["events"]} == {"KafkaRowsRead": 400, "KafkaRowsRejected": 1}
+    # what engine_metrics exports as stir_ch_kafka_rows_total: the bad message counts as the one row it becomes
+    assert {name: int(value) for name, value in result["events"]} == {"KafkaRowsRead": 401}

@@ -55,7 +55,7 @@ def main(path: str) -> None:
 
     def insert(topic: str, rows: list[dict[str, Any]]) -> None:
         data = "\n".join(json.dumps(r)[:-1] + META for r in rows)
-        b.command(f"INSERT INTO {queue[topic]} FORMAT JSONEachRow\n{data}")
+        b.insert(queue[topic], "JSONEachRow", data.encode())
 
     for topic in ("status.hiring.process", "dim.hiring.position", "dim.hiring.company", "status.account.security"):
         insert(topic, list(reduced.rows[topic].values()))

@@ -34,7 +34,7 @@ def main(path: str) -> None:
                          "handle": handle, "followers": followers, "following": None, "posts_count": None,
                          "category": None, "language": None, "country": None})  # fmt: skip
     data = "\n".join(json.dumps(r)[:-1] + META for r in rows)
-    b.command(f"INSERT INTO profile_snapshot_queue FORMAT JSONEachRow\n{data}")
+    b.insert("profile_snapshot_queue", "JSONEachRow", data.encode())
     figures = warehouse_figures(lambda sql: [tuple(r) for r in b.rows(sql)])
     print(json.dumps(figures["movers"]))
 

@@ -1,5 +1,6 @@
 """Per-stage throughput of the two stages the other benchmarks do not isolate: Debezium CDC (rows committed in
-PostgreSQL → records in Kafka) and the warehouse bridge (Kafka → ClickHouse rows, embedded warehouse)."""
+PostgreSQL → records in Kafka) and the warehouse's intake (Kafka → ClickHouse rows, embedded warehouse: its Kafka
+engine beside the bridge)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import time
 import uuid
 
 import psycopg
+import pytest
 from confluent_kafka import Producer
 
 from clickhouse_ddl.runner import all_sources
@@ -16,7 +18,7 @@ from connectors.connect_client import ConnectClient
 from connectors.debezium import ConnectorSettings, apply, connector_config, drop
 from deploy.local.pipeline import Pipeline
 from deploy.local.process import wait_until
-from schemas.kafka import end_offsets, group_lag, partition_for
+from schemas.kafka import end_offsets, ensure_topics, group_lag, partition_for
 from schemas.models import ProfileRollingMetrics
 from schemas.oltp_migrate import migrate
 from tests.support.harness import pipeline_env, warehouse_client
@@ -68,13 +70,17 @@ def _row(i: int, now: int) -> bytes:
     return json.dumps({k: row.get(k) for k in fields}, separators=(",", ":")).encode()
 
 
-def test_bridge_throughput(stack, tmp_path, results):
+_intake: dict[str, dict[str, float]] = {}
+
+
+@pytest.mark.parametrize("ingest", ["kafka", "bridge"])
+def test_warehouse_intake_throughput(stack, tmp_path, results, ingest):
+    """A backlog of 400k rows read into ClickHouse from the warehouse process's start, with the Kafka engine and
+    with the bridge, one after the other in one run."""
     uid = uuid.uuid4().hex[:8]
     prefix, topic = f"bbr{uid}.", f"bbr{uid}.metrics.profile.rolling"
     ProfileRollingMetrics.model_validate_json(_row(1, 1_790_000_000_000))
     p = Producer({"bootstrap.servers": stack.bootstrap, "linger.ms": 20, "compression.type": "lz4"})
-    from schemas.kafka import ensure_topics
-
     ensure_topics(stack.bootstrap, [prefix + s.topic for s in all_sources()], 4)
     now = int(time.time() * 1000)
     for start in range(0, BRIDGE_ROWS, 500):
@@ -83,22 +89,27 @@ def test_bridge_throughput(stack, tmp_path, results):
         p.produce(topic, value=b"\n".join(lines), key=key, partition=partition_for(key, 4))
         p.poll(0)
     assert p.flush(60) == 0
-    env = pipeline_env(prefix, tmp_path / "state", "")
+    env = pipeline_env(prefix, tmp_path / "state", "", STIR_CH_INGEST=ingest)
     pipeline = Pipeline(tmp_path / "run", env)
-    bridge_group = WarehouseSettings(topic_prefix=prefix).bridge_group
+    readers = [(g, ts) for g, ts in WarehouseSettings(topic_prefix=prefix, ingest=ingest).reading() if topic in ts]
     try:
         t0 = time.perf_counter()
         pipeline.start("warehouse")
         ready = time.perf_counter()
-        sources = [prefix + s.topic for s in all_sources()]
-        assert wait_until(lambda: group_lag(stack.bootstrap, bridge_group, sources) == 0, 600, 0.2)
-        elapsed = time.perf_counter() - t0  # from the process start: the bridge reads while migrations finish
+        assert wait_until(lambda: all(group_lag(stack.bootstrap, g, ts) == 0 for g, ts in readers), 600, 0.2)
+        elapsed = time.perf_counter() - t0  # from the process start: reading begins while it starts
         ch = warehouse_client(env)
         rows = ch.query("SELECT count() FROM profile_rolling").result_rows[0][0]
         ch.close()
         assert rows >= 50_000  # ReplacingMergeTree may have merged some versions already
-        results.record("bridge_throughput", {"rows": BRIDGE_ROWS, "rows_per_message": 500, "start_s": ready - t0,
-                                             "seconds": elapsed, "rows_per_s": BRIDGE_ROWS / elapsed})  # fmt: skip
+        _intake[ingest] = {"start_s": ready - t0, "seconds": elapsed, "rows_per_s": BRIDGE_ROWS / elapsed}
     finally:
         pipeline.down(("warehouse",))
         delete_topics(stack.bootstrap, [prefix + s.topic for s in all_sources()])
+    if set(_intake) == {"kafka", "bridge"}:
+        figures: dict[str, float] = {"rows": BRIDGE_ROWS, "rows_per_message": 500}
+        figures.update({f"{name}_{k}": v for name, got in _intake.items() for k, v in got.items()})
+        figures["kafka_to_bridge_rows_per_s"] = round(
+            _intake["kafka"]["rows_per_s"] / _intake["bridge"]["rows_per_s"], 2
+        )
+        results.record("warehouse_intake_throughput", figures)
