@@ -3,8 +3,8 @@
 Per source table (``table``): partitions assigned, messages read, commits, rebalances, the exceptions the engine
 keeps (its last few) and the time of the latest, the last poll and commit times; per partition the consumer's lag
 (the broker's end offset less the consumer's current offset, end offsets read at the scrape); for all sources
-together the rows read (a message that does not parse counts as one row, the one ``ingest_errors`` gets). The counters are
-the consumers' own: they restart from zero with the process (each start makes the consumers again).
+together the rows read (a message that does not parse counts as one row, the one ``ingest_errors`` gets). The
+counters are the consumers' own: they restart from zero with the process (each start makes the consumers again).
 """
 
 from __future__ import annotations
