@@ -13,11 +13,11 @@ class ChdbBackend:
     """chdb session bound to one database. One process can hold one chdb path, and a session runs one
     statement at a time, so every call takes the lock."""
 
-    def __init__(self, path: Path, database: str) -> None:
+    def __init__(self, path: Path, database: str, broker_threads: int = 0) -> None:
         from clickhouse_ddl.chdb_loader import chdb_session
 
         path.mkdir(parents=True, exist_ok=True)
-        self.session = chdb_session(str(path))
+        self.session = chdb_session(str(path), broker_threads)
         self.lock = threading.RLock()
         self.database = database
         self.session.query(f"CREATE DATABASE IF NOT EXISTS {database}")

@@ -8,8 +8,11 @@ last connection shuts the embedded server's global context down, and that sets t
 :func:`chdb_session` registers the ``chdb`` package without executing its ``__init__`` and loads the extension
 module ``_chdb.abi3.so`` the way chdb does (preloaded with ``RTLD_DEEPBIND``, imported from the package's
 directory); ``chdb.session`` then imports on top of it. The caller keeps its session open for the process's
-lifetime. The chdb packages are pinned exactly (pyproject.toml): ``tests/unit/clickhouse_ddl/test_chdb_loader.py``
-fails when a new version changes what this relies on.
+lifetime. chdb runs the Kafka engine's consumers on a pool of 2 threads
+(``background_message_broker_schedule_pool_size``): with more tables than threads, a consumer with messages waits
+for a turn (seconds, measured); ``broker_threads`` sizes the pool, one thread per consumer. The chdb packages are
+pinned exactly (pyproject.toml): ``tests/unit/clickhouse_ddl/test_chdb_loader.py`` fails when a new version changes
+what this relies on.
 """
 
 from __future__ import annotations
@@ -73,8 +76,9 @@ def _load() -> None:
         raise
 
 
-def chdb_session(path: str) -> Any:
-    """A ``chdb.session.Session`` on ``path`` in a process whose chdb never closed its last connection."""
+def chdb_session(path: str, broker_threads: int = 0) -> Any:
+    """A ``chdb.session.Session`` on ``path`` in a process whose chdb never closed its last connection
+    (``broker_threads``: the Kafka engine's thread pool, when the first session of the process sets it)."""
     with _lock:
         loaded = sys.modules.get("chdb")
         if loaded is None:
@@ -85,4 +89,6 @@ def chdb_session(path: str) -> Any:
                 "cannot start: open chdb sessions through clickhouse_ddl.chdb_loader only"
             )
     session: types.ModuleType = sys.modules["chdb.session"]
+    if broker_threads:
+        path = f"file:{path}?background_message_broker_schedule_pool_size={int(broker_threads)}"
     return session.Session(path)

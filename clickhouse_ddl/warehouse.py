@@ -34,7 +34,9 @@ def prepare(backend: ChdbBackend, settings: WarehouseSettings) -> list[Migration
 
 
 def run(settings: WarehouseSettings, bootstrap: str) -> None:
-    backend = ChdbBackend(settings.embedded_path, settings.ch_database)
+    # a thread for each Kafka engine consumer, and two for the rest of chdb's message broker tasks
+    threads = len(all_sources()) * settings.kafka_num_consumers + 2
+    backend = ChdbBackend(settings.embedded_path, settings.ch_database, broker_threads=threads)
     topics = [settings.topic_prefix + s.topic for s in all_sources()]
     # the Kafka engine's consumers subscribe when their table is created: the topics exist first
     ensure_topics(bootstrap, topics, settings.partitions, configs=Topology(settings).configs())

@@ -23,7 +23,7 @@ sys.path.insert(0, sys.argv[1])
 mode, path, sql = sys.argv[2], sys.argv[3], sys.argv[4]
 if mode == "loader":
     from clickhouse_ddl.chdb_loader import chdb_session
-    s = chdb_session(path)
+    s = chdb_session(path, broker_threads=7)
 else:
     import chdb.session
     s = chdb.session.Session(path)
@@ -31,6 +31,8 @@ out = {"version": str(s.query("SELECT version()", "CSV")).strip().strip('"')}
 try:
     s.query(sql)
     out["kafka"] = "created"
+    out["pool"] = str(s.query("SELECT value FROM system.metrics "
+                              "WHERE metric = 'BackgroundMessageBrokerSchedulePoolSize'", "CSV")).strip()
 except Exception as exc:
     out["kafka"] = str(exc)
 if mode == "loader":
@@ -74,6 +76,8 @@ def test_a_kafka_table_starts_through_the_loader_and_not_after_a_plain_import(tm
     assert loaded["kafka"] == "created", loaded
     assert loaded["version"] == plain["version"] and loaded["version"].startswith("26.")
     assert loaded["second"] == "ok"  # a second session in the same process is fine
+    # the Kafka engine's consumers share this pool, made with the first Kafka table: chdb's own size is 2
+    assert loaded["pool"] == "7"
 
 
 def test_a_process_that_imported_chdb_normally_is_told_so(tmp_path):
