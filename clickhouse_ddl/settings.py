@@ -29,7 +29,10 @@ class WarehouseSettings(CoreSettings):
     kafka_group: str = Field("", description="consumer group of the sources (default: stir-warehouse, scoped)")
     kafka_num_consumers: int = Field(1, ge=1, description="Kafka engine consumers per source")
     kafka_flush_interval_ms: int = Field(
-        250, ge=10, le=1000, description="Kafka engine flush interval (and poll timeout): a row's wait at most"
+        100,
+        ge=10,
+        le=1000,
+        description="Kafka engine flush interval (and poll timeout, and the sleep after an empty poll)",
     )
 
     ingest: Literal["kafka", "bridge"] = Field(
