@@ -66,8 +66,9 @@ def kafka_engine(table: str, topic: str, kafka: KafkaSource) -> str:
         "kafka_thread_per_consumer": "1",
         "kafka_flush_interval_ms": str(kafka.flush_interval_ms),
         "kafka_poll_timeout_ms": str(kafka.flush_interval_ms),  # a poll never outwaits the flush
-        # after a poll that found nothing the consumer sleeps this long (the engine's default: 500 ms)
-        "kafka_consumer_reschedule_ms": str(kafka.flush_interval_ms),
+        # after a poll that found nothing the consumer sleeps this long before polling again (the engine's
+        # default, 500 ms, was most of a row's wait); an empty poll already waits the poll timeout
+        "kafka_consumer_reschedule_ms": "20",
     }
     return "ENGINE = Kafka\nSETTINGS " + ",\n    ".join(f"{k} = {v}" for k, v in settings.items())
 

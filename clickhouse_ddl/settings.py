@@ -32,7 +32,7 @@ class WarehouseSettings(CoreSettings):
         100,
         ge=10,
         le=1000,
-        description="Kafka engine flush interval (and poll timeout, and the sleep after an empty poll)",
+        description="Kafka engine flush interval (and poll timeout)",
     )
 
     ingest: Literal["kafka", "bridge"] = Field(

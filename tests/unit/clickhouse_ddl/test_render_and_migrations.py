@@ -20,7 +20,7 @@ from schemas.registry import contracts
 KAFKA = KafkaSource("broker-a:9092,broker-b:9092", "p.", "stir-warehouse", 2, 500)
 REQUIRED = ("kafka_format = 'JSONEachRow'", "kafka_handle_error_mode = 'stream'", "kafka_num_consumers = 2",
             "kafka_thread_per_consumer = 1", "kafka_flush_interval_ms = 500", "kafka_poll_timeout_ms = 500",
-            "kafka_consumer_reschedule_ms = 500", "kafka_broker_list = 'broker-a:9092,broker-b:9092'")  # fmt: skip
+            "kafka_consumer_reschedule_ms = 20", "kafka_broker_list = 'broker-a:9092,broker-b:9092'")  # fmt: skip
 
 
 def _rendered() -> list[str]:
