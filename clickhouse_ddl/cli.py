@@ -65,9 +65,6 @@ def render_cmd() -> None:
         out.print(f"-- {m.path.name}", highlight=False)
         out.print(render(m.sql), highlight=False, markup=False)
     kafka = ws.kafka_source()
-    if kafka is None:
-        out.print("-- no Kafka engine fronts: STIR_CH_INGEST=bridge", highlight=False)
-        return
     out.print("-- the Kafka engine's fronts (made after the migrations)", highlight=False)
     for source in all_sources():
         out.print(";\n".join(front(source, kafka)) + ";", highlight=False, markup=False)

@@ -64,8 +64,8 @@ def columns(topic: str) -> list[Column]:
     return out
 
 
-# Kafka engine virtual columns (with kafka_handle_error_mode='stream'); the embedded rendering has them as
-# ordinary columns of the Null table, filled by the bridge, so the views read the same names in both.
+# Kafka engine virtual columns (with kafka_handle_error_mode='stream'): ordinary columns of the Null source table,
+# filled by its Kafka engine front's view, so the migrations' views read them by these names.
 META_COLUMNS = [
     ("_topic", "LowCardinality(String)"),
     ("_partition", "UInt64"),

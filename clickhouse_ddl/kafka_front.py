@@ -70,12 +70,10 @@ def detach(backend: Backend, sources: list[Source], cluster: str = "") -> None:
         _run(backend, f"DROP TABLE IF EXISTS {base(source)}_kafka", cluster)
 
 
-def migrate_behind_fronts(backend: Backend, rendering: Rendering, kafka: KafkaSource | None,
+def migrate_behind_fronts(backend: Backend, rendering: Rendering, kafka: KafkaSource,
                           cluster: str = "") -> list[Migration]:  # fmt: skip
-    """Apply the pending migrations with every front dropped, then (``kafka`` given) make the fronts again;
-    without ``kafka`` (the embedded bridge reads the topics) they stay dropped."""
+    """Apply the pending migrations with every front dropped, then make the fronts again."""
     detach(backend, all_sources(), cluster)
     done = migrate(backend, rendering, cluster=cluster)
-    if kafka is not None:
-        attach(backend, all_sources(), kafka, cluster)
+    attach(backend, all_sources(), kafka, cluster)
     return done

@@ -1,4 +1,4 @@
-"""Settings of the warehouse: where ClickHouse is, how its sources read Kafka, the embedded bridge."""
+"""Settings of the warehouse: where ClickHouse is, how its Kafka engine reads the topics."""
 
 from __future__ import annotations
 
@@ -14,8 +14,7 @@ from schemas.settings import CoreSettings
 
 class WarehouseSettings(CoreSettings):
     """``STIR_CH_URL`` set: a ClickHouse server. Unset: the embedded warehouse (chdb in the ``stir warehouse run``
-    process, serving ClickHouse's HTTP interface on loopback). Both read the topics with the Kafka engine; the
-    embedded one can fall back to the bridge (``STIR_CH_INGEST=bridge``)."""
+    process, serving ClickHouse's HTTP interface on loopback). Both read the topics with the Kafka engine."""
 
     model_config = SettingsConfigDict(env_prefix="STIR_CH_", extra="ignore")
 
@@ -35,14 +34,6 @@ class WarehouseSettings(CoreSettings):
         description="Kafka engine flush interval (and poll timeout)",
     )
 
-    ingest: Literal["kafka", "bridge"] = Field(
-        "kafka",
-        description="embedded: how the warehouse reads the topics: chdb's own Kafka engine (one consumer group "
-        "per source table, as on a server), or the bridge consumer (a fallback)",
-    )
-    bridge_max_messages: int = Field(2000, ge=1, description="messages per bridge batch (one INSERT per table)")
-    bridge_poll_s: float = Field(0.1, gt=0, le=5, description="the bridge's poll timeout")
-
     @model_validator(mode="after")
     def _consumers_within_partitions(self) -> WarehouseSettings:
         if self.cluster and not self.ch_url:
@@ -54,25 +45,14 @@ class WarehouseSettings(CoreSettings):
                              f"({self.partitions})")  # fmt: skip
         return self
 
-    @property
-    def bridge_group(self) -> str:
-        """The embedded warehouse's bridge consumer group."""
-        return f"{self.kafka_group}.bridge"
-
     def reading(self) -> list[tuple[str, list[str]]]:
-        """(consumer group, the topics it reads) of what reads the topics into the warehouse: the bridge's one
-        group, or one group per source table (the Kafka engine: a server, or ``ingest=kafka``)."""
+        """(consumer group, the topics it reads) of the Kafka engine's consumers: one group per source table."""
         from clickhouse_ddl.runner import all_sources
 
-        found = all_sources()
-        if self.ingest == "bridge" and not self.ch_url:
-            return [(self.bridge_group, sorted({self.topic_prefix + s.topic for s in found}))]
-        return [(f"{self.kafka_group}.{s.table}", [self.topic_prefix + s.topic]) for s in found]
+        return [(f"{self.kafka_group}.{s.table}", [self.topic_prefix + s.topic]) for s in all_sources()]
 
-    def kafka_source(self) -> KafkaSource | None:
-        """What the Kafka engine's fronts read (a server, or ``ingest=kafka``); None when the bridge reads."""
-        if self.ingest == "bridge" and not self.ch_url:
-            return None
+    def kafka_source(self) -> KafkaSource:
+        """What the Kafka engine's fronts read."""
         return KafkaSource(self.bootstrap, self.topic_prefix, self.kafka_group, self.kafka_num_consumers,
                            self.kafka_flush_interval_ms)  # fmt: skip
 

@@ -1,6 +1,6 @@
 """The embedded warehouse process (``stir warehouse run``): owns the chdb directory, applies the migrations
-(embedded rendering), serves ClickHouse's HTTP interface on loopback and reads the topics until SIGTERM: with
-chdb's own Kafka engine (``STIR_CH_INGEST=kafka``, clickhouse_ddl/kafka_front.py) or with the bridge."""
+behind the Kafka engine's fronts (clickhouse_ddl/kafka_front.py), serves ClickHouse's HTTP interface on loopback,
+and reads the topics with chdb's own Kafka engine until SIGTERM."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from types import FrameType
 from prometheus_client import REGISTRY, start_http_server
 
 from clickhouse_ddl.backends import ChdbBackend
-from clickhouse_ddl.bridge import Bridge
 from clickhouse_ddl.engine_metrics import KafkaEngineCollector
 from clickhouse_ddl.http_api import Access, ChdbExecutor, serve
 from clickhouse_ddl.kafka_front import detach, migrate_behind_fronts
@@ -29,7 +28,7 @@ log = logging.getLogger("stir.warehouse")
 
 def prepare(backend: ChdbBackend, settings: WarehouseSettings) -> list[Migration]:
     """Apply the pending migrations behind the Kafka engine's fronts (made again after them from the current
-    contract and settings; with ``ingest=bridge`` they stay dropped)."""
+    contract and settings)."""
     return migrate_behind_fronts(backend, "embedded", settings.kafka_source())
 
 
@@ -49,21 +48,10 @@ def run(settings: WarehouseSettings, bootstrap: str) -> None:
              CH_READER_USER: (ensure_secret(settings.ch_reader_password_file), False)}  # fmt: skip
     host, port = settings.ch_http_host, settings.ch_http_port
     server = serve(executor, Access(users, host, port), host, port)
-    if settings.ingest == "kafka":
-        REGISTRY.register(KafkaEngineCollector(backend.rows, settings.ch_database, bootstrap))
+    REGISTRY.register(KafkaEngineCollector(backend.rows, settings.ch_database, bootstrap))
     if settings.metrics_port:
         start_http_server(settings.metrics_port, addr="127.0.0.1")
-    db = settings.ch_database
-
-    def insert(table: str, data: bytes) -> None:
-        executor.insert(f"INSERT INTO {db}.{table}", "JSONEachRow", data, None)
-
-    bridge = None
     stopped = threading.Event()
-    if settings.ingest == "bridge":
-        bridge = Bridge(bootstrap, settings.bridge_group, all_sources(), settings.topic_prefix, insert,
-                        settings.bridge_max_messages, settings.bridge_poll_s)  # fmt: skip
-        stopped = bridge.stopped
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %d: stopping", signum)
@@ -71,18 +59,12 @@ def run(settings: WarehouseSettings, bootstrap: str) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    log.info("warehouse ready: http://%s:%d database=%s ingest=%s", settings.ch_http_host, settings.ch_http_port,
-             db, settings.ingest)  # fmt: skip
+    log.info("warehouse ready: http://%s:%d database=%s", settings.ch_http_host, settings.ch_http_port,
+             settings.ch_database)  # fmt: skip
     try:
-        if bridge is not None:
-            bridge.run()
-        else:
-            while not stopped.wait(1.0):
-                pass
+        while not stopped.wait(1.0):
+            pass
     finally:
-        if bridge is not None:
-            bridge.close()
-        else:
-            detach(backend, all_sources())  # what was read is committed; the next start makes the fronts again
+        detach(backend, all_sources())  # what was read is committed; the next start makes the fronts again
         server.shutdown()
         backend.close()

@@ -192,7 +192,7 @@ class Custody:
             if any(tp.offset < 0 for tp in committed) and group not in self._silent:
                 self._silent.add(group)
                 log.warning("consumer group %s has never committed on %s: the source position waits for it (does "
-                            "the loader's environment match the reader's, e.g. STIR_CH_INGEST?)", group,
+                            "the loader's environment match the reader's, e.g. STIR_TOPIC_PREFIX?)", group,
                             sorted({tp.topic for tp in committed if tp.offset < 0}))  # fmt: skip
             if not all(tp.offset >= targets[(tp.topic, tp.partition)] for tp in committed):
                 return False

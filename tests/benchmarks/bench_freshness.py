@@ -26,7 +26,6 @@ from typing import Any
 
 import httpx
 import psycopg
-import pytest
 
 from connectors.connect_client import ConnectClient
 from connectors.debezium import apply, connector_config, drop
@@ -241,32 +240,3 @@ def test_sustained_load_freshness(stack, fresh_db, uid, tmp_path, results):
         }  # fmt: skip
     results.record("freshness_under_load", figures)
     assert levels[0]["sustained"], levels[0]
-
-
-SIDE_LEVELS = (1000, 5000)
-_side: dict[str, list[dict[str, Any]]] = {}
-
-
-@pytest.mark.parametrize("ingest", ["kafka", "bridge"])
-def test_warehouse_intake_freshness_side_by_side(stack, fresh_db, uid, tmp_path, results, ingest):
-    """The same pipeline and load with the Kafka engine and with the bridge, one after the other in one run:
-    commit → ClickHouse row, and its warehouse stage alone (output record → ``inserted_at``)."""
-    with _running(stack, fresh_db, uid, tmp_path, STIR_CH_INGEST=ingest) as run:
-        _side[ingest] = [run.level(n) for n in SIDE_LEVELS]
-    print(ingest, _side[ingest])
-    if set(_side) == {"kafka", "bridge"}:
-        figures: dict[str, Any] = {"seconds_per_level": SECONDS}
-        for name, levels in _side.items():
-            for lv in levels:
-                key, stage = f"{name}_{lv['target_events_per_s']}", lv["stages_ms"].get("warehouse", {})
-                figures[f"{key}_sustained"] = lv["sustained"]
-                to_ch = lv["to_clickhouse_ms"] or {}
-                figures[f"{key}_commit_to_clickhouse_ms_p50"] = to_ch.get("50")
-                figures[f"{key}_commit_to_clickhouse_ms_p95"] = to_ch.get("95")
-                figures[f"{key}_warehouse_stage_ms_p50"] = stage.get("50")
-                figures[f"{key}_warehouse_stage_ms_p95"] = stage.get("95")
-        for n in SIDE_LEVELS:
-            k, b = figures[f"kafka_{n}_commit_to_clickhouse_ms_p95"], figures[f"bridge_{n}_commit_to_clickhouse_ms_p95"]
-            figures[f"p95_kafka_to_bridge_{n}"] = round(k / b, 2) if k and b else None
-        results.record("warehouse_intake_freshness", figures)
-    assert _side[ingest][0]["sustained"], _side[ingest][0]

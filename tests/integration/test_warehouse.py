@@ -1,4 +1,4 @@
-"""The embedded warehouse process on a real broker: migrations with history and checksums, the bridge's
+"""The embedded warehouse process on a real broker: migrations with history and checksums, the Kafka engine's
 rows and error rows, redelivery after a SIGKILL, all read back through ClickHouse's HTTP interface with
 clickhouse-connect (the same client a ClickHouse server would get)."""
 
@@ -22,11 +22,10 @@ from tests.support.kafka import delete_topics
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(params=["bridge", "kafka"])
-def warehouse(request, stack, tmp_path, uid):
-    """The warehouse reading the topics with the bridge, or with chdb's own Kafka engine."""
-    env = pipeline_env(f"wh{uid}.", tmp_path / "state", "", STIR_CH_BRIDGE_MAX_MESSAGES="50",
-                       STIR_CH_INGEST=request.param, STIR_CH_KAFKA_FLUSH_INTERVAL_MS="250")  # fmt: skip
+@pytest.fixture
+def warehouse(stack, tmp_path, uid):
+    """The warehouse reading the topics with chdb's own Kafka engine."""
+    env = pipeline_env(f"wh{uid}.", tmp_path / "state", "")
     p = Pipeline(tmp_path / "run", env)
     p.start("warehouse")
     client = warehouse_client(env)
@@ -36,10 +35,6 @@ def warehouse(request, stack, tmp_path, uid):
         client.close()
         p.down(("warehouse",))
         delete_topics(stack.bootstrap, [f"wh{uid}.{s.topic}" for s in all_sources()])
-
-
-def ingest_of(warehouse) -> str:
-    return str(warehouse[0].env["STIR_CH_INGEST"])
 
 
 def _status_event(request_id: str, status: str, t: int) -> dict[str, object]:
@@ -71,7 +66,7 @@ def test_migrations_run_once_and_refuse_an_edited_file(warehouse, tmp_path):
         migrate(backend, "embedded", directory=edited)
 
 
-def test_bridge_inserts_rows_and_sends_bad_lines_to_ingest_errors(stack, warehouse):
+def test_the_engine_inserts_rows_and_sends_bad_messages_to_ingest_errors(stack, warehouse):
     _, client, prefix = warehouse
     now = client.query("SELECT toUnixTimestamp64Milli(now64(3))").result_rows[0][0]
     p = Producer({"bootstrap.servers": stack.bootstrap})
@@ -87,10 +82,7 @@ def test_bridge_inserts_rows_and_sends_bad_lines_to_ingest_errors(stack, warehou
 
     assert wait_until(landed, 60, 0.2)
     errors = client.query("SELECT raw_message, error FROM ingest_errors ORDER BY offset").result_rows
-    if ingest_of(warehouse) == "kafka":  # the engine sends a message that does not parse whole
-        assert errors[0][0].startswith('{"not": "closed"\n') and errors[0][1]
-    else:  # the bridge salvages the message's good lines
-        assert errors[0][0] == '{"not": "closed"' and "not a JSON object" in errors[0][1]
+    assert errors[0][0].startswith('{"not": "closed"\n') and errors[0][1]  # a message that does not parse, whole
     assert '"attempt": "x"' in errors[1][0] and errors[1][1]
     # the valid lines around the bad ones all counted once per request id (uniqExact keeps redeliveries out)
     got = dict(client.query("SELECT status, requests FROM scrape_health WHERE granularity = '1m'").result_rows)
@@ -101,7 +93,7 @@ def test_bridge_inserts_rows_and_sends_bad_lines_to_ingest_errors(stack, warehou
 
 @pytest.mark.faults
 def test_sigkill_redelivery_keeps_latest_state_exact(stack, warehouse):
-    """Kill -9 the warehouse while it reads; after the restart the bridge re-reads from its last commit, and
+    """Kill -9 the warehouse while it reads; after the restart the engine re-reads from its last commit, and
     the targets still hold exactly the newest version of each key."""
     pipeline, client, prefix = warehouse
     p = Producer({"bootstrap.servers": stack.bootstrap, "linger.ms": 5})

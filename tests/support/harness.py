@@ -160,9 +160,8 @@ def worker_restarts(run_dir: Path) -> int:
 
 
 def caught_up(bootstrap: str, prefix: str, dsn: str, specs: tuple[str, ...] = DOMAIN_SPECS,
-              timeout_s: float = 300, run_dir: Path | None = None, ingest: str | None = None) -> None:  # fmt: skip
-    """The one "pipeline caught up" wait: the worker's and the warehouse's groups have no lag (``ingest``: the
-    warehouse's STIR_CH_INGEST, when the test sets one), then the loader has
+              timeout_s: float = 300, run_dir: Path | None = None) -> None:  # fmt: skip
+    """The one "pipeline caught up" wait: the worker's and the warehouse's groups have no lag, then the loader has
     refreshed every spec in ``specs`` (swapped or upserted) from a look at the warehouse after that moment. A
     failure shows the lag and the tail of the component's log in ``run_dir`` (the pipeline's)."""
     streams = StreamsSettings(topic_prefix=prefix)
@@ -175,8 +174,6 @@ def caught_up(bootstrap: str, prefix: str, dsn: str, specs: tuple[str, ...] = DO
     if not wait_until(lambda: group_lag(bootstrap, streams.app_id, inputs) == 0, timeout_s, 1.0):
         raise AssertionError(why("worker lag", streams.app_id, inputs, "worker.log"))
     wh = WarehouseSettings(topic_prefix=prefix)
-    if ingest is not None:
-        wh = wh.model_copy(update={"ingest": ingest})
     for group, topics in wh.reading():
         if not wait_until(lambda: group_lag(bootstrap, group, topics) == 0, 120, 0.5):  # noqa: B023
             raise AssertionError(why("warehouse lag", group, topics, "warehouse.log"))

@@ -88,17 +88,12 @@ def derive(samples: list[tuple[float, dict[str, Sample]]]) -> dict[str, Series]:
         for agent in agents:
             got = _rate(a, b, dt, "worker", "stir_streams_events_in_total", agent=agent)
             throughput.lines[f"agent {agent}"].append(got)
-        throughput.lines["warehouse"].append(
-            _rate(a, b, dt, "warehouse", "stir_ch_kafka_rows_total")
-            + _rate(a, b, dt, "warehouse", "stir_bridge_rows_total")
-        )
+        throughput.lines["warehouse"].append(_rate(a, b, dt, "warehouse", "stir_ch_kafka_rows_total"))
     for t, snap in samples:
         lag.t.append(t)
-        for line, process, names in (("Faust worker", "worker", ("stir_streams_consumer_lag",)),
-                                     ("warehouse", "warehouse", ("stir_ch_kafka_lag_messages",
-                                                                 "stir_bridge_lag_messages"))):  # fmt: skip
-            got = sum(sum(total(snap[process], n).values()) for n in names) if snap.get(process) else nan
-            lag.lines[line].append(got)
+        for line, process, name in (("Faust worker", "worker", "stir_streams_consumer_lag"),
+                                    ("warehouse", "warehouse", "stir_ch_kafka_lag_messages")):  # fmt: skip
+            lag.lines[line].append(sum(total(snap[process], name).values()) if snap.get(process) else nan)
     # a line that never moved says nothing: keep the stages that did work in the window
     throughput.lines = defaultdict(list, {k: v for k, v in throughput.lines.items() if any(x > 0 for x in v)})
     return {"throughput": throughput, "lag": lag}

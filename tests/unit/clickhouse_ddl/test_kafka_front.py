@@ -45,7 +45,7 @@ b.command("CREATE TABLE profile_snapshot_kafka (profile_id String) ENGINE = Kafk
           "kafka_broker_list = '127.0.0.1:9', kafka_topic_list = 't.x', kafka_group_name = 'g.x', "
           "kafka_format = 'JSONEachRow'")
 log.clear()
-settings = WarehouseSettings(ingest="kafka", topic_prefix="t.", kafka_group="g", kafka_flush_interval_ms=300,
+settings = WarehouseSettings(topic_prefix="t.", kafka_group="g", kafka_flush_interval_ms=300,
                              kafka_bootstrap="127.0.0.1:9")
 prepare(b, settings)
 rows = b.rows("SELECT name, engine, arrayStringConcat(dependencies_table, ','), engine_full FROM system.tables "

@@ -1,4 +1,4 @@
-"""Pure pieces of the loader, the replay tool and the bridge."""
+"""Pure pieces of the loader and the replay tool."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from clickhouse_ddl.bridge import with_meta
 from connectors.replay.dump import parse_bound
 from connectors.replay.load import Checkpoint, validator
 from serving_loader.loader import refuse_reason
@@ -79,41 +78,3 @@ def test_parse_bound():
         parse_bound("yesterday")
     with pytest.raises(ValueError):
         parse_bound("-3")
-
-
-def test_bridge_splices_the_kafka_columns_into_a_json_object():
-    meta = b'"_topic":"t","_partition":1,"_offset":2,"_timestamp_ms":null,"_raw_message":"","_error":""}'
-    assert json.loads(with_meta(b' {"a": 1} ', meta) or b"") == {"a": 1, "_topic": "t", "_partition": 1, "_offset": 2,
-                                                                  "_timestamp_ms": None, "_raw_message": "",
-                                                                  "_error": ""}  # fmt: skip
-    assert json.loads(with_meta(b"{}", meta) or b"")["_offset"] == 2
-    assert with_meta(b"[1, 2]", meta) is None and with_meta(b"not json", meta) is None
-
-
-def test_the_bridge_rejoins_when_a_commit_stays_unanswered_and_a_commit_answer_clears_it():
-    """After a broker restart a commit could wait for the group coordinator for good and the bridge read nothing
-    more: commits are asynchronous, and one unanswered for REJOIN_AFTER_S makes the bridge rejoin with a new
-    consumer (a real client, on an address where no broker answers)."""
-    import time
-
-    from confluent_kafka import KafkaError, TopicPartition
-
-    from clickhouse_ddl.bridge import Bridge
-    from clickhouse_ddl.runner import all_sources
-
-    bridge = Bridge("127.0.0.1:9", "g", all_sources(), "", insert=lambda _t, _b: None)
-    try:
-        first = bridge.consumer
-        bridge._commit()  # nothing consumed: refused at once, or queued for a coordinator that never answers
-        bridge._commit_pending_since = time.monotonic() - bridge.REJOIN_AFTER_S - 1
-        bridge._committed(KafkaError(KafkaError._TRANSPORT), [])  # a failed answer keeps it pending
-        assert bridge._commit_pending_since is not None
-        bridge._rejoin_if_stranded()
-        assert bridge.consumer is not first and bridge._commit_pending_since is None
-        bridge._commit_pending_since = time.monotonic()
-        bridge._committed(None, [TopicPartition("t", 0, 5)])
-        assert bridge._commit_pending_since is None
-        bridge._rejoin_if_stranded()  # fresh, nothing pending, not yet 30 s unassigned: kept
-        assert bridge._unassigned_since is not None
-    finally:
-        bridge.close()
