@@ -13,11 +13,11 @@ class ChdbBackend:
     """chdb session bound to one database. One process can hold one chdb path, and a session runs one
     statement at a time, so every call takes the lock."""
 
-    def __init__(self, path: Path, database: str, broker_threads: int = 0) -> None:
+    def __init__(self, path: Path, database: str, broker_threads: int = 0, kafka_session_timeout_ms: int = 0) -> None:
         from clickhouse_ddl.chdb_loader import chdb_session
 
         path.mkdir(parents=True, exist_ok=True)
-        self.session = chdb_session(str(path), broker_threads)
+        self.session = chdb_session(str(path), broker_threads, kafka_session_timeout_ms)
         self.lock = threading.RLock()
         self.database = database
         self.session.query(f"CREATE DATABASE IF NOT EXISTS {database}")
@@ -35,6 +35,8 @@ class ChdbBackend:
     def insert(self, table: str, fmt: str, data: bytes) -> int:
         """Stream ``data`` (rows in ``fmt``) into ``table``: chdb's streaming insert, several times faster than the
         rows inline in an ``INSERT ... FORMAT`` statement. Returns the rows written."""
+        if not data:
+            return 0
         with self.lock:
             ins = self.session.send_insert(f"INSERT INTO {table}", fmt)
             try:

@@ -76,9 +76,18 @@ def _load() -> None:
         raise
 
 
-def chdb_session(path: str, broker_threads: int = 0) -> Any:
+def chdb_session(path: str, broker_threads: int = 0, kafka_session_timeout_ms: int = 0) -> Any:
     """A ``chdb.session.Session`` on ``path`` in a process whose chdb never closed its last connection
-    (``broker_threads``: the Kafka engine's thread pool, when the first session of the process sets it)."""
+    (``broker_threads``: the Kafka engine's thread pool; ``kafka_session_timeout_ms``: its consumers' group
+    session, librdkafka's 45 s otherwise; both when the first session of the process sets them)."""
+    params: dict[str, int] = {}
+    if broker_threads:
+        params["background_message_broker_schedule_pool_size"] = int(broker_threads)
+    if kafka_session_timeout_ms:
+        params["kafka.session_timeout_ms"] = int(kafka_session_timeout_ms)
+        params["kafka.heartbeat_interval_ms"] = max(int(kafka_session_timeout_ms) // 5, 500)
+    if params and any(c in path for c in "?&#%"):  # chdb would read them as connection parameters
+        raise ChdbLoadError(f"cannot open chdb at {path!r}: its path may not contain ?, &, # or % (STIR_STATE_DIR)")
     with _lock:
         loaded = sys.modules.get("chdb")
         if loaded is None:
@@ -89,6 +98,6 @@ def chdb_session(path: str, broker_threads: int = 0) -> Any:
                 "cannot start: open chdb sessions through clickhouse_ddl.chdb_loader only"
             )
     session: types.ModuleType = sys.modules["chdb.session"]
-    if broker_threads:
-        path = f"file:{path}?background_message_broker_schedule_pool_size={int(broker_threads)}"
+    if params:
+        path = f"file:{path}?" + "&".join(f"{k}={v}" for k, v in params.items())
     return session.Session(path)

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from clickhouse_ddl.columns import META_COLUMNS, columns
-from clickhouse_ddl.render import KafkaSource, Rendering, Source, kafka_engine, on_cluster
+from clickhouse_ddl.render import KafkaSource, Rendering, Source, kafka_engine, on_cluster, quote
 from clickhouse_ddl.runner import all_sources, migrate
 from schemas.migrations import Migration
 
@@ -70,9 +70,33 @@ def detach(backend: Backend, sources: list[Source], cluster: str = "") -> None:
         _run(backend, f"DROP TABLE IF EXISTS {base(source)}_kafka", cluster)
 
 
+class LegacySources(RuntimeError):
+    """Source tables of an older rendering are Kafka engine tables themselves: a front's view inserting into one
+    would write every row it reads back to the topic."""
+
+
+def legacy_sources(backend: Backend) -> list[str]:
+    """The source tables (``<e>_queue``) of the current database whose engine is ``Kafka``."""
+    names = ", ".join(quote(s.table) for s in all_sources())
+    found = backend.rows("SELECT name FROM system.tables WHERE database = currentDatabase() "
+                         f"AND engine = 'Kafka' AND name IN ({names}) ORDER BY name")  # fmt: skip
+    return [str(r[0]) for r in found]
+
+
 def migrate_behind_fronts(backend: Backend, rendering: Rendering, kafka: KafkaSource,
                           cluster: str = "") -> list[Migration]:  # fmt: skip
-    """Apply the pending migrations with every front dropped, then make the fronts again."""
+    """Apply the pending migrations with every front dropped, then make the fronts again. Refuses, changing
+    nothing, a database whose source tables an older rendering made as Kafka tables."""
+    if cluster and rendering != "server":
+        raise ValueError("a cluster needs a ClickHouse server (STIR_CH_URL)")
+    legacy = legacy_sources(backend)
+    if legacy:
+        raise LegacySources(
+            f"{len(legacy)} source tables are Kafka engine tables of an older rendering ({', '.join(legacy)}); "
+            "the Kafka engine now reads through <e>_kafka fronts into Null source tables. Migrate a new "
+            "database (STIR_CH_DATABASE) and fill it with `stir replay`, or drop these tables and their views "
+            "and re-create them from their migrations"
+        )
     detach(backend, all_sources(), cluster)
     done = migrate(backend, rendering, cluster=cluster)
     attach(backend, all_sources(), kafka, cluster)

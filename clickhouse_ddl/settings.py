@@ -27,6 +27,12 @@ class WarehouseSettings(CoreSettings):
     )
     kafka_group: str = Field("", description="consumer group of the sources (default: stir-warehouse, scoped)")
     kafka_num_consumers: int = Field(1, ge=1, description="Kafka engine consumers per source")
+    kafka_session_timeout_ms: int = Field(
+        10000,
+        ge=6000,
+        le=300000,
+        description="embedded: how long a killed warehouse's consumers hold their partitions (librdkafka: 45 s)",
+    )
     kafka_flush_interval_ms: int = Field(
         100,
         ge=10,

@@ -35,7 +35,8 @@ def prepare(backend: ChdbBackend, settings: WarehouseSettings) -> list[Migration
 def run(settings: WarehouseSettings, bootstrap: str) -> None:
     # a thread for each Kafka engine consumer, and two for the rest of chdb's message broker tasks
     threads = len(all_sources()) * settings.kafka_num_consumers + 2
-    backend = ChdbBackend(settings.embedded_path, settings.ch_database, broker_threads=threads)
+    backend = ChdbBackend(settings.embedded_path, settings.ch_database, broker_threads=threads,
+                          kafka_session_timeout_ms=settings.kafka_session_timeout_ms)  # fmt: skip
     topics = [settings.topic_prefix + s.topic for s in all_sources()]
     # the Kafka engine's consumers subscribe when their table is created: the topics exist first
     ensure_topics(bootstrap, topics, settings.partitions, configs=Topology(settings).configs())
@@ -65,6 +66,9 @@ def run(settings: WarehouseSettings, bootstrap: str) -> None:
         while not stopped.wait(1.0):
             pass
     finally:
-        detach(backend, all_sources())  # what was read is committed; the next start makes the fronts again
+        try:
+            detach(backend, all_sources())  # what was read is committed; the next start makes the fronts again
+        except Exception as exc:  # the next start drops them anyway: still stop the endpoint and the session
+            log.warning("could not drop the Kafka engine's fronts on the way out: %s", exc)
         server.shutdown()
         backend.close()

@@ -96,3 +96,12 @@ def test_a_version_other_than_the_pinned_one_is_refused(monkeypatch, tmp_path):
     monkeypatch.delitem(sys.modules, "chdb", raising=False)
     with pytest.raises(ChdbLoadError, match="written for"):
         chdb_session(str(tmp_path))
+
+
+def test_a_path_chdb_would_read_as_connection_parameters_is_refused():
+    import pytest
+
+    from clickhouse_ddl.chdb_loader import ChdbLoadError, chdb_session
+
+    with pytest.raises(ChdbLoadError, match="STIR_STATE_DIR"):
+        chdb_session("/tmp/state?readonly=1/chdb", broker_threads=4)

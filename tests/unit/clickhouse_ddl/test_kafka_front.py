@@ -89,3 +89,43 @@ def test_a_front_reads_its_topic_with_its_own_group():
     assert "kafka_group_name = 'wh.post_rolling_queue'" in table and "kafka_num_consumers = 2" in table
     assert view.startswith("CREATE MATERIALIZED VIEW IF NOT EXISTS post_rolling_kafka_mv TO post_rolling_queue")
     assert "_raw_message, _error" in view
+
+
+LEGACY_CHILD = r"""
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from pathlib import Path
+from clickhouse_ddl.backends import ChdbBackend
+from clickhouse_ddl.kafka_front import LegacySources, migrate_behind_fronts
+from clickhouse_ddl.render import KafkaSource
+
+class Recording(ChdbBackend):
+    def command(self, sql):
+        log.append(sql)
+        super().command(sql)
+
+log = []
+b = Recording(Path(sys.argv[2]), "marts")
+# a source table as an older rendering made it on a server: the Kafka engine table itself
+b.command("CREATE TABLE profile_snapshot_queue (profile_id String) ENGINE = Kafka SETTINGS "
+          "kafka_broker_list = '127.0.0.1:9', kafka_topic_list = 't.x', kafka_group_name = 'g.x', "
+          "kafka_format = 'JSONEachRow'")
+log.clear()
+try:
+    migrate_behind_fronts(b, "server", KafkaSource("127.0.0.1:9", "t.", "g", 1, 100))
+    out = {"refused": None}
+except LegacySources as exc:
+    out = {"refused": str(exc)}
+out["log"] = log
+print(json.dumps(out))
+"""
+
+
+def test_a_database_with_kafka_engine_source_tables_is_refused_untouched(tmp_path):
+    """A front's view into a Kafka table would write each row it reads back to the topic, for ever."""
+    done = subprocess.run([sys.executable, "-c", LEGACY_CHILD, str(ROOT), str(tmp_path / "chdb")],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["refused"] and "profile_snapshot_queue" in out["refused"] and "stir replay" in out["refused"]
+    assert out["log"] == []  # nothing dropped, migrated or created
