@@ -17,16 +17,11 @@ from clickhouse_ddl.runner import MIGRATIONS_DIR, all_sources
 
 ROOT = Path(__file__).parents[3]
 
-CHILD = r"""
+RECORDING = r"""
 import json, sys
 sys.path.insert(0, sys.argv[1])
 from pathlib import Path
 from clickhouse_ddl.backends import ChdbBackend
-from clickhouse_ddl.kafka_front import attach
-from clickhouse_ddl.render import KafkaSource
-from clickhouse_ddl.runner import all_sources, migrate
-from clickhouse_ddl.settings import WarehouseSettings
-from clickhouse_ddl.warehouse import prepare
 
 class Recording(ChdbBackend):
     def command(self, sql):
@@ -34,8 +29,19 @@ class Recording(ChdbBackend):
         super().command(sql)
 
 log = []
-early = Path(sys.argv[3])
 b = Recording(Path(sys.argv[2]), "marts")
+"""
+
+CHILD = (
+    RECORDING
+    + r"""
+from clickhouse_ddl.kafka_front import attach
+from clickhouse_ddl.render import KafkaSource
+from clickhouse_ddl.runner import all_sources, migrate
+from clickhouse_ddl.settings import WarehouseSettings
+from clickhouse_ddl.warehouse import prepare
+
+early = Path(sys.argv[3])
 migrate(b, "embedded", directory=early)
 attach(b, all_sources(early), KafkaSource("127.0.0.1:9", "t.", "g", 1, 250))
 # a front left by an older contract: a column less, no view
@@ -53,6 +59,7 @@ rows = b.rows("SELECT name, engine, arrayStringConcat(dependencies_table, ','), 
               "ORDER BY name")
 print(json.dumps({"log": log, "tables": rows}))
 """
+)
 
 
 def test_prepare_migrates_with_every_front_dropped_and_makes_them_again(tmp_path):
@@ -91,21 +98,12 @@ def test_a_front_reads_its_topic_with_its_own_group():
     assert "_raw_message, _error" in view
 
 
-LEGACY_CHILD = r"""
-import json, sys
-sys.path.insert(0, sys.argv[1])
-from pathlib import Path
-from clickhouse_ddl.backends import ChdbBackend
+LEGACY_CHILD = (
+    RECORDING
+    + r"""
 from clickhouse_ddl.kafka_front import LegacySources, migrate_behind_fronts
 from clickhouse_ddl.render import KafkaSource
 
-class Recording(ChdbBackend):
-    def command(self, sql):
-        log.append(sql)
-        super().command(sql)
-
-log = []
-b = Recording(Path(sys.argv[2]), "marts")
 # a source table as an older rendering made it on a server: the Kafka engine table itself
 b.command("CREATE TABLE profile_snapshot_queue (profile_id String) ENGINE = Kafka SETTINGS "
           "kafka_broker_list = '127.0.0.1:9', kafka_topic_list = 't.x', kafka_group_name = 'g.x', "
@@ -119,6 +117,7 @@ except LegacySources as exc:
 out["log"] = log
 print(json.dumps(out))
 """
+)
 
 
 def test_a_database_with_kafka_engine_source_tables_is_refused_untouched(tmp_path):
