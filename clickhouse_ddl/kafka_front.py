@@ -30,10 +30,6 @@ class Backend(Protocol):
     def rows(self, sql: str) -> list[list[Any]]: ...
 
 
-def group_of(kafka_group: str, source: Source) -> str:
-    return f"{kafka_group}.{source.table}"
-
-
 def base(source: Source) -> str:
     return source.table.removesuffix("_queue")
 

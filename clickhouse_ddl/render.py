@@ -54,12 +54,17 @@ def quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+def group_name(kafka_group: str, table: str) -> str:
+    """The consumer group of the Kafka engine that reads into the source table ``table`` (one per source)."""
+    return f"{kafka_group}.{table}"
+
+
 def kafka_engine(table: str, topic: str, kafka: KafkaSource) -> str:
     """The engine clause of the Kafka table that reads ``topic`` for the source table ``table``."""
     settings = {
         "kafka_broker_list": quote(kafka.bootstrap),
         "kafka_topic_list": quote(kafka.topic_prefix + topic),
-        "kafka_group_name": quote(f"{kafka.group}.{table}"),
+        "kafka_group_name": quote(group_name(kafka.group, table)),
         "kafka_format": "'JSONEachRow'",
         "kafka_handle_error_mode": "'stream'",
         "kafka_num_consumers": str(kafka.num_consumers),

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from clickhouse_ddl.render import KafkaSource
+from clickhouse_ddl.render import KafkaSource, group_name
 from schemas.settings import CoreSettings
 
 
@@ -55,7 +55,7 @@ class WarehouseSettings(CoreSettings):
         """(consumer group, the topics it reads) of the Kafka engine's consumers: one group per source table."""
         from clickhouse_ddl.runner import all_sources
 
-        return [(f"{self.kafka_group}.{s.table}", [self.topic_prefix + s.topic]) for s in all_sources()]
+        return [(group_name(self.kafka_group, s.table), [self.topic_prefix + s.topic]) for s in all_sources()]
 
     def kafka_source(self) -> KafkaSource:
         """What the Kafka engine's fronts read."""

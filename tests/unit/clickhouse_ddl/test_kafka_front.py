@@ -11,8 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from clickhouse_ddl.kafka_front import front, group_of
-from clickhouse_ddl.render import KafkaSource, Source
+from clickhouse_ddl.kafka_front import front
+from clickhouse_ddl.render import KafkaSource, Source, group_name
 from clickhouse_ddl.runner import MIGRATIONS_DIR, all_sources
 
 ROOT = Path(__file__).parents[3]
@@ -92,7 +92,7 @@ def test_a_front_reads_its_topic_with_its_own_group():
     kafka = KafkaSource("b:9092", "p.", "wh", 2, 250)
     table, view = front(Source("post_rolling_queue", "metrics.post.rolling"), kafka)
     assert "ENGINE = Kafka" in table and "kafka_topic_list = 'p.metrics.post.rolling'" in table
-    assert f"kafka_group_name = '{group_of('wh', Source('post_rolling_queue', 'x'))}'" in table
+    assert f"kafka_group_name = '{group_name('wh', 'post_rolling_queue')}'" in table
     assert "kafka_group_name = 'wh.post_rolling_queue'" in table and "kafka_num_consumers = 2" in table
     assert view.startswith("CREATE MATERIALIZED VIEW IF NOT EXISTS post_rolling_kafka_mv TO post_rolling_queue")
     assert "_raw_message, _error" in view
