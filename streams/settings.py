@@ -24,6 +24,12 @@ class StreamsSettings(CoreSettings):
         description="how much older than its key's newest event an "
         "event may be (the longest history window); older ones go to dlq.late",
     )
+    follower_history_resolution_ms: int = Field(
+        3_600_000,
+        ge=1,
+        description="a profile's follower history keeps its newest snapshot of each such span "
+        "of event time (the growth metrics read it; a shorter span: more state per often-scraped profile)",
+    )
     refresh_interval_s: float = Field(60.0, gt=0, description="how often stale posts are looked for")
     refresh_max_per_interval: int = Field(250, ge=0, description="refresh requests per interval at most")
     hiring_ghost_after_days: float = Field(21.0, gt=0, description="a process with no activity this long is ghosted")

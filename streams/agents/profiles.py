@@ -52,7 +52,9 @@ def handle(name: str, value: bytes | None, get_state: GetState, settings: Stream
         stored: ProfileState | None = get_state(key)
         state = stored.copy() if stored is not None else ProfileState()
         outcome = tprof.ProfileOutcome()
-        tprof.apply_snapshots(state, snaps_by.get(key, []), settings.allowed_lateness_ms, outcome)
+        tprof.apply_snapshots(
+            state, snaps_by.get(key, []), settings.allowed_lateness_ms, outcome, settings.follower_history_resolution_ms
+        )
         tprof.apply_cdc(state, cdc_by.get(key, []), outcome)
         tprof.apply_posts(state, posts_by.get(key, []), outcome)
         res.duplicates += outcome.duplicates

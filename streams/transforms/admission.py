@@ -20,9 +20,12 @@ class Counts(Protocol):
     late: list[tuple[Any, str]]
 
 
-class Admitting(Protocol):
-    ids: dict[str, int]
+class Timed(Protocol):
     max_t: int | None
+
+
+class Admitting(Timed, Protocol):
+    ids: dict[str, int]
 
 
 def late_reason(event_time: int, newest: int, lateness_ms: int) -> str:
@@ -38,14 +41,23 @@ def admit(state: Admitting, event_id: str, event_time: int, lateness_ms: int, ou
     if event_id in ids:
         out.duplicates += 1
         return False
+    if not on_time(state, event_time, lateness_ms, out, item):
+        return False
+    ids[event_id] = event_time
+    max_t = state.max_t
+    if max_t is None or event_time > max_t:
+        state.max_t = event_time
+    return True
+
+
+def on_time(state: Timed, event_time: int, lateness_ms: int, out: Counts, item: Any) -> bool:
+    """True when the event is not older than its key's newest by more than the lateness (a state whose dedup is
+    elsewhere: ``max_t`` is the caller's to advance); a late one is handed back in ``out.late``."""
     max_t = state.max_t
     if max_t is not None and event_time < max_t - lateness_ms:
         out.late_dropped += 1
         out.late.append((item, late_reason(event_time, max_t, lateness_ms)))
         return False
-    ids[event_id] = event_time
-    if max_t is None or event_time > max_t:
-        state.max_t = event_time
     return True
 
 

@@ -116,6 +116,8 @@ def _image(row: dict[str, Any], table: str) -> tuple[str, int, Any, int]:
                 "updated_at": past_ms(image.get("updated_at"), row)}  # fmt: skip
         t = kept["updated_at"] or kept["created_at"] or commit
     elif table == "outcomes":
+        if image["outcome"] not in TERMINAL:  # it becomes the process's status: only the contract's endings
+            raise ValueError(f"outcome {str(image['outcome'])[:40]!r} is not one of {', '.join(TERMINAL)}")
         kept = {"outcome": image["outcome"], "decided_at": past_ms(image["decided_at"], row)}
         t = kept["decided_at"]
     else:

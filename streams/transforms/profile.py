@@ -1,10 +1,16 @@
 """Per-profile state and the rolling metrics of ``../shared/DESIGN.md`` (Metrics and statuses, Social).
 
-Pure functions over a ``ProfileState``. The state holds the follower history the growth metrics need (every
-point inside the last 90 days plus the newest point before that: a pruned point can never matter again), the
+Pure functions over a ``ProfileState``. The state holds the follower history the growth metrics need, the
 latest counters of the profile's posts (fed by the post agent, newest version wins), and the profile attributes
-from its CDC rows. ``version`` counts every distinct change applied, so the newest output row of a key carries
-the highest version and is the same on a replay.
+from its CDC rows. ``version`` counts every change applied, so the newest output row of a key carries the
+highest version and is the same on a replay.
+
+The follower history holds one point per profile and ``resolution_ms`` of event time (an hour by default): the
+newest snapshot of that hour, by (event_time, event_id). A profile scraped every second then keeps at most 24
+points a day, not 86,400, so its state (rewritten at every change) stays small however often it is scraped.
+Points older than the longest growth window (or the allowed lateness, if longer) go, except the newest one
+before it: a pruned point can never matter again. The history is also the snapshots' dedup: a snapshot already
+in it, or older than its hour's point, changes nothing.
 """
 
 from __future__ import annotations
@@ -16,11 +22,12 @@ from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
 from schemas.models import ProfileSnapshot
-from streams.transforms.admission import admit, prune_ids
+from streams.transforms.admission import on_time
 from streams.transforms.cdc import label
 from streams.transforms.state import Entry, at
 
 DAY_MS = 86_400_000
+HOUR_MS = 3_600_000
 GROWTH_DAYS = (7, 30, 90)
 RECENT_POSTS = 12
 RATE_WINDOW_MS = 30 * DAY_MS
@@ -77,7 +84,6 @@ class ProfileState:
     version: int = 0  # every distinct change applied
     snapshots_applied: int = 0  # the high part of the post rows' versions
     max_t: int | None = None  # the newest snapshot time admitted (see admission.py)
-    ids: dict[str, int] = field(default_factory=dict)
     history: list[FollowerPoint] = field(default_factory=list)
     attributes: Attributes | None = None
     posts: dict[str, PostCounters] = field(default_factory=dict)
@@ -86,21 +92,22 @@ class ProfileState:
     deletions: int = 0  # times the profile's deleted flag changed (part of the post rows' versions)
 
     def copy(self) -> ProfileState:
-        """A copy the apply functions may change without touching this one (they assign into ``ids`` and
-        ``posts``, insert into and cut ``history``, and replace ``attributes``/``cdc`` and the points)."""
-        return ProfileState(self.version, self.snapshots_applied, self.max_t, dict(self.ids), list(self.history),
+        """A copy the apply functions may change without touching this one (they assign into ``posts``, insert
+        into and cut ``history``, and replace ``attributes``/``cdc`` and the points)."""
+        return ProfileState(self.version, self.snapshots_applied, self.max_t, list(self.history),
                             self.attributes, dict(self.posts), self.cdc, dict(self.deleted_posts),
                             self.deletions)  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:
-        return {"v": self.version, "ns": self.snapshots_applied, "max_t": self.max_t, "ids": self.ids,
+        return {"v": self.version, "ns": self.snapshots_applied, "max_t": self.max_t,
                 "hist": self.history, "attrs": self.attributes, "posts": self.posts, "cdc": self.cdc,
                 **({"dposts": self.deleted_posts, "dels": self.deletions} if self.deleted_posts or self.deletions
                    else {})}  # fmt: skip
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> ProfileState:
-        return cls(d["v"], d.get("ns", 0), d["max_t"], dict(d["ids"]), [FollowerPoint(p) for p in d["hist"]],
+        # a state from before the hourly history has "ids" (its dedup map): the history does that now
+        return cls(d["v"], d.get("ns", 0), d["max_t"], [FollowerPoint(p) for p in d["hist"]],
                    d["attrs"], {k: PostCounters(v) for k, v in d["posts"].items()}, d["cdc"],
                    dict(d.get("dposts", {})), d.get("dels", 0))  # fmt: skip
 
@@ -122,18 +129,35 @@ def follower_group(followers: int) -> str:
     return "1M+"
 
 
-def apply_snapshots(state: ProfileState, events: list[ProfileSnapshot], lateness_ms: int, out: ProfileOutcome
-                    ) -> None:  # fmt: skip
+def apply_snapshots(state: ProfileState, events: list[ProfileSnapshot], lateness_ms: int, out: ProfileOutcome,
+                    resolution_ms: int = HOUR_MS) -> None:  # fmt: skip
     hist = state.history
     before = hist[-1] if hist else None
+    keep_ms = max(GROWTH_DAYS[-1] * DAY_MS, lateness_ms)  # a duplicate within the lateness finds its point
     for ev in events:
-        if not admit(state, ev.event_id, ev.event_time, lateness_ms, out, ev):
+        point = FollowerPoint((ev.event_time, ev.event_id, ev.followers))
+        i = bisect.bisect_left(hist, [ev.event_time, ev.event_id])
+        if i < len(hist) and hist[i].event_time == ev.event_time and hist[i].event_id == ev.event_id:
+            out.duplicates += 1
             continue
+        if not on_time(state, ev.event_time, lateness_ms, out, ev):
+            continue
+        hour = ev.event_time // resolution_ms
+        if i < len(hist) and hist[i].event_time // resolution_ms == hour:
+            out.duplicates += 1  # its hour has a newer point: nothing changes
+            continue
+        if hist and i == 0 and hist[0].event_time < hist[-1].event_time - keep_ms:
+            out.duplicates += 1  # older than the kept point before the windows: it could never be read
+            continue
+        if i > 0 and hist[i - 1].event_time // resolution_ms == hour:
+            i -= 1
+            del hist[i]  # the hour's older point
+        hist.insert(i, point)
         state.version += 1
         state.snapshots_applied += 1
         out.changed = True
-        point = FollowerPoint((ev.event_time, ev.event_id, ev.followers))
-        bisect.insort(hist, point)
+        if state.max_t is None or ev.event_time > state.max_t:
+            state.max_t = ev.event_time
         if hist[-1] is point:
             state.attributes = {"platform": ev.platform, "handle": ev.handle, "category": ev.category,
                                 "language": ev.language, "country": ev.country}  # fmt: skip
@@ -141,11 +165,10 @@ def apply_snapshots(state: ProfileState, events: list[ProfileSnapshot], lateness
         return
     latest = hist[-1]
     # keep the points the growth windows can still reach: t >= latest - 90d, and the newest one before that
-    cut = latest.event_time - GROWTH_DAYS[-1] * DAY_MS
+    cut = latest.event_time - keep_ms
     i = bisect.bisect_left(hist, [cut])
     if i > 1:
         del hist[: i - 1]
-    prune_ids(state, lateness_ms)
     if before is None or before.followers != latest.followers:
         out.followers_changed = True
 

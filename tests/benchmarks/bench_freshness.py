@@ -43,7 +43,7 @@ from tests.support.kafka import delete_topics
 
 LEVELS = tuple(int(x) for x in os.environ.get("STIR_BENCH_LEVELS", "1000,5000,10000,20000").split(","))
 SECONDS = int(os.environ.get("STIR_BENCH_SECONDS", "60"))
-PROFILES = 5000  # load targets
+PROFILES = int(os.environ.get("STIR_BENCH_PROFILES", "5000"))  # load targets
 PROBES = 400  # probe profiles (ids above the load's), one per probe commit
 BATCH_PERIOD_S = 300
 GENERATOR = "load generator (this process)"

@@ -127,8 +127,10 @@ def stages(bootstrap: str, prefix: str, probes: Probes) -> dict[str, dict[str, i
     def cdc_id(line: bytes) -> str | None:
         if b'"id"' not in line:
             return None
-        after = (json.loads(line).get("payload") or json.loads(line)).get("after") or {}
-        pid = str(after.get("id"))
+        change = json.loads(line).get("payload") or json.loads(line)
+        if change.get("op") != "u":  # the snapshot's reads of the probe rows come before their updates
+            return None
+        pid = str((change.get("after") or {}).get("id"))
         return pid if pid in ids else None
 
     def out_id(line: bytes) -> str | None:

@@ -1,12 +1,11 @@
-"""The independent oracle: the final social metrics and statuses computed in plain Python from the raw
-events, straight from the definitions (``../shared/DESIGN.md``), with no code shared with ``streams/``.
-
-Rules it applies, as the product defines them: per key and stream, in arrival order, an event whose
-event_time is older than the newest seen by more than the allowed lateness is dropped; duplicates (same
-event_id; for scrape facts the same request, attempt and status) count once; ties on event time go to the
-greater event id. Deletes (Debezium ``op: "d"`` rows; the newest change of a row by LSN decides): a deleted
-profile's row and all its post rows say ``deleted``; a deleted post's rows say ``deleted`` and it leaves its
-profile's metrics and its collections' aggregates; a deleted collection's row says ``deleted``.
+"""The independent oracle: the final social metrics and statuses computed in plain Python from the raw events,
+straight from the definitions (``../shared/DESIGN.md``), with no code shared with ``streams/``. Rules it applies,
+as the product defines them: per key and stream, in arrival order, an event whose event_time is older than the
+newest seen by more than the allowed lateness is dropped; duplicates (same event_id; for scrape facts the same
+request, attempt and status) count once; ties on event time go to the greater event id; a profile's follower
+history keeps the newest snapshot of each hour. Deletes (Debezium ``op: "d"`` rows; the newest change of a row by
+LSN decides): a deleted profile's row and all its post rows say ``deleted``; a deleted post's rows say ``deleted``
+and it leaves its profile's metrics and its collections' aggregates; a deleted collection's row says ``deleted``.
 """
 
 from __future__ import annotations
@@ -116,6 +115,13 @@ def compute(w: Workload, now_ms: int) -> dict[str, dict[str, dict[str, Any]]]:
         acc = _accept(arr, L)
         if not acc:
             continue
+        # the follower history: the newest accepted snapshot of each hour of event time
+        hourly: dict[int, dict[str, Any]] = {}
+        for r in acc:
+            h = r["event_time"] // HOUR
+            if h not in hourly or (r["event_time"], r["event_id"]) > (hourly[h]["event_time"], hourly[h]["event_id"]):
+                hourly[h] = r
+        acc = list(hourly.values())
         latest = max(acc, key=lambda r: (r["event_time"], r["event_id"]))
         followers, as_of = latest["followers"], latest["event_time"]
         row = {

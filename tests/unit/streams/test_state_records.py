@@ -48,7 +48,9 @@ def _changelog_round_trip(state: Any) -> Any:
 def test_a_state_stored_before_the_records_loads_and_is_written_back_the_same(agent: str) -> None:
     stored = STORED[agent]["state"]
     state = RECORDS[agent].from_json(json.loads(json.dumps(stored)))
-    assert json.loads(faust_json.dumps(state.to_json())) == stored
+    # a profile's snapshot ids went: its hourly follower history is the snapshots' dedup now
+    expected = {k: v for k, v in stored.items() if not (agent == "profiles" and k == "ids")}
+    assert json.loads(faust_json.dumps(state.to_json())) == expected
     assert all(type(e) is not Entry for e in _entries(state.to_json())), "every entry has its named class"
 
 
