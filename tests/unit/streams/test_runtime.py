@@ -54,10 +54,25 @@ class FakeTable(dict[bytes, Any]):
     def partition_for_key(self, key: bytes) -> int:
         return partition_for(key, 8)
 
-    def send_changelog(self, partition: int, key: bytes, value: bytes, value_serializer: str) -> Any:
-        assert value_serializer == "raw" and isinstance(value, bytes)  # the record's JSON, encoded once
-        self.log.append(("changelog", partition, key, json.dumps(json.loads(value), sort_keys=True)))
-        return self.log.ack(f"changelog:{key.decode()}")
+    @property
+    def changelog_topic(self) -> Any:
+        return SimpleNamespace(get_topic_name=lambda: "t.app-posts-changelog")
+
+    @property
+    def app(self) -> Any:
+        table = self
+
+        class Producer:
+            async def send(self, topic: str, key: bytes, value: bytes, partition: int | None, timestamp: Any,
+                           headers: Any) -> Any:  # fmt: skip
+                assert topic == "t.app-posts-changelog" and isinstance(value, bytes)  # the JSON, encoded once
+                table.log.append(("changelog", partition, key, json.dumps(json.loads(value), sort_keys=True)))
+                return table.log.ack(f"changelog:{key.decode()}")
+
+        async def maybe_start_producer() -> Any:
+            return Producer()
+
+        return SimpleNamespace(maybe_start_producer=maybe_start_producer)
 
 
 def _runtime(log: Log, **settings: Any) -> Runtime:
