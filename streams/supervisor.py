@@ -68,8 +68,11 @@ def supervise(argv: list[str], *, limit: int, window_s: float,
             if stopping:  # a signal between two starts reached no worker
                 child.terminate()
             code = child.wait()
+            if stopping and (code == RESTART or code < 0):
+                # asked to stop while the worker exited to be restarted (or died): the signal's code, never 70
+                return 128 + stopping
             if stopping or not (code == RESTART or code < 0):
-                return code if code >= 0 else 128 - code
+                return code
             now = time.monotonic()
             restarts.append(now)
             while restarts and restarts[0] < now - window_s:
