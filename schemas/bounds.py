@@ -80,6 +80,11 @@ Label = Annotated[str, Wire("string"), StringConstraints(max_length=MAX_LABEL), 
 Text = Annotated[str, Wire("string"), StringConstraints(max_length=MAX_TEXT), AfterValidator(_clean_text),
                  _TEXT_SCHEMA]  # fmt: skip
 StatusCode = Annotated[int, Wire("int"), Field(ge=100, le=599)]
+Percent = Annotated[float, Wire("double"), Field(ge=0, le=100, allow_inf_nan=False)]
+MAX_SHARES = 250  # labels in one share map (the platforms report the top 10-50 countries/cities)
+Shares = Annotated[dict[Label, Percent], Wire("map<double>"), Field(max_length=MAX_SHARES)]
+DAY_MS = 86_400_000
+DayMillis = Annotated[int, Wire("long/timestamp-millis"), Field(ge=MIN_EPOCH_MS, le=MAX_EPOCH_MS, multiple_of=DAY_MS)]
 LatencyMs = Annotated[float, Wire("double"), Field(ge=0, le=MAX_LATENCY_MS, allow_inf_nan=False)]
 
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, ValidationInfo, model_validator
 from schemas.bounds import (
     DEFAULT_FUTURE_SKEW_MS,
     Count,
+    DayMillis,
     EpochMillis,
     Finite,
     Id,
@@ -26,6 +27,8 @@ from schemas.bounds import (
     Int64,
     Label,
     LatencyMs,
+    Percent,
+    Shares,
     Small,
     StatusCode,
     Text,
@@ -34,7 +37,8 @@ from schemas.bounds import (
 )
 
 Platform = Literal["instagram", "youtube"]
-PostType = Literal["image", "carousel", "reel", "video", "short"]
+PostType = Literal["image", "carousel", "reel", "video", "short", "story"]
+ContentType = Literal["reel", "image", "story", "video"]
 ScrapeStatus = Literal["PENDING", "RUNNING", "COMPLETE", "FAILED"]
 SessionKind = Literal["start", "heartbeat", "end"]
 ProcessStatus = Literal[
@@ -78,6 +82,33 @@ class ProfileSnapshot(Event):
     category: Label | None = None
     language: Label | None = None
     country: Label | None = None
+    full_name: Label | None = None
+    is_verified: bool | None = None
+    is_business: bool | None = None
+    profile_type: Label | None = None
+
+
+class ProfileAudience(Event):
+    """Shares are percentages of the audience per label (at most ``MAX_SHARES`` labels per map)."""
+
+    profile_id: Id
+    platform: Platform
+    gender: Shares = {}
+    age: Shares = {}
+    countries: Shares = {}
+    cities: Shares = {}
+    languages: Shares = {}
+    authenticity: Percent | None = None
+    reachability: Percent | None = None
+
+
+class ProfileInsight(Event):
+    profile_id: Id
+    platform: Platform
+    day: DayMillis
+    content_type: ContentType
+    reach: Count
+    impressions: Count
 
 
 class PostSnapshot(Event):
@@ -90,6 +121,9 @@ class PostSnapshot(Event):
     comments: Count
     views: Count | None = None
     plays: Count | None = None
+    reach: Count | None = None
+    impressions: Count | None = None
+    saves: Count | None = None
 
 
 class ScrapeRequestStatus(Event):
@@ -171,6 +205,23 @@ class ProfileRollingMetrics(Event):
     category: Label | None = None
     language: Label | None = None
     deleted: bool | None = None
+    followers_growth_365d: Int64 | None = None
+    growth_rate_365d: Finite | None = None
+    avg_plays: Finite | None = None
+    comments_rate: Finite | None = None
+    reels_reach: Finite | None = None
+    image_reach: Finite | None = None
+    story_reach: Finite | None = None
+    reels_impressions: Finite | None = None
+    image_impressions: Finite | None = None
+    following: Count | None = None
+    post_count: Count | None = None
+    handle: Label | None = None
+    full_name: Label | None = None
+    is_verified: bool | None = None
+    is_business: bool | None = None
+    profile_type: Label | None = None
+    country: Label | None = None
 
 
 class PostMetrics(Event):
@@ -188,6 +239,9 @@ class PostMetrics(Event):
     engagement_rate: Finite | None = None
     post_class: Label
     deleted: bool | None = None
+    reach: Count | None = None
+    impressions: Count | None = None
+    saves: Count | None = None
 
 
 class CollectionMetrics(Event):
@@ -272,6 +326,8 @@ class AccountSecurity(Event):
 MODELS: dict[str, type[Event]] = {
     "social.profile.snapshot": ProfileSnapshot,
     "social.post.snapshot": PostSnapshot,
+    "social.profile.audience": ProfileAudience,
+    "social.profile.insight": ProfileInsight,
     "social.scrape.status": ScrapeRequestStatus,
     "social.scrape.request": RefreshRequest,
     "activity.auth.attempt": AuthAttempt,

@@ -8,20 +8,13 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from schemas import topics
 from schemas.models import MODELS, Event
 
 AVRO_DIR = Path(__file__).with_name("avro")
 
 # Event types producers may post to the ingest API (the others are written by the stream processors).
-INGEST_TYPES = (
-    "social.profile.snapshot",
-    "social.post.snapshot",
-    "social.scrape.status",
-    "activity.auth.attempt",
-    "activity.session.event",
-    "activity.feature.use",
-    "activity.api.call",
-)
+INGEST_TYPES = topics.INGEST_TYPES
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,8 @@ TOPICS: tuple[Topic, ...] = (
     _event("social.profile.snapshot", "profile_id", ("ingest",), ("profiles", WH)),
     _event("social.post.snapshot", "post_id", ("ingest",), ("posts",)),
     _event("social.scrape.status", "post_id", ("ingest",), ("posts", WH)),
+    _event("social.profile.audience", "profile_id", ("ingest",), (WH,)),
+    _event("social.profile.insight", "profile_id", ("ingest",), (WH,)),
     _event("activity.auth.attempt", "user_id", ("ingest",), ("logins", WH)),
     _event("activity.session.event", "session_id", ("ingest",), (WH,)),
     _event("activity.feature.use", "user_id", ("ingest",), (WH,)),

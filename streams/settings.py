@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from schemas.settings import CoreSettings
@@ -28,7 +28,8 @@ class StreamsSettings(CoreSettings):
         3_600_000,
         ge=1,
         description="a profile's follower history keeps its newest snapshot of each such span "
-        "of event time (the growth metrics read it; a shorter span: more state per often-scraped profile)",
+        "of event time over the last 90 days, one per day before (the growth metrics read it; a shorter span: "
+        "more state per often-scraped profile); it must divide a day",
     )
     refresh_interval_s: float = Field(60.0, gt=0, description="how often stale posts are looked for")
     refresh_max_per_interval: int = Field(250, ge=0, description="refresh requests per interval at most")
@@ -58,6 +59,13 @@ class StreamsSettings(CoreSettings):
     restart_limit: int = Field(5, ge=0, description="restarts of a worker that exits with code 70 within the window")
     restart_window_s: float = Field(300.0, gt=0, description="the window of restart_limit (more: give up, exit 70)")
     log_level: str = Field("warning", pattern=r"^(debug|info|warning|error)$", description="worker log level")
+
+    @field_validator("follower_history_resolution_ms")
+    @classmethod
+    def _divides_a_day(cls, value: int) -> int:
+        if DAY_MS % value:
+            raise ValueError(f"{value} ms does not divide a day ({DAY_MS} ms): hours would straddle the days")
+        return value
 
     @model_validator(mode="after")
     def _scoped_names(self) -> StreamsSettings:

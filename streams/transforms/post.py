@@ -20,7 +20,7 @@ from typing import Any
 from schemas.models import PostSnapshot, ScrapeRequestStatus, ScrapeStatus
 from streams.transforms.admission import admit, late_reason, prune_ids
 from streams.transforms.cdc import apply_deletes, label, past_ms
-from streams.transforms.state import Entry, at
+from streams.transforms.state import Entry, added_at, at
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
@@ -40,6 +40,9 @@ class LatestSnapshot(Entry):
     comments: int = at(7)
     views: int | None = at(8)
     plays: int | None = at(9)
+    reach: int | None = added_at(10)
+    impressions: int | None = added_at(11)
+    saves: int | None = added_at(12)
 
 
 class CountedScrape(Entry):
@@ -156,7 +159,8 @@ def apply_snapshots(state: PostState, events: list[PostSnapshot], lateness_ms: i
         snap = state.snapshot
         if snap is None or (ev.event_time, ev.event_id) > (snap.event_time, snap.event_id):
             state.snapshot = LatestSnapshot((ev.event_time, ev.event_id, ev.profile_id, ev.platform, ev.post_type,
-                                             ev.published_at, ev.likes, ev.comments, ev.views, ev.plays))  # fmt: skip
+                                             ev.published_at, ev.likes, ev.comments, ev.views, ev.plays,
+                                             ev.reach, ev.impressions, ev.saves))  # fmt: skip
             out.changed_counters = True
     prune_ids(state, lateness_ms)
 
@@ -262,6 +266,7 @@ def counters_row(post_id: str, state: PostState) -> dict[str, Any] | None:
     return {"post_id": post_id, "profile_id": snap.profile_id, "pv": counters_version(state), "t": snap.event_time,
             "platform": snap.platform, "post_type": snap.post_type, "published_at": snap.published_at,
             "likes": snap.likes, "comments": snap.comments, "views": snap.views, "plays": snap.plays,
+            "reach": snap.reach, "impressions": snap.impressions, "saves": snap.saves,
             "deleted": state.deleted}  # fmt: skip
 
 
@@ -274,14 +279,14 @@ def refresh_candidates(
     limit: int = 250,
     requested: dict[str, int] | None = None,
 ) -> list[tuple[str, PostState]]:
-    """Stale posts published in the last ~2 months, not attempted (or requested) in the last 12 h and not
-    persistently failing, oldest publish time first, at most ``limit`` (memory: the ``limit`` kept, whatever
-    the number of states streamed through)."""
+    """Stale posts (not stories: they expire within a day) published in the last ~2 months, not attempted (or
+    requested) in the last 12 h and not persistently failing, oldest publish time first, at most ``limit``
+    (memory: the ``limit`` kept, whatever the number of states streamed through)."""
     requested = requested or {}
     picked: list[tuple[int, str, PostState]] = []
     for post_id, st in states:
         snap = st.snapshot
-        if snap is None or snap.published_at < now_ms - max_age_ms:
+        if snap is None or snap.published_at < now_ms - max_age_ms or snap.post_type == "story":
             continue
         scraped = last_scraped(st)
         if scraped is not None and now_ms - scraped <= STALE_AFTER_MS:

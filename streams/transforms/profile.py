@@ -8,9 +8,11 @@ highest version and is the same on a replay.
 The follower history holds one point per profile and ``resolution_ms`` of event time (an hour by default): the
 newest snapshot of that hour, by (event_time, event_id). A profile scraped every second then keeps at most 24
 points a day, not 86,400, so its state (rewritten at every change) stays small however often it is scraped.
-Points older than the longest growth window (or the allowed lateness, if longer) go, except the newest one
-before it: a pruned point can never matter again. The history is also the snapshots' dedup: a snapshot already
-in it, or older than its hour's point, changes nothing.
+Beyond ``HOURLY_DAYS`` (counted in UTC days back from the newest point's day) one point per UTC day is kept, the
+newest of the day, back to the year window of the 1-year growth (``YEAR_DAYS``); older points (or, when the
+allowed lateness is longer, points older than it) go, except the newest one before them: a pruned point can never
+matter again. The history is also the snapshots' dedup: a snapshot already in it, or older than its hour's (day's)
+point, changes nothing. Definitions: ``docs/discovery.md``.
 """
 
 from __future__ import annotations
@@ -24,14 +26,18 @@ from typing import Any, TypedDict
 from schemas.models import ProfileSnapshot
 from streams.transforms.admission import on_time
 from streams.transforms.cdc import label
-from streams.transforms.state import Entry, at
+from streams.transforms.state import Entry, added_at, at
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
 GROWTH_DAYS = (7, 30, 90)
 RECENT_POSTS = 12
 RATE_WINDOW_MS = 30 * DAY_MS
+HOURLY_DAYS = 91  # hourly points from the UTC day this many days before the newest point's day (covers 90 d)
+YEAR_DAYS = 364  # 1-year growth: against the newest point before the UTC day this many days back
 VIDEO_TYPES = {"reel", "video", "short"}
+IMAGE_TYPES = {"image", "carousel"}
+STORY = "story"
 GROUPS = ((5_000, "0-5k"), (10_000, "5k-10k"), (50_000, "10k-50k"), (100_000, "50k-100k"),
           (500_000, "100k-500k"), (1_000_000, "500k-1M"))  # fmt: skip
 
@@ -57,16 +63,25 @@ class PostCounters(Entry):
     plays: int | None = at(5)
     post_type: str = at(6)
     platform: str = at(7)
+    reach: int | None = added_at(8)
+    impressions: int | None = added_at(9)
+    saves: int | None = added_at(10)
 
 
-class Attributes(TypedDict):
-    """From the latest snapshot."""
+class Attributes(TypedDict, total=False):
+    """From the latest snapshot (states written before a key was added lack it)."""
 
     platform: str
     handle: str
     category: str | None
     language: str | None
     country: str | None
+    following: int | None
+    posts_count: int | None
+    full_name: str | None
+    is_verified: bool | None
+    is_business: bool | None
+    profile_type: str | None
 
 
 class CdcAttributes(TypedDict):
@@ -129,11 +144,20 @@ def follower_group(followers: int) -> str:
     return "1M+"
 
 
+def _floors(as_of: int) -> tuple[int, int]:
+    """(start of the hourly points, the 1-year growth's floor) for a history whose newest point is ``as_of``."""
+    day = as_of // DAY_MS * DAY_MS
+    return day - HOURLY_DAYS * DAY_MS, day - YEAR_DAYS * DAY_MS
+
+
+def _bucket(t: int, hourly_from: int, resolution_ms: int) -> tuple[int, int]:
+    return (0, t // resolution_ms) if t >= hourly_from else (1, t // DAY_MS)
+
+
 def apply_snapshots(state: ProfileState, events: list[ProfileSnapshot], lateness_ms: int, out: ProfileOutcome,
                     resolution_ms: int = HOUR_MS) -> None:  # fmt: skip
     hist = state.history
     before = hist[-1] if hist else None
-    keep_ms = max(GROWTH_DAYS[-1] * DAY_MS, lateness_ms)  # a duplicate within the lateness finds its point
     for ev in events:
         point = FollowerPoint((ev.event_time, ev.event_id, ev.followers))
         i = bisect.bisect_left(hist, [ev.event_time, ev.event_id])
@@ -142,16 +166,18 @@ def apply_snapshots(state: ProfileState, events: list[ProfileSnapshot], lateness
             continue
         if not on_time(state, ev.event_time, lateness_ms, out, ev):
             continue
-        hour = ev.event_time // resolution_ms
-        if i < len(hist) and hist[i].event_time // resolution_ms == hour:
-            out.duplicates += 1  # its hour has a newer point: nothing changes
+        hourly_from, year_floor = _floors(max(hist[-1].event_time, ev.event_time) if hist else ev.event_time)
+        bucket = _bucket(ev.event_time, hourly_from, resolution_ms)
+        if i < len(hist) and _bucket(hist[i].event_time, hourly_from, resolution_ms) == bucket:
+            out.duplicates += 1  # its hour (day) has a newer point: nothing changes
             continue
-        if hist and i == 0 and hist[0].event_time < hist[-1].event_time - keep_ms:
+        cut = min(year_floor, hist[-1].event_time - lateness_ms) if hist else year_floor
+        if hist and i == 0 and hist[0].event_time < cut:
             out.duplicates += 1  # older than the kept point before the windows: it could never be read
             continue
-        if i > 0 and hist[i - 1].event_time // resolution_ms == hour:
+        if i > 0 and _bucket(hist[i - 1].event_time, hourly_from, resolution_ms) == bucket:
             i -= 1
-            del hist[i]  # the hour's older point
+            del hist[i]  # the hour's (day's) older point
         hist.insert(i, point)
         state.version += 1
         state.snapshots_applied += 1
@@ -160,12 +186,26 @@ def apply_snapshots(state: ProfileState, events: list[ProfileSnapshot], lateness
             state.max_t = ev.event_time
         if hist[-1] is point:
             state.attributes = {"platform": ev.platform, "handle": ev.handle, "category": ev.category,
-                                "language": ev.language, "country": ev.country}  # fmt: skip
+                                "language": ev.language, "country": ev.country, "following": ev.following,
+                                "posts_count": ev.posts_count, "full_name": ev.full_name,
+                                "is_verified": ev.is_verified, "is_business": ev.is_business,
+                                "profile_type": ev.profile_type}  # fmt: skip
     if not out.changed:
         return
     latest = hist[-1]
-    # keep the points the growth windows can still reach: t >= latest - 90d, and the newest one before that
-    cut = latest.event_time - keep_ms
+    hourly_from, year_floor = _floors(latest.event_time)
+    # points before the hourly ones: the newest of each day
+    end = bisect.bisect_left(hist, [hourly_from])
+    if end > 1:
+        older = [
+            p
+            for k, p in enumerate(hist[:end])
+            if k + 1 == end or hist[k + 1].event_time // DAY_MS != p.event_time // DAY_MS
+        ]
+        if len(older) < end:
+            hist[:end] = older
+    # keep the points the windows can still reach, and the newest one before them
+    cut = min(year_floor, latest.event_time - lateness_ms)
     i = bisect.bisect_left(hist, [cut])
     if i > 1:
         del hist[: i - 1]
@@ -206,7 +246,8 @@ def apply_posts(state: ProfileState, rows: list[dict[str, Any]], out: ProfileOut
             out.duplicates += 1
             continue
         posts[pid] = PostCounters((r["pv"], r["published_at"], r["likes"], r["comments"], r["views"], r["plays"],
-                                   r["post_type"], r["platform"]))  # fmt: skip
+                                   r["post_type"], r["platform"], r.get("reach"), r.get("impressions"),
+                                   r.get("saves")))  # fmt: skip
         if r.get("deleted"):
             state.deleted_posts[pid] = r["pv"]
         else:
@@ -221,6 +262,13 @@ def _mean(xs: Sequence[float]) -> float | None:
 
 
 _GROWTH_KEYS = [(d, f"followers_growth_{d}d", f"growth_rate_{d}d") for d in GROWTH_DAYS]
+_BY_CLASS = (("reels", VIDEO_TYPES), ("image", IMAGE_TYPES), ("story", {STORY}))
+
+
+def _growth(row: dict[str, Any], growth_key: str, rate_key: str, followers: int, earlier: int | None) -> None:
+    growth = None if earlier is None else followers - earlier
+    row[growth_key] = growth
+    row[rate_key] = None if growth is None or not earlier else growth / earlier * 100
 
 
 def profile_row(profile_id: str, state: ProfileState) -> dict[str, Any] | None:
@@ -235,26 +283,29 @@ def profile_row(profile_id: str, state: ProfileState) -> dict[str, Any] | None:
                            "platform": attrs["platform"], "followers": followers}  # fmt: skip
     for days, growth_key, rate_key in _GROWTH_KEYS:  # field order does not matter: the output line orders them
         i = bisect.bisect_right(hist, [as_of - days * DAY_MS, "\uffff"]) - 1
-        earlier = hist[i].followers if i >= 0 else None
-        growth = None if earlier is None else followers - earlier
-        row[growth_key] = growth
-        row[rate_key] = None if growth is None or not earlier else growth / earlier * 100
+        _growth(row, growth_key, rate_key, followers, hist[i].followers if i >= 0 else None)
+    i = bisect.bisect_left(hist, [_floors(as_of)[1]]) - 1  # the newest point before the year floor
+    _growth(row, "followers_growth_365d", "growth_rate_365d", followers, hist[i].followers if i >= 0 else None)
     gone = state.deleted_posts
-    live = [kv for kv in state.posts.items() if kv[0] not in gone]
-    posts = sorted(live, key=lambda kv: (kv[1].published_at, kv[0]), reverse=True)
+    live = sorted(((k, p) for k, p in state.posts.items() if k not in gone), key=lambda kv: (kv[1].published_at, kv[0]),
+                  reverse=True)  # fmt: skip
+    posts = [kv for kv in live if kv[1].post_type != STORY]
     recent = posts[:RECENT_POSTS]
     likes = [p.likes for _, p in recent]
     comments = [p.comments for _, p in recent]
     views = [p.views for _, p in recent if p.views is not None]
+    plays = [p.plays for _, p in recent if p.plays is not None]
     avg_likes, avg_comments = _mean(likes), _mean(comments)
     row["avg_likes"] = avg_likes
     row["avg_comments"] = avg_comments
     row["avg_views"] = _mean(views)
+    row["avg_plays"] = _mean(plays)
     row["engagement_rate"] = (
         (avg_likes + avg_comments) / followers * 100
         if avg_likes is not None and avg_comments is not None and followers > 0
         else None
     )
+    row["comments_rate"] = avg_comments / followers * 100 if avg_comments is not None and followers > 0 else None
     row["likes_to_comment_ratio"] = avg_likes / avg_comments if avg_likes is not None and avg_comments else None
     if posts:
         newest = posts[0][1].published_at
@@ -266,12 +317,22 @@ def profile_row(profile_id: str, state: ProfileState) -> dict[str, Any] | None:
     row["likes_spread"] = (
         math.sqrt(sum((x - avg_likes) ** 2 for x in likes) / len(likes)) if avg_likes is not None else None
     )
+    for name, types in _BY_CLASS:
+        of_class = [p for _, p in live if p.post_type in types][:RECENT_POSTS]
+        row[f"{name}_reach"] = _mean([p.reach for p in of_class if p.reach is not None])
+        if name != "story":
+            row[f"{name}_impressions"] = _mean([p.impressions for p in of_class if p.impressions is not None])
     row["posts_counted"] = len(recent)
     row["follower_group"] = follower_group(followers)
     cdc: CdcAttributes | dict[str, Any] = state.cdc or {}
     row["category"] = cdc.get("category") or attrs.get("category")
     row["language"] = cdc.get("language") or attrs.get("language")
     row["deleted"] = bool(cdc.get("deleted"))
+    row["handle"] = cdc.get("handle") or attrs.get("handle")
+    row["following"] = attrs.get("following")
+    row["post_count"] = attrs.get("posts_count")
+    for key in ("full_name", "is_verified", "is_business", "profile_type", "country"):
+        row[key] = attrs.get(key)
     return row
 
 
@@ -293,7 +354,8 @@ def post_rows(profile_id: str, state: ProfileState, post_ids: set[str] | None) -
     high = (state.snapshots_applied + state.deletions) << PV_BITS
     out = []
     for post_id in sorted(state.posts if post_ids is None else post_ids):
-        pv, published_at, likes, comments, views, plays, post_type, platform = state.posts[post_id]
+        c = state.posts[post_id]
+        pv, published_at, likes, comments, views, plays, post_type, platform = c[:8]
         is_deleted = profile_deleted or post_id in state.deleted_posts
         engagement = likes + comments
         out.append({
@@ -302,6 +364,7 @@ def post_rows(profile_id: str, state: ProfileState, post_ids: set[str] | None) -
             "post_type": post_type, "published_at": published_at, "likes": likes, "comments": comments,
             "views": views, "plays": plays, "engagement": engagement,
             "engagement_rate": engagement / followers * 100 if followers else None,
-            "post_class": "video" if post_type in VIDEO_TYPES else "image", "deleted": is_deleted,
+            "post_class": "story" if post_type == STORY else "video" if post_type in VIDEO_TYPES else "image",
+            "deleted": is_deleted, "reach": c.reach, "impressions": c.impressions, "saves": c.saves,
         })  # fmt: skip
     return out

@@ -27,6 +27,11 @@ def at(index: int) -> Any:
     return property(itemgetter(index))
 
 
+def added_at(index: int) -> Any:
+    """A field added to an ``Entry`` later: None in the shorter entries of states written before it."""
+    return property(lambda entry: entry[index] if len(entry) > index else None)
+
+
 class StateRecord(Protocol):
     """What an agent's table holds."""
 

@@ -130,8 +130,11 @@ def compute(w: Workload, now_ms: int) -> dict[str, dict[str, dict[str, Any]]]:
             "platform": latest["platform"],
             "followers": followers,
         }
-        for days in (7, 30, 90):
-            older = [r for r in acc if r["event_time"] <= as_of - days * DAY]
+        year_floor = as_of // DAY * DAY - 364 * DAY  # 1 year: before the start of the day 364 days back
+        for days, older in ((7, [r for r in acc if r["event_time"] <= as_of - 7 * DAY]),
+                            (30, [r for r in acc if r["event_time"] <= as_of - 30 * DAY]),
+                            (90, [r for r in acc if r["event_time"] <= as_of - 90 * DAY]),
+                            (365, [r for r in acc if r["event_time"] < year_floor])):  # fmt: skip
             if older:
                 earlier = max(older, key=lambda r: (r["event_time"], r["event_id"]))["followers"]
                 row[f"followers_growth_{days}d"] = followers - earlier
@@ -140,25 +143,37 @@ def compute(w: Workload, now_ms: int) -> dict[str, dict[str, dict[str, Any]]]:
                 row[f"followers_growth_{days}d"] = None
                 row[f"growth_rate_{days}d"] = None
         every_post = posts_of.get(pid, [])
-        posts = sorted((r for r in every_post if r["post_id"] not in deleted_posts),
+        alive = sorted((r for r in every_post if r["post_id"] not in deleted_posts),
                        key=lambda r: (r["published_at"], r["post_id"]), reverse=True)  # fmt: skip
+        posts = [r for r in alive if r["post_type"] != "story"]
         recent = posts[:12]
         if recent:
             likes = [r["likes"] for r in recent]
             avg_l = statistics.fmean(likes)
             avg_c = statistics.fmean(r["comments"] for r in recent)
             views = [r["views"] for r in recent if r["views"] is not None]
+            plays = [r["plays"] for r in recent if r["plays"] is not None]
             row["avg_likes"], row["avg_comments"] = avg_l, avg_c
             row["avg_views"] = statistics.fmean(views) if views else None
+            row["avg_plays"] = statistics.fmean(plays) if plays else None
+            row["comments_rate"] = avg_c / followers * 100 if followers else None
             row["engagement_rate"] = (avg_l + avg_c) / followers * 100 if followers else None
             row["likes_to_comment_ratio"] = avg_l / avg_c if avg_c else None
             row["likes_spread"] = statistics.pstdev(likes)
             newest = posts[0]["published_at"]
             row["avg_posts_per_week"] = sum(1 for r in posts if r["published_at"] > newest - 30 * DAY) / 30 * 7
         else:
-            for k in ("avg_likes", "avg_comments", "avg_views", "engagement_rate", "likes_to_comment_ratio",
-                      "likes_spread", "avg_posts_per_week"):  # fmt: skip
+            for k in ("avg_likes", "avg_comments", "avg_views", "avg_plays", "comments_rate", "engagement_rate",
+                      "likes_to_comment_ratio", "likes_spread", "avg_posts_per_week"):  # fmt: skip
                 row[k] = None
+        for name, types in (("reels", ("reel", "video", "short")), ("image", ("image", "carousel")),
+                            ("story", ("story",))):  # fmt: skip
+            newest12 = [r for r in alive if r["post_type"] in types][:12]
+            reach = [r["reach"] for r in newest12 if r.get("reach") is not None]
+            row[f"{name}_reach"] = statistics.fmean(reach) if reach else None
+            if name != "story":
+                imps = [r["impressions"] for r in newest12 if r.get("impressions") is not None]
+                row[f"{name}_impressions"] = statistics.fmean(imps) if imps else None
         row["posts_counted"] = len(recent)
         bounds = [(5_000, "0-5k"), (10_000, "5k-10k"), (50_000, "10k-50k"), (100_000, "50k-100k"),
                   (500_000, "100k-500k"), (1_000_000, "500k-1M")]  # fmt: skip
@@ -171,6 +186,11 @@ def compute(w: Workload, now_ms: int) -> dict[str, dict[str, dict[str, Any]]]:
         row["language"] = image.get("language") or latest["language"]
         profile_deleted = newest_cdc is not None and newest_cdc["op"] == "d"
         row["deleted"] = profile_deleted
+        row["handle"] = image.get("handle") or latest["handle"]
+        row["following"] = latest.get("following")
+        row["post_count"] = latest.get("posts_count")
+        for k in ("full_name", "is_verified", "is_business", "profile_type", "country"):
+            row[k] = latest.get(k)
         profiles[pid] = row
         for r in every_post:
             engagement = r["likes"] + r["comments"]
@@ -179,8 +199,10 @@ def compute(w: Workload, now_ms: int) -> dict[str, dict[str, dict[str, Any]]]:
                 "published_at": r["published_at"], "likes": r["likes"], "comments": r["comments"],
                 "views": r["views"], "plays": r["plays"], "engagement": engagement,
                 "engagement_rate": engagement / followers * 100 if followers else None,
-                "post_class": "video" if r["post_type"] in ("reel", "video", "short") else "image",
+                "post_class": {"reel": "video", "video": "video", "short": "video", "story": "story"}.get(
+                    r["post_type"], "image"),
                 "deleted": profile_deleted or r["post_id"] in deleted_posts,
+                "reach": r.get("reach"), "impressions": r.get("impressions"), "saves": r.get("saves"),
             }  # fmt: skip
     # collections: newest LSN per (collection, post) decides membership; aggregates over the members that
     # have post metrics
@@ -212,12 +234,12 @@ def compute(w: Workload, now_ms: int) -> dict[str, dict[str, dict[str, Any]]]:
 
 
 def refresh_eligible(final: dict[str, dict[str, dict[str, Any]]], now_ms: int) -> list[str]:
-    """Posts a refresh request may name at ``now_ms``: published in the last 61 days, stale (last snapshot
+    """Posts a refresh request may name at ``now_ms``: not stories, published in the last 61 days, stale (last snapshot
     or successful scrape over an hour ago), not attempted in the last 12 h, not persistently failing;
     oldest publish time first."""
     picked = []
     for post_id, snap in final["latest_post_snapshot"].items():
-        if snap["published_at"] < now_ms - 61 * DAY:
+        if snap["published_at"] < now_ms - 61 * DAY or snap["post_type"] == "story":
             continue
         st = final["status.scrape.post"].get(post_id)
         if st is None:

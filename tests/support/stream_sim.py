@@ -19,6 +19,7 @@ INPUT_NAMES = {"cdc.profiles": "cdc.public.profiles", "cdc.scrape_requests": "cd
 POST_TOPICS = {posts.SNAPSHOTS, posts.SCRAPE_STATUS, posts.SCRAPE_CDC, posts.POSTS_CDC}
 COLLECTION_TOPICS = {collections.ITEMS_CDC, collections.COLLECTIONS_CDC, collections.POST_BY_COLLECTION}
 MEMBERSHIP_TOPICS = {memberships.POST_METRICS, memberships.MEMBERSHIP_BY_POST}
+NO_AGENT = {"social.profile.audience", "social.profile.insight"}  # only the warehouse reads them
 INTERNAL = {posts.BY_PROFILE, collections.MEMBERSHIP_BY_POST, memberships.POST_BY_COLLECTION}
 
 
@@ -30,6 +31,8 @@ def messages(w: Workload, partitions: int, max_rows: int) -> list[tuple[str, int
     for i in range(0, len(w.arrival), max_rows):
         groups: dict[tuple[str, int], list[bytes]] = defaultdict(list)
         for topic, key, row in w.arrival[i : i + max_rows]:
+            if topic in NO_AGENT:
+                continue
             name = INPUT_NAMES.get(topic, topic)
             line = json.dumps(row, separators=(",", ":")).encode()
             if name.startswith("cdc."):

@@ -46,11 +46,14 @@ def generate(
     numeric_ids: bool = False,
     collections: int = 0,
     deletes: bool = False,
+    discovery: bool = False,
 ) -> Workload:
     """``numeric_ids``: post and scrape request ids are integers as text (they become PostgreSQL rows).
     ``deletes``: some profiles, posts and collections are deleted in the OLTP database (Debezium ``op: "d"``
     rows, with the last image in ``before``), drawn from a random stream of their own (the rest of the workload
-    stays the same)."""
+    stays the same). ``discovery``: what the discovery profile reads (``docs/discovery.md``) is added, from a
+    random stream of its own too: profile attributes, post reach/impressions/saves, stories, audience readings
+    and insights."""
     rng = random.Random(seed)
     start = end_ms - days * DAY
     events: list[tuple[int, str, str, dict[str, Any]]] = []  # (arrival time, topic, key, row)
@@ -149,6 +152,10 @@ def generate(
             events.append((t + rng.randint(1, HOUR), "cdc.collection_items", cid, dict(row)))
     if deletes:
         _add_deletes(random.Random(seed + 1), events, lsn, end_ms, numeric_ids, dup_rate)
+    if discovery:
+        from tests.support.discovery_workload import add_discovery
+
+        add_discovery(random.Random(seed + 2), events, start, end_ms, lateness_ms, dup_rate, numeric_ids)
     events.sort(key=lambda e: e[0])
     w = Workload(start, end_ms, lateness_ms)
     w.arrival = [(topic, key, row) for _, topic, key, row in events]
@@ -160,9 +167,15 @@ def _add_deletes(rng: random.Random, events: list[tuple[int, str, str, dict[str,
     """A profile in 6 deleted, a post in 8, a collection with items in 4 (``before`` holds the key, as with
     PostgreSQL's default replica identity); some deletes re-delivered; each at a random time of the last 20 days."""
 
+    last_change: dict[tuple[str, str], int] = {}
+    for t, topic, key, _ in events:
+        if topic.startswith("cdc."):
+            last_change[(topic, key)] = max(t, last_change.get((topic, key), 0))
+
     def delete(table: str, key: str, before: dict[str, Any]) -> None:
         lsn[0] += rng.randint(1, 1000) + 10_000_000  # after every other change of the row
-        t = end_ms - rng.randint(HOUR, 20 * DAY)
+        # committed after the row's other changes, so it arrives after them (CDC keeps commit order)
+        t = max(end_ms - rng.randint(HOUR, 20 * DAY), last_change.get((f"cdc.{table}", key), 0) + 1)
         row = {"before": before, "after": None, "op": "d", "source": {"lsn": lsn[0], "ts_ms": t, "table": table},
                "ts_ms": t}  # fmt: skip
         events.append((t, f"cdc.{table}", key, row))

@@ -133,3 +133,46 @@ def test_deletes_flow_through_every_agent(deleting_workload, max_rows, seed):
         assert 0 < deleted < len(expected[topic]), topic  # the workload deletes some, not all
     gone = {k for k, r in expected["metrics.profile.rolling"].items() if r["deleted"]}
     assert all(r["deleted"] for r in expected["metrics.post.rolling"].values() if r["profile_id"] in gone)
+
+
+@pytest.fixture(scope="module")
+def year_workload():
+    """14 months of daily snapshots with everything the discovery profile reads (stories, reach, attributes)."""
+    return generate(profiles=24, days=430, posts_per_profile=14, seed=31, deletes=True, discovery=True,
+                    lateness_ms=90 * 86_400_000)  # fmt: skip
+
+
+@pytest.mark.parametrize(("max_rows", "seed"), [(200, None), (50, 4)])
+def test_year_growth_reach_and_stories_match_oracle(year_workload, max_rows, seed):
+    """1-year growth from the daily points beyond 90 days, reach/impressions by class, stories outside the recent
+    posts, the snapshot attributes: exactly the oracle's, in arrival order and interleaved."""
+    w = year_workload
+    now = w.end_ms + 2 * HOUR
+    reduced = simulate(w, StreamsSettings(allowed_lateness_ms=w.lateness_ms), now, max_rows=max_rows, seed=seed)
+    expected = oracle.compute(w, now)
+    assert not reduced.conflicts
+    for topic in ("metrics.profile.rolling", "metrics.post.rolling"):
+        assert_rows_equal(expected[topic], reduced.rows[topic], topic)
+    rows = expected["metrics.profile.rolling"].values()
+    assert sum(r["followers_growth_365d"] is not None for r in rows) > len(rows) // 2
+    assert any(r["story_reach"] is not None for r in rows) and any(r["reels_impressions"] is not None for r in rows)
+    assert any(r["post_class"] == "story" for r in expected["metrics.post.rolling"].values())
+
+
+def test_the_year_history_stays_small(year_workload):
+    """Hourly points for ~91 days, daily ones for the rest of the year: never every snapshot of 14 months."""
+    w = year_workload
+    reduced_states: dict[str, Any] = {}
+    from tests.support.stream_sim import agent_of, messages
+
+    settings = StreamsSettings(allowed_lateness_ms=w.lateness_ms)
+    for name, _p, value in messages(w, settings.partitions, 200):
+        agent, fn = agent_of(name)
+        if agent == "profiles":
+            reduced_states.update(fn(name, value, reduced_states.get, settings, 0).states)
+    for key, st in reduced_states.items():
+        if key.startswith("post:") or not hasattr(st, "history") or not st.history:
+            continue
+        assert len(st.history) <= 92 * 24 + 275, key
+        days = {p.event_time // 86_400_000 for p in st.history}
+        assert max(days) - min(days) <= 366, key

@@ -34,6 +34,8 @@ def avro_sig(t: Any) -> tuple[str, bool]:
         return {"long": "long", "int": "int", "string": "string", "double": "double", "boolean": "boolean"}[t], nullable
     if t["type"] == "enum":
         return "enum:" + ",".join(t["symbols"]), nullable
+    if t["type"] == "map":
+        return f"map<{t['values']}>", nullable
     return f"{t['type']}/{t['logicalType']}", nullable
 
 
