@@ -2,7 +2,8 @@
 
 A source (queue) table keeps the wire types: JSONEachRow reads an integer into ``DateTime64`` as seconds,
 so ``timestamp-millis`` fields arrive as ``Int64`` and the materialized view converts them; target tables
-get the typed columns. Enums become ``LowCardinality(String)``; ``["null", T]`` becomes ``Nullable(T)``.
+get the typed columns. Enums become ``LowCardinality(String)``; ``["null", T]`` becomes ``Nullable(T)``; maps
+become ``Map(String, T)``.
 """
 
 from __future__ import annotations
@@ -46,6 +47,9 @@ def _types(avro: Any) -> tuple[str, str, bool]:
             return "UUID", "UUID", False
         if avro.get("type") == "enum":
             return "LowCardinality(String)", "LowCardinality(String)", False
+        if avro.get("type") == "map":  # JSON objects: JSONEachRow reads them into a Map as they are
+            wire, typed, _ = _types(avro["values"])
+            return f"Map(String, {wire})", f"Map(String, {typed})", False
         return _types(avro["type"])
     if avro in _PRIMITIVE:
         return _PRIMITIVE[avro], _PRIMITIVE[avro], False
