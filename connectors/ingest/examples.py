@@ -12,12 +12,23 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "social.profile.snapshot": {
         "event_id": "0b6f5a3e-8c1d-4e2f-9a7b-1c2d3e4f5a61", "profile_id": "ig-1001", "platform": "instagram",
         "handle": "ada.cooks", "followers": 18250, "following": 310, "posts_count": 412, "category": "food",
-        "language": "en", "country": "GB",
+        "language": "en", "country": "GB", "full_name": "Ada Lovelace", "is_verified": True, "is_business": False,
+        "profile_type": "creator",
     },
     "social.post.snapshot": {
         "event_id": "0b6f5a3e-8c1d-4e2f-9a7b-1c2d3e4f5a62", "post_id": "ig-p-77", "profile_id": "ig-1001",
         "platform": "instagram", "post_type": "reel", "published_at": T - 3_600_000, "likes": 940, "comments": 31,
-        "views": None, "plays": 12800,
+        "views": None, "plays": 12800, "reach": 9100, "impressions": 15400, "saves": 57,
+    },
+    "social.profile.audience": {
+        "event_id": "0b6f5a3e-8c1d-4e2f-9a7b-1c2d3e4f5a68", "profile_id": "ig-1001", "platform": "instagram",
+        "gender": {"female": 61.5, "male": 37.0, "other": 1.5}, "age": {"18-24": 34.0, "25-34": 41.0, "35-44": 25.0},
+        "countries": {"GB": 52.0, "US": 21.0}, "cities": {"London": 30.5}, "languages": {"en": 88.0},
+        "authenticity": 91.2, "reachability": 38.4,
+    },
+    "social.profile.insight": {
+        "event_id": "0b6f5a3e-8c1d-4e2f-9a7b-1c2d3e4f5a69", "profile_id": "ig-1001", "platform": "instagram",
+        "day": T - 86_400_000, "content_type": "reel", "reach": 22100, "impressions": 30950,
     },
     "social.scrape.status": {
         "event_id": "0b6f5a3e-8c1d-4e2f-9a7b-1c2d3e4f5a63", "request_id": "req-42", "post_id": "ig-p-77",
