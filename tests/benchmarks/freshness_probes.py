@@ -1,5 +1,6 @@
 """The freshness benchmark's probes: one ``UPDATE`` a second on a profile that gets no load, timed until its new
-version is in ClickHouse and in the serving table, and where that time went (per stage, from the topics'
+version is in ClickHouse, in the serving table ``profile_summary`` and in the app's discovery table
+``instagram_account`` (refreshed every 5 s), and where that time went (per stage, from the topics'
 record timestamps and the rows' ``inserted_at``)."""
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class Probes:
         self.pending: dict[str, tuple[int, float]] = {}
         self.to_ch: dict[str, float] = {}
         self.to_serving: dict[str, float] = {}
+        self.to_discovery: dict[str, float] = {}
         self.committed_at: dict[str, float] = {}  # wall clock, for the stage breakdown
         self.lock = threading.Lock()
 
@@ -64,7 +66,8 @@ class Probes:
                     pending = dict(self.pending)
                 waiting_ch = [p for p in pending if p not in self.to_ch]
                 waiting_pg = [p for p in pending if p not in self.to_serving]
-                if stop.is_set() and not waiting_ch and not waiting_pg:
+                waiting_dc = [p for p in pending if p not in self.to_discovery]
+                if stop.is_set() and not waiting_ch and not waiting_pg and not waiting_dc:
                     return
                 if end is not None and time.monotonic() > end:
                     return
@@ -81,6 +84,15 @@ class Probes:
                     for pid, v in rows:
                         if v > pending[pid][0]:
                             self.to_serving[pid] = now - pending[pid][1]
+                if waiting_dc:
+                    try:
+                        rows = conn.execute(f"SELECT profile_id, version FROM {self.schema}.instagram_account "
+                                            "WHERE profile_id = ANY(%s)", (waiting_dc,)).fetchall()  # fmt: skip
+                    except psycopg.errors.UndefinedTable:
+                        rows = []
+                    for pid, v in rows:
+                        if v > pending[pid][0]:
+                            self.to_discovery[pid] = now - pending[pid][1]
                 time.sleep(0.1)
 
 

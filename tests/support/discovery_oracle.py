@@ -139,7 +139,7 @@ def dominant_gender(reading: dict[str, Any] | None) -> str | None:
 
 
 def search_phrase(handle: Any, full_name: Any, category: Any, country: Any) -> str:
-    return " ".join(str(p) for p in (handle, full_name, category, country) if p is not None).lower()
+    return " ".join(str(p) for p in (handle, full_name, category, country) if p is not None and p != "").lower()
 
 
 # ---- discovery profile ---------------------------------------------------------------------------------------
@@ -214,7 +214,7 @@ def leaderboard(
         avg_likes = _mean([p["likes"] for p in ps])
         avg_comments = _mean([p["comments"] for p in ps])
         er = None
-        if ps and followers:
+        if avg_likes is not None and avg_comments is not None and followers:
             er = (avg_likes + avg_comments) / followers * 100
         d = disc.get(pid, {})
         values[(month, pid)] = {

@@ -9,6 +9,7 @@ from rich.console import Console
 
 from deploy.local.demo.common import DemoSize, cdc_topics
 from deploy.local.demo.counts import counts, domain_rows, top10
+from deploy.local.demo.discovery import print_discovery
 from deploy.local.demo.domains import play_domains
 from deploy.local.demo.probes import freshness_probes, wait_for_pipeline
 from deploy.local.demo.summary import Summary, print_domains, print_summary
@@ -82,6 +83,7 @@ def run(keep_running: bool, size: DemoSize, console: Console) -> Summary:
         summary.domains = domain_rows(app_dsn, schema)
         summary.seconds["total"] = time.monotonic() - t0
         print_summary(summary, console)
+        print_discovery(app_dsn, schema, console)
         print_domains(summary.domains, schema, console)
         return summary
     finally:

@@ -20,7 +20,16 @@ from schemas.topics import AGENTS, Topology
 from serving_loader.status import refreshed_since
 
 # the specs the loader must have swapped in after the workload
-LOADED_SPECS = {"profile_summary", "leaderboard_monthly", "hiring_processes", "tenant_activity", "account_security"}
+LOADED_SPECS = {
+    "profile_summary",
+    "leaderboard_monthly",
+    "hiring_processes",
+    "tenant_activity",
+    "account_security",
+    "instagram_account",
+    "youtube_account",
+    "leaderboard",
+}
 
 CH_VERSION = "SELECT max(version) FROM profile_rolling WHERE profile_id = %(pid)s"
 CH_VERSIONS = "SELECT profile_id, max(version) FROM profile_rolling WHERE profile_id IN %(ids)s GROUP BY profile_id"

@@ -1,5 +1,6 @@
 """The creator workload: profiles, posts, collections and scrape requests written to PostgreSQL (Debezium
-streams them), and profile snapshots, post snapshots and scrape status events posted to the ingest API."""
+streams them), and profile snapshots, post snapshots (stories too), scrape status events, audience readings and
+insights posted to the ingest API."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from deploy.local.demo.common import DAY, HOUR, DemoSize, dt, next_id, progress
 
 CATEGORIES = ["food", "music", "travel", "tech", "fashion", "fitness", "gaming"]
 LANGUAGES = ["en", "es", "pt", "de", "fr"]
+COUNTRIES = ["US", "BR", "IN", "ES", "DE", "GB"]
+NAMES = ["Ada", "Bruno", "Chen", "Dara", "Emeka", "Farah", "Goran", "Hana", "Ines", "Jonas"]
 
 INSERT_PROFILE = (
     "INSERT INTO profiles (id, platform, handle, category, language, followers) VALUES (%s, %s, %s, %s, %s, %s)"
@@ -53,6 +56,7 @@ def play_workload(dsn: str, ingest_url: str, token: str, size: DemoSize, console
             task = bar.add_task("ingest API: profile snapshots", total=len(profiles))
             for p in profiles:
                 _send_profile_snapshots(client, rng, p, size.days, now)
+                _send_audience_and_insights(client, rng, p, now)
                 bar.advance(task)
             task = bar.add_task("ingest API + PostgreSQL: posts, scrapes", total=len(posts))
             request_id = next_id(conn, "scrape_requests")
@@ -76,7 +80,10 @@ def _creators(rng: random.Random, first_id: int, n: int) -> list[dict[str, Any]]
         followers = int(math.exp(rng.uniform(math.log(800), math.log(3_000_000))))
         out.append({"id": pid, "platform": platform, "handle": f"creator_{pid}", "followers": followers,
                     "category": rng.choice(CATEGORIES), "language": rng.choice(LANGUAGES),
-                    "growth": rng.uniform(-0.003, 0.02)})  # fmt: skip
+                    "growth": rng.uniform(-0.003, 0.02), "country": rng.choice(COUNTRIES),
+                    "full_name": f"{rng.choice(NAMES)} {rng.choice(NAMES)}son", "verified": rng.random() < 0.2,
+                    "business": rng.random() < 0.3, "type": rng.choice(["creator", "business", "personal"]),
+                    "posts": rng.randint(20, 2000)})  # fmt: skip
     return out
 
 
@@ -90,7 +97,7 @@ def _write_profiles(conn: Conn, rng: random.Random, profiles: list[dict[str, Any
         for k in range(size.posts_per_profile):
             post_id = first_post + len(posts)
             published = now - rng.randint(1, size.days * DAY)
-            kinds = ["image", "carousel", "reel"] if p["platform"] == "instagram" else ["video", "short"]
+            kinds = ["image", "carousel", "reel", "story"] if p["platform"] == "instagram" else ["video", "short"]
             kind = rng.choice(kinds)
             posts.append({"id": post_id, "profile": p, "type": kind, "published": published, "k": k})
             conn.execute(INSERT_POST, (post_id, p["id"], p["platform"], f"sc{post_id}", kind, dt(published)))
@@ -121,8 +128,32 @@ def _send_profile_snapshots(client: Any, rng: random.Random, p: dict[str, Any], 
         t = now - d * DAY - rng.randint(0, HOUR)
         client.send("social.profile.snapshot", {
             "event_time": t, "profile_id": str(p["id"]), "platform": p["platform"], "handle": p["handle"],
-            "followers": followers, "following": rng.randint(10, 900), "posts_count": None,
-            "category": p["category"], "language": p["language"], "country": None})  # fmt: skip
+            "followers": followers, "following": rng.randint(10, 900), "posts_count": p["posts"] + (days - d) // 3,
+            "category": p["category"], "language": p["language"], "country": p["country"],
+            "full_name": p["full_name"], "is_verified": p["verified"], "is_business": p["business"],
+            "profile_type": p["type"]})  # fmt: skip
+
+
+def _send_audience_and_insights(client: Any, rng: random.Random, p: dict[str, Any], now: int) -> None:
+    """An audience reading, and the last week's reach and impressions per content type."""
+    female = round(rng.uniform(20, 80), 1)
+    countries = rng.sample(COUNTRIES, 3)
+    client.send("social.profile.audience", {
+        "event_time": now - rng.randint(HOUR, 3 * DAY), "profile_id": str(p["id"]), "platform": p["platform"],
+        "gender": {"female": female, "male": round(99 - female, 1), "other": 1.0},
+        "age": {"13-17": 8.0, "18-24": 31.0, "25-34": 38.0, "35-44": 15.0, "45+": 8.0},
+        "countries": {countries[0]: 45.0, countries[1]: 20.0, countries[2]: 10.0},
+        "cities": {"Sao Paulo": 6.5, "London": 4.0}, "languages": {p["language"]: 70.0, "en": 20.0},
+        "authenticity": round(rng.uniform(55, 98), 1), "reachability": round(rng.uniform(10, 70), 1)})  # fmt: skip
+    today = now // DAY * DAY
+    types = ["reel", "image", "story"] if p["platform"] == "instagram" else ["video"]
+    for d in range(1, 8):
+        for content in types:
+            reach = int(p["followers"] * rng.uniform(0.02, 0.4))
+            client.send("social.profile.insight", {
+                "event_time": today - d * DAY + DAY + rng.randint(0, HOUR), "profile_id": str(p["id"]),
+                "platform": p["platform"], "day": today - d * DAY, "content_type": content, "reach": reach,
+                "impressions": int(reach * rng.uniform(1.1, 2.5))})  # fmt: skip
 
 
 def _play_scrapes(conn: Conn, client: Any, rng: random.Random, post: dict[str, Any], first_request: int,
@@ -136,6 +167,7 @@ def _play_scrapes(conn: Conn, client: Any, rng: random.Random, post: dict[str, A
     comments = int(likes * rng.uniform(0.01, 0.08))
     video = post["type"] in ("reel", "video", "short")
     views = int(reach * rng.uniform(0.1, 1.5)) if video else None
+    seen = rng.uniform(0.05, 0.6)  # the share of the followers a post reaches
     flow = f"{p['platform']}_post"
     request_id = first_request
     t = post["published"]
@@ -149,6 +181,7 @@ def _play_scrapes(conn: Conn, client: Any, rng: random.Random, post: dict[str, A
                 "event_time": t, "request_id": str(request_id), "post_id": str(post["id"]), "flow": flow,
                 "status": st, "attempt": 1, "error": "timeout" if st == "FAILED" else None})  # fmt: skip
         if not failed:
+            seen = min(1.5, seen * rng.uniform(1.0, 1.3))
             likes += int(likes * rng.uniform(0.05, 0.4))
             comments += int(comments * rng.uniform(0.02, 0.3))
             views = None if views is None else views + int(views * rng.uniform(0.05, 0.5))
@@ -156,7 +189,8 @@ def _play_scrapes(conn: Conn, client: Any, rng: random.Random, post: dict[str, A
                 "event_time": t, "post_id": str(post["id"]), "profile_id": str(p["id"]),
                 "platform": p["platform"], "post_type": post["type"], "published_at": post["published"],
                 "likes": likes, "comments": comments, "views": views,
-                "plays": None if views is None else int(views * 0.6)})  # fmt: skip
+                "plays": None if views is None else int(views * 0.6), "reach": int(reach * seen),
+                "impressions": int(reach * seen * 1.6), "saves": likes // 25})  # fmt: skip
         request_id += 1
         t += rng.randint(6, 96) * HOUR
     return request_id - first_request
