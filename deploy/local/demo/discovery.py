@@ -37,7 +37,7 @@ def print_discovery(dsn: str, schema: str, console: Console) -> None:
         flags = ", ".join(f for f, on in (("verified", profile["is_verified"]), ("business", profile["is_business"]))
                           if on)  # fmt: skip
         t = Table(title=f"Discovery profile ({schema}.instagram_account): @{profile['handle']} "
-                        f"{profile['full_name'] or ''} [{flags or 'unverified'}] {profile['category'] or ''} "
+                        f"{profile['full_name'] or ''} ({flags or 'not verified'}) {profile['category'] or ''} "
                         f"{profile['country'] or ''}, {profile['follower_group']}; country rank "
                         f"{profile['country_rank'] or '-'}, category rank "
                         f"{profile['category_rank'] or '-'}")  # fmt: skip
@@ -47,11 +47,11 @@ def print_discovery(dsn: str, schema: str, console: Console) -> None:
             t.add_row(m, _num(profile[m]), profile[f"{m}_grade"] or "-", _num(profile[f"group_avg_{m}"]))
         console.print(t)
     t = Table(title=f"Leaderboard, all platforms, by followers ({schema}.leaderboard)")
-    for c in ("rank", "last month", "platform", "handle", "followers", "change", "ER %", "ER rank in category"):
-        t.add_column(c)
+    for c in ("#", "prev", "platform", "handle", "followers", "change", "ER %"):
+        t.add_column(c, no_wrap=True)
     for r in board:
         now, before = r["current_month_ranks"], r["last_month_ranks"] or {}
         t.add_row(str(now["followers_global"]), str(before.get("followers_global", "-")), r["profile_platform"],
-                  r["handle"] or "", _num(r["followers"]), _num(r["followers_change"]), _num(r["engagement_rate"]),
-                  str(now.get("engagement_rate_category", "-")))  # fmt: skip
+                  r["handle"] or "", _num(r["followers"]), _num(r["followers_change"]),
+                  _num(r["engagement_rate"]))  # fmt: skip
     console.print(t)
