@@ -40,11 +40,12 @@ SPECS: tuple[Spec, ...] = (
     Spec(
         name="post_metrics",
         query="SELECT post_id, profile_id, platform, post_type, published_at, likes, comments, views, plays, "
-        "engagement, engagement_rate, post_class, version FROM post_rolling FINAL WHERE NOT ifNull(deleted, false)",
+        "engagement, engagement_rate, post_class, version, reach, impressions, saves FROM post_rolling FINAL "
+        "WHERE NOT ifNull(deleted, false)",
         columns=cols(
             "post_id text, profile_id text, platform text, post_type text, published_at timestamptz, "
             "likes bigint, comments bigint, views bigint, plays bigint, engagement bigint, "
-            "engagement_rate float8, post_class text, version bigint"
+            "engagement_rate float8, post_class text, version bigint, reach bigint, impressions bigint, saves bigint"
         ),
         indexes=(("post_id",), ("profile_id", "published_at")),
         interval_s=1,
