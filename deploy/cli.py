@@ -21,6 +21,7 @@ from clickhouse_ddl.cli import ch_app, warehouse_app
 from clickhouse_ddl.settings import WarehouseSettings
 from connectors.cli import app as connectors_app
 from connectors.debezium import ConnectorSettings
+from connectors.dispatch.cli import app as dispatch_app
 from connectors.health import CdcProbe, DebeziumPosition
 from connectors.ingest.cli import app as ingest_app
 from connectors.replay.cli import app as replay_app
@@ -51,6 +52,7 @@ app.add_typer(ch_app, name="ch")
 app.add_typer(warehouse_app, name="warehouse")
 app.add_typer(loader_cli.app, name="load")
 app.add_typer(replay_app, name="replay")
+app.add_typer(dispatch_app, name="dispatch")
 alerts_app = typer.Typer(help="Alert delivery (Alertmanager).", no_args_is_help=True)
 app.add_typer(alerts_app, name="alerts")
 

@@ -6,9 +6,9 @@ contract lookup and the tests' topic lists.
 
 Names here are logical: a deployment adds ``STIR_TOPIC_PREFIX`` in front of every name, and CDC topics are
 ``<topic prefix><cdc prefix>.public.<table>`` (see ``Topology``). Components are named by what they are:
-``ingest`` (the HTTP ingest API), ``debezium`` (the CDC connector), ``warehouse`` (ClickHouse), ``replay``, and
-each Faust agent by its own name (``posts``, ``profiles``, ``collections``, ``memberships``, ``hiring``,
-``logins``, ``refresh``).
+``ingest`` (the HTTP ingest API), ``debezium`` (the CDC connector), ``warehouse`` (ClickHouse), ``replay``,
+``dispatcher`` (delivers scrape requests to the scraper), and each Faust agent by its own name (``posts``,
+``profiles``, ``collections``, ``memberships``, ``hiring``, ``logins``, ``refresh``).
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ TOPICS: tuple[Topic, ...] = (
     _event("metrics.post.rolling", "post_id", ("profiles",), ("memberships", WH)),
     _event("metrics.collection.rolling", "collection_id", ("collections",), (WH,)),
     _event("status.scrape.post", "post_id", ("posts",), (WH,)),
-    _event("social.scrape.request", "post_id", ("refresh",)),
+    _event("social.scrape.request", "post_id", ("refresh",), ("dispatcher",)),
     _event("status.hiring.process", "process_id", ("hiring",), (WH,)),
     _event("dim.hiring.position", "position_id", ("hiring",), (WH,)),
     _event("dim.hiring.company", "company_id", ("hiring",), (WH,)),
@@ -105,6 +105,7 @@ TOPICS: tuple[Topic, ...] = (
     Topic("dlq.streams", "key", "dlq", AGENTS),
     Topic("dlq.late", "key", "dlq", AGENTS),  # events beyond the allowed lateness, as they were: replayable
     Topic("dlq.replay", "key", "dlq", ("replay",)),
+    Topic("dlq.dispatch", "key", "dlq", ("dispatcher",)),  # scrape requests the scraper refused or that are malformed
 )
 BY_NAME: dict[str, Topic] = {t.name: t for t in TOPICS}
 INGEST_TYPES: tuple[str, ...] = tuple(t.name for t in TOPICS if "ingest" in t.writers and t.kind == "event")

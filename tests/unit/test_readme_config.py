@@ -35,6 +35,7 @@ COMPONENTS: list[tuple[str, str, str]] = [
     ("Stream processors", "streams.settings:StreamsSettings", "`stir streams worker`"),
     ("Warehouse", "clickhouse_ddl.settings:WarehouseSettings", "`stir ch`, `stir warehouse run`"),
     ("Serving loader", "serving_loader.settings:LoaderSettings", "`stir load`"),
+    ("Scrape dispatcher", "connectors.dispatch.settings:DispatchSettings", "`stir dispatch run`"),
 ]
 
 
