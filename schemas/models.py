@@ -141,6 +141,7 @@ class RefreshRequest(Event):
     flow: Id
     reason: Label
     published_at: EpochMillis
+    shortcode: Label | None = None
 
 
 # --- user activity --------------------------------------------------------------------------------

@@ -88,7 +88,9 @@ TOPICS: tuple[Topic, ...] = (
     _cdc("users", "id"),
     # between agents (co-partitioned with their inputs)
     _internal("internal.post.by_profile", "profile_id", "posts", "profiles"),
-    _internal("internal.membership.by_post", "post_id", "collections", "memberships"),
+    # the collection items of a post: the memberships agent joins them to the post's metrics, the posts agent keeps
+    # them for the refresh scope
+    Topic("internal.membership.by_post", "post_id", "internal", ("collections",), ("memberships", "posts")),
     _internal("internal.post.by_collection", "collection_id", "memberships", "collections"),
     # what the agents compute
     _event("metrics.profile.rolling", "profile_id", ("profiles",), (WH,)),

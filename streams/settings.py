@@ -31,8 +31,9 @@ class StreamsSettings(CoreSettings):
         "of event time over the last 90 days, one per day before (the growth metrics read it; a shorter span: "
         "more state per often-scraped profile); it must divide a day",
     )
-    refresh_interval_s: float = Field(60.0, gt=0, description="how often stale posts are looked for")
-    refresh_max_per_interval: int = Field(250, ge=0, description="refresh requests per interval at most")
+    refresh_interval_s: float = Field(600.0, gt=0, description="how often the refresh scope is looked through")
+    refresh_max_per_interval: int = Field(250, ge=0, description="refresh requests per interval at most (oldest "
+                                          "publish time first)")  # fmt: skip
     hiring_ghost_after_days: float = Field(21.0, gt=0, description="a process with no activity this long is ghosted")
     login_fail_threshold: int = Field(5, ge=1, description="failed logins within the window that flag an account")
     login_fail_window_s: float = Field(600.0, gt=0, description="the failed-login window (event time)")

@@ -62,7 +62,8 @@ def handle(name: str, value: bytes | None, get_state: GetState, settings: Stream
         res.out[COLLECTION_METRICS].append((key, contract_line(CollectionMetrics, COLLECTION_METRICS, row, key, t,
                                                                AGENT)))  # fmt: skip
         res.latencies_s.append(latency_s(now_ms, t))
-        for post_id, present, lsn in outcome.membership:
-            line = dumps({"post_id": post_id, "collection_id": key, "present": present, "lsn": lsn})
+        for post_id, present, lsn, added_at in outcome.membership:
+            line = dumps({"post_id": post_id, "collection_id": key, "present": present, "lsn": lsn,
+                          "added_at": added_at})  # fmt: skip
             res.out[MEMBERSHIP_BY_POST].append((post_id, line))
     return res

@@ -1,5 +1,6 @@
-"""``posts`` agent (key: post id): post snapshots, scrape status events, the scrape_requests CDC and the posts
-CDC (deletes) → each post's scrape status, and its latest counters for the profile agent (keyed by profile id)."""
+"""``posts`` agent (key: post id): post snapshots, scrape status events, the scrape_requests CDC, the posts CDC
+(deletes, and the row the refresh scope reads) and the post's collection items → each post's scrape status, and
+its latest counters for the profile agent (keyed by profile id)."""
 
 from __future__ import annotations
 
@@ -12,24 +13,28 @@ from schemas.topics import topic
 from streams.agents.common import BatchResult, GetState, add_late, declared, latency_s
 from streams.settings import StreamsSettings
 from streams.transforms import post as tpost
+from streams.transforms import refresh as trefresh
 from streams.transforms.cdc import decode_cdc, row_image
 from streams.transforms.post import PostState
-from streams.transforms.records import contract_line, decode_lines, model_parser
+from streams.transforms.records import contract_line, decode_lines, model_parser, row_with
 
 AGENT = "posts"
 SNAPSHOTS = topic("social.post.snapshot").name
 SCRAPE_STATUS = topic("social.scrape.status").name
 SCRAPE_CDC = topic("cdc.public.scrape_requests").name
 POSTS_CDC = topic("cdc.public.posts").name
+COLLECTED = topic("internal.membership.by_post").name
 BY_PROFILE = topic("internal.post.by_profile").name
 POST_STATUS = topic("status.scrape.post").name
-declared(AGENT, reads=(SNAPSHOTS, SCRAPE_STATUS, SCRAPE_CDC, POSTS_CDC), writes=(BY_PROFILE, POST_STATUS))
+declared(AGENT, reads=(SNAPSHOTS, SCRAPE_STATUS, SCRAPE_CDC, POSTS_CDC, COLLECTED), writes=(BY_PROFILE, POST_STATUS))
+_collected_row = row_with("post_id", "collection_id", "present", "lsn")  # and "added_at"
 
 
 def handle(name: str, value: bytes | None, get_state: GetState, settings: StreamsSettings, now_ms: int) -> BatchResult:
     res = BatchResult()
     by_key: dict[str, tuple[list[PostSnapshot], list[tpost.ScrapeFact]]] = defaultdict(lambda: ([], []))
     posts_cdc: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    collected: dict[str, list[dict[str, Any]]] = defaultdict(list)
     from_events = name == SCRAPE_STATUS
     if name == SNAPSHOTS:
         snaps, res.bad = decode_lines(value, model_parser(PostSnapshot))
@@ -48,6 +53,12 @@ def handle(name: str, value: bytes | None, get_state: GetState, settings: Stream
             posts_cdc[key].append(r)
             by_key.setdefault(key, ([], []))
         res.rows_in = len(rows)
+    elif name == COLLECTED:
+        items, res.bad = decode_lines(value, _collected_row)
+        for r in items:
+            collected[str(r["post_id"])].append(r)
+            by_key.setdefault(str(r["post_id"]), ([], []))
+        res.rows_in = len(items)
     else:  # scrape_requests CDC
         rows, res.bad = decode_cdc(value)
         for r in rows:
@@ -64,9 +75,11 @@ def handle(name: str, value: bytes | None, get_state: GetState, settings: Stream
         tpost.apply_snapshots(state, snaps_k, lateness, outcome)
         tpost.apply_scrapes(state, facts_k, lateness, outcome, from_events=from_events)
         tpost.apply_post_cdc(state, posts_cdc.get(key, []), outcome)
+        trefresh.apply_post_rows(state, posts_cdc.get(key, []), outcome)
+        trefresh.apply_collected(state, collected.get(key, []), outcome)
         res.duplicates += outcome.duplicates
         add_late(res, outcome.late)
-        if outcome.applied or outcome.status_clock_moved:
+        if outcome.applied or outcome.status_clock_moved or outcome.changed_scope:
             res.states[key] = state  # a duplicate status event still moves the lateness clock
         if not outcome.applied:
             continue

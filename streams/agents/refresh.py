@@ -1,5 +1,5 @@
-"""``refresh`` (a timer, not a stream): every ``refresh_interval_s``, refresh requests for stale posts, read from
-the posts agent's table (see ``streams/transforms/post.py`` ``refresh_candidates``)."""
+"""``refresh`` (a timer, not a stream): every ``refresh_interval_s``, refresh requests for the posts in the refresh
+scope, read from the posts agent's table (see ``streams/transforms/refresh.py``)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from schemas.topics import topic
 from streams.agents.common import declared
 from streams.settings import StreamsSettings
 from streams.transforms import post as tpost
+from streams.transforms import refresh as trefresh
 from streams.transforms.post import PostState
 
 AGENT = "refresh"
@@ -29,18 +30,17 @@ class RefreshRequests:
 
     def __call__(self, states: Iterable[tuple[str, PostState]], now: int) -> list[tuple[str, bytes]]:
         """The request lines (key: post id) for the posts to refresh at ``now``."""
-        picked = tpost.refresh_candidates(states, now, limit=self.s.refresh_max_per_interval,
-                                          requested=self.requested)  # fmt: skip
+        picked = trefresh.candidates(states, now, limit=self.s.refresh_max_per_interval, requested=self.requested)
         window = now // WINDOW_MS
         rows = []
         for post_id, st in picked:
-            snap = st.snapshot
-            assert snap is not None  # a candidate has a snapshot
+            row = st.row
+            assert row is not None and row.published_at is not None  # a candidate has its OLTP row
             req = {
                 "event_id": str(uuid.uuid5(REFRESH_NS, f"{post_id}|{window}")),
                 "event_time": now, "ingested_at": None, "source": "streams.refresh", "schema_version": 1,
                 "request_id": f"refresh:{post_id}:{window}", "post_id": post_id,
-                "flow": st.flow or f"{snap.platform}_post", "reason": "stale", "published_at": snap.published_at,
+                "flow": trefresh.FLOW, "reason": "stale", "published_at": row.published_at, "shortcode": row.shortcode,
             }  # fmt: skip
             rows.append((post_id, RefreshRequest.model_validate(req).model_dump_json().encode()))
             self.requested[post_id] = now

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from streams.transforms.cdc import apply_deletes
+from streams.transforms.cdc import apply_deletes, past_ms
 from streams.transforms.state import Entry, at
 
 
@@ -111,7 +111,7 @@ class MembershipState:
 class Outcome:
     changed: bool = False
     duplicates: int = 0
-    membership: list[tuple[str, bool, int]] = field(default_factory=list)  # (post_id, present, lsn)
+    membership: list[tuple[str, bool, int, int | None]] = field(default_factory=list)  # (post, present, lsn, added)
     fan_out: list[str] = field(default_factory=list)  # collections to send the post's metrics to
 
 
@@ -128,7 +128,7 @@ def apply_items_cdc(state: CollectionState, rows: list[dict[str, Any]], out: Out
         state.latest_event_time = max(state.latest_event_time, int(row["source"].get("ts_ms") or 0))
         state.version += 1
         out.changed = True
-        out.membership.append((post_id, present, lsn))
+        out.membership.append((post_id, present, lsn, past_ms(image.get("added_at"), row) if present else None))
 
 
 def apply_collections_cdc(state: CollectionState, rows: list[dict[str, Any]], out: Outcome) -> None:

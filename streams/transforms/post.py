@@ -11,9 +11,7 @@ Pure functions over a ``PostState`` (what the Faust table stores). Exactness rul
 
 from __future__ import annotations
 
-import heapq
 import typing
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,6 +58,26 @@ class LastScrape(Entry):
     sem_key: str = at(2)
 
 
+class PostRow(Entry):
+    """What the refresh scope reads of the post's OLTP row (``cdc.public.posts``), as of change ``lsn``."""
+
+    __slots__ = ()
+    lsn: int = at(0)
+    shortcode: str | None = at(1)
+    platform: str | None = at(2)
+    post_type: str | None = at(3)
+    published_at: int | None = at(4)
+
+
+class CollectedIn(Entry):
+    """The post in one collection (``collection_items``), as of change ``lsn``."""
+
+    __slots__ = ()
+    lsn: int = at(0)
+    present: bool = at(1)
+    added_at: int | None = at(2)
+
+
 @dataclass(slots=True)
 class PostState:
     snapshots_applied: int = 0
@@ -76,6 +94,8 @@ class PostState:
     deleted: bool = False  # the post's row was deleted in the OLTP database (newest cdc.public.posts change)
     cdc_lsn: int = 0  # the newest cdc.public.posts change applied
     cdc_applied: int = 0  # cdc.public.posts changes that changed ``deleted`` (part of the versions)
+    row: PostRow | None = None  # the post's OLTP row as of its newest cdc.public.posts change (the refresh scope)
+    collected: dict[str, CollectedIn] = field(default_factory=dict)  # by collection id (the refresh scope)
 
     def copy(self) -> PostState:
         """A copy the apply functions may change without touching this one: they replace ``snapshot`` and
@@ -83,14 +103,21 @@ class PostState:
         changelog record is sent, so a stored value must never change after it was written)."""
         return PostState(self.snapshots_applied, self.scrapes_applied, self.max_t, dict(self.ids), self.snapshot,
                          self.scrape_max_t, self.status_max_t, dict(self.scrapes), self.last_success_at,
-                         self.last_scrape, self.flow, self.deleted, self.cdc_lsn, self.cdc_applied)  # fmt: skip
+                         self.last_scrape, self.flow, self.deleted, self.cdc_lsn, self.cdc_applied, self.row,
+                         dict(self.collected))  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:
-        out = {"pv": self.snapshots_applied, "sv": self.scrapes_applied, "max_t": self.max_t, "ids": self.ids,
-               "snap": self.snapshot, "smax": self.scrape_max_t, "emax": self.status_max_t, "scr": self.scrapes,
-               "last_ok": self.last_success_at, "last": self.last_scrape, "flow": self.flow}  # fmt: skip
+        out: dict[str, Any] = {
+            "pv": self.snapshots_applied, "sv": self.scrapes_applied, "max_t": self.max_t, "ids": self.ids,
+            "snap": self.snapshot, "smax": self.scrape_max_t, "emax": self.status_max_t, "scr": self.scrapes,
+            "last_ok": self.last_success_at, "last": self.last_scrape, "flow": self.flow,
+        }  # fmt: skip
         if self.cdc_lsn:  # written once the post's own CDC was seen (older states have none of these keys)
             out |= {"del": self.deleted, "clsn": self.cdc_lsn, "cv": self.cdc_applied}
+        if self.row is not None:  # the refresh scope's keys, once seen (older states have none)
+            out["row"] = self.row
+        if self.collected:
+            out["in"] = self.collected
         return out
 
     @classmethod
@@ -99,7 +126,8 @@ class PostState:
         return cls(d["pv"], d["sv"], d["max_t"], dict(d["ids"]), None if snap is None else LatestSnapshot(snap),
                    d["smax"], d["emax"], {k: CountedScrape(v) for k, v in d["scr"].items()}, d["last_ok"],
                    None if last is None else LastScrape(last), d["flow"], d.get("del", False), d.get("clsn", 0),
-                   d.get("cv", 0))  # fmt: skip
+                   d.get("cv", 0), PostRow(d["row"]) if d.get("row") else None,
+                   {k: CollectedIn(v) for k, v in d.get("in", {}).items()})  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -127,6 +155,7 @@ class PostOutcome:
     late_dropped: int = 0
     late: list[tuple[Any, str]] = field(default_factory=list)  # (the late event, why)
     duplicates: int = 0
+    changed_scope: bool = False  # the post's OLTP row or its collections changed (kept, nothing to send)
 
 
 def scrape_fact_from_event(ev: ScrapeRequestStatus) -> ScrapeFact:
@@ -205,17 +234,20 @@ def apply_scrapes(
 
 
 def scrape_counts(state: PostState) -> tuple[int, int]:
-    """FAILED and COMPLETE facts in the 30 days up to the newest scrape fact."""
+    """Distinct requests with a FAILED fact, and COMPLETE facts, in the 30 days up to the newest scrape fact (two
+    failed attempts of one request are one failed request)."""
     scrape_max = state.scrape_max_t
     if scrape_max is None:
         return 0, 0
     floor = scrape_max - SCRAPE_WINDOW_MS
-    failed = complete = 0
-    for t, status in state.scrapes.values():
+    failed: set[str] = set()
+    complete = 0
+    for key, (t, status) in state.scrapes.items():
         if t > floor:
-            failed += status == "FAILED"
+            if status == "FAILED":
+                failed.add(key.rsplit(":", 2)[0])  # sem_key: <request id>:<attempt>:<status>
             complete += status == "COMPLETE"
-    return failed, complete
+    return len(failed), complete
 
 
 def last_scraped(state: PostState) -> int | None:
@@ -268,37 +300,3 @@ def counters_row(post_id: str, state: PostState) -> dict[str, Any] | None:
             "likes": snap.likes, "comments": snap.comments, "views": snap.views, "plays": snap.plays,
             "reach": snap.reach, "impressions": snap.impressions, "saves": snap.saves,
             "deleted": state.deleted}  # fmt: skip
-
-
-def refresh_candidates(
-    states: Iterable[tuple[str, PostState]],
-    now_ms: int,
-    *,
-    max_age_ms: int = 61 * DAY_MS,
-    skip_attempted_ms: int = 12 * HOUR_MS,
-    limit: int = 250,
-    requested: dict[str, int] | None = None,
-) -> list[tuple[str, PostState]]:
-    """Stale posts (not stories: they expire within a day) published in the last ~2 months, not attempted (or
-    requested) in the last 12 h and not persistently failing, oldest publish time first, at most ``limit``
-    (memory: the ``limit`` kept, whatever the number of states streamed through)."""
-    requested = requested or {}
-    picked: list[tuple[int, str, PostState]] = []
-    for post_id, st in states:
-        snap = st.snapshot
-        if snap is None or snap.published_at < now_ms - max_age_ms or snap.post_type == "story":
-            continue
-        scraped = last_scraped(st)
-        if scraped is not None and now_ms - scraped <= STALE_AFTER_MS:
-            continue
-        attempted = max(st.scrape_max_t or 0, requested.get(post_id, 0))
-        if attempted and now_ms - attempted < skip_attempted_ms:
-            continue
-        failed, complete = scrape_counts(st)
-        if failed >= 2 and complete == 0:
-            continue
-        picked.append((snap.published_at, post_id, st))
-        if len(picked) > 2 * limit:  # keep the oldest ``limit`` so far
-            picked = heapq.nsmallest(limit, picked, key=lambda p: (p[0], p[1]))
-    picked.sort(key=lambda p: (p[0], p[1]))
-    return [(post_id, st) for _, post_id, st in picked[:limit]]

@@ -10,9 +10,10 @@ and it leaves its profile's metrics and its collections' aggregates; a deleted c
 
 from __future__ import annotations
 
+import calendar
 import statistics
 from collections import defaultdict
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from tests.support.workload import DAY, HOUR, Workload
@@ -93,7 +94,7 @@ def compute(w: Workload, now_ms: int) -> dict[str, dict[str, dict[str, Any]]]:
         smax = max(f[0] for f in facts)
         last = max(facts, key=lambda f: (f[0], f"{f[1]}:{f[2]}:{f[3]}"))
         in30 = [f for f in facts if f[0] > smax - 30 * DAY]
-        failed = sum(1 for f in in30 if f[3] == "FAILED")
+        failed = len({f[1] for f in in30 if f[3] == "FAILED"})  # distinct requests
         complete = sum(1 for f in in30 if f[3] == "COMPLETE")
         oks = [f[0] for f in facts if f[3] == "COMPLETE"]
         last_ok = max(oks) if oks else None
@@ -233,19 +234,52 @@ def compute(w: Workload, now_ms: int) -> dict[str, dict[str, dict[str, Any]]]:
             "metrics.collection.rolling": collections, "latest_post_snapshot": latest_post}  # fmt: skip
 
 
-def refresh_eligible(final: dict[str, dict[str, dict[str, Any]]], now_ms: int) -> list[str]:
-    """Posts a refresh request may name at ``now_ms``: not stories, published in the last 61 days, stale (last snapshot
-    or successful scrape over an hour ago), not attempted in the last 12 h, not persistently failing;
-    oldest publish time first."""
+def _two_months_before(now_ms: int) -> int:
+    now = datetime.fromtimestamp(now_ms / 1000, UTC)
+    month, year = now.month - 2, now.year
+    if month < 1:
+        month, year = month + 12, year - 1
+    day = min(now.day, calendar.monthrange(year, month)[1])
+    return int(now.replace(year=year, month=month, day=day).timestamp() * 1000)
+
+
+def refresh_eligible(w: Workload, final: dict[str, dict[str, dict[str, Any]]], now_ms: int) -> list[str]:
+    """Posts a refresh request may name at ``now_ms`` (the reference's scope): the newest OLTP row (by LSN) of the
+    post is Instagram, reel/image/carousel, with a short code that is not all digits, and the post is not deleted;
+    some collection item of it (newest change by LSN per collection) is present and was added at or after two
+    calendar months before now; stale (last snapshot or successful scrape over an hour ago, or never); not
+    attempted in the last 12 h; not persistently failing; oldest publish time (of the row) first."""
+    rows: dict[str, tuple[int, dict[str, Any] | None]] = {}
+    items: dict[tuple[str, str], tuple[int, bool, str | None]] = {}
+    for topic, key, row in w.arrival:
+        if topic not in ("cdc.posts", "cdc.collection_items"):
+            continue
+        lsn = row["source"]["lsn"]
+        if topic == "cdc.posts":
+            if key not in rows or lsn > rows[key][0]:
+                rows[key] = (lsn, row["after"] if row["op"] != "d" else None)
+        elif topic == "cdc.collection_items":
+            img = row["after"] or row["before"]
+            k = (str(img["collection_id"]), str(img["post_id"]))
+            if k not in items or lsn > items[k][0]:
+                items[k] = (lsn, row["op"] != "d", (row["after"] or {}).get("added_at"))
+    since = _two_months_before(now_ms)
+    recent = {post for (_, post), (_, present, added) in items.items() if present and added and _ms(added) >= since}
     picked = []
-    for post_id, snap in final["latest_post_snapshot"].items():
-        if snap["published_at"] < now_ms - 61 * DAY or snap["post_type"] == "story":
+    for post_id, (_, img) in rows.items():
+        if img is None or post_id not in recent:
+            continue
+        code = img["shortcode"]
+        if img["platform"] != "instagram" or img["post_type"] not in ("reel", "image", "carousel"):
+            continue
+        if not code or code.isdigit():
             continue
         st = final["status.scrape.post"].get(post_id)
+        snap = final["latest_post_snapshot"].get(post_id)
         if st is None:
-            if now_ms - snap["event_time"] <= HOUR:
+            if snap is not None and now_ms - snap["event_time"] <= HOUR:
                 continue
         elif not st["stale"] or st["persistently_failing"] or now_ms - st["last_attempt_at"] < 12 * HOUR:
             continue
-        picked.append((snap["published_at"], post_id))
+        picked.append((_ms(img["published_at"]), post_id))
     return [p for _, p in sorted(picked)]

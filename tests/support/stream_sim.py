@@ -16,7 +16,7 @@ from tests.support.workload import Workload
 INPUT_NAMES = {"cdc.profiles": "cdc.public.profiles", "cdc.scrape_requests": "cdc.public.scrape_requests",
                "cdc.collection_items": "cdc.public.collection_items", "cdc.posts": "cdc.public.posts",
                "cdc.collections": "cdc.public.collections"}  # fmt: skip
-POST_TOPICS = {posts.SNAPSHOTS, posts.SCRAPE_STATUS, posts.SCRAPE_CDC, posts.POSTS_CDC}
+POST_TOPICS = {posts.SNAPSHOTS, posts.SCRAPE_STATUS, posts.SCRAPE_CDC, posts.POSTS_CDC, posts.COLLECTED}
 COLLECTION_TOPICS = {collections.ITEMS_CDC, collections.COLLECTIONS_CDC, collections.POST_BY_COLLECTION}
 MEMBERSHIP_TOPICS = {memberships.POST_METRICS, memberships.MEMBERSHIP_BY_POST}
 NO_AGENT = {"social.profile.audience", "social.profile.insight"}  # only the warehouse reads them
@@ -93,15 +93,16 @@ def interleave(msgs: list[tuple[str, int, bytes]], seed: int) -> list[tuple[str,
     return out
 
 
-def agent_of(name: str) -> tuple[str, Any]:
-    """The agent that reads topic ``name`` and its batch function."""
+def agents_of(name: str) -> list[tuple[str, Any]]:
+    """The agents that read topic ``name``, with their batch functions."""
+    out: list[tuple[str, Any]] = []
     if name in POST_TOPICS:
-        return "posts", posts.handle
+        out.append(("posts", posts.handle))
     if name in COLLECTION_TOPICS:
-        return "collections", collections.handle
+        out.append(("collections", collections.handle))
     if name in MEMBERSHIP_TOPICS:
-        return "memberships", memberships.handle
-    return "profiles", profiles.handle
+        out.append(("memberships", memberships.handle))
+    return out or [("profiles", profiles.handle)]
 
 
 def simulate(
@@ -112,17 +113,17 @@ def simulate(
     reduced = Reduced()
 
     def run(name: str, value: bytes) -> None:
-        agent, fn = agent_of(name)
-        res = fn(name, value, states[agent].get, settings, now_ms)
-        for out, rows in res.out.items():
-            for _key, line in rows:
-                if out not in INTERNAL:
-                    row = MODELS[out].model_validate_json(line)  # every output row honours its contract
-                    assert list(json.loads(line)) == list(type(row).model_fields)
-                    reduced.add(out, KEY_FIELDS[out], line)
-                if out in INTERNAL or out == "metrics.post.rolling":
-                    queue.append((out, line))
-        states[agent].update(res.states)
+        for agent, fn in agents_of(name):
+            res = fn(name, value, states[agent].get, settings, now_ms)
+            for out, rows in res.out.items():
+                for _key, line in rows:
+                    if out not in INTERNAL:
+                        row = MODELS[out].model_validate_json(line)  # every output row honours its contract
+                        assert list(json.loads(line)) == list(type(row).model_fields)
+                        reduced.add(out, KEY_FIELDS[out], line)
+                    if out in INTERNAL or out == "metrics.post.rolling":
+                        queue.append((out, line))
+            states[agent].update(res.states)
 
     msgs = messages(w, settings.partitions, max_rows)
     for name, _part, value in msgs if seed is None else interleave(msgs, seed):

@@ -47,13 +47,15 @@ def generate(
     collections: int = 0,
     deletes: bool = False,
     discovery: bool = False,
+    post_rows: bool = False,
 ) -> Workload:
     """``numeric_ids``: post and scrape request ids are integers as text (they become PostgreSQL rows).
     ``deletes``: some profiles, posts and collections are deleted in the OLTP database (Debezium ``op: "d"``
     rows, with the last image in ``before``), drawn from a random stream of their own (the rest of the workload
     stays the same). ``discovery``: what the discovery profile reads (``docs/discovery.md``) is added, from a
     random stream of its own too: profile attributes, post reach/impressions/saves, stories, audience readings
-    and insights."""
+    and insights. ``post_rows``: each post's OLTP row (``cdc.public.posts``: short code, some numeric-only; type;
+    publish time), from a random stream of its own."""
     rng = random.Random(seed)
     start = end_ms - days * DAY
     events: list[tuple[int, str, str, dict[str, Any]]] = []  # (arrival time, topic, key, row)
@@ -150,6 +152,8 @@ def generate(
         events.append((t, "cdc.collection_items", cid, row))
         if rng.random() < dup_rate:  # a connector restart re-delivers
             events.append((t + rng.randint(1, HOUR), "cdc.collection_items", cid, dict(row)))
+    if post_rows:
+        _add_post_rows(random.Random(seed + 3), events, lsn, numeric_ids, dup_rate)
     if deletes:
         _add_deletes(random.Random(seed + 1), events, lsn, end_ms, numeric_ids, dup_rate)
     if discovery:
@@ -160,6 +164,32 @@ def generate(
     w = Workload(start, end_ms, lateness_ms)
     w.arrival = [(topic, key, row) for _, topic, key, row in events]
     return w
+
+
+def _add_post_rows(rng: random.Random, events: list[tuple[int, str, str, dict[str, Any]]], lsn: list[int],
+                   numeric_ids: bool, dup_rate: float) -> None:  # fmt: skip
+    """A ``cdc.public.posts`` insert per post, when it was published; a fifth edited later (same values)."""
+    posts: dict[str, dict[str, Any]] = {}
+    for _, topic, key, row in events:
+        if topic == "social.post.snapshot":
+            posts.setdefault(key, row)
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
+    for post_id in sorted(posts):
+        snap = posts[post_id]
+        digits = rng.random() < 0.15
+        code = "".join(rng.choice("0123456789" if digits else alphabet) for _ in range(11))
+        image = {"id": int(post_id) if numeric_ids else post_id, "profile_id": int(snap["profile_id"]),
+                 "platform": snap["platform"], "shortcode": code, "post_type": snap["post_type"],
+                 "published_at": _iso(snap["published_at"])}  # fmt: skip
+        t = snap["published_at"]
+        for op in ("c", "u") if rng.random() < 0.2 else ("c",):
+            lsn[0] += rng.randint(1, 1000)
+            row = {"before": None, "after": image, "op": op, "source": {"lsn": lsn[0], "ts_ms": t, "table": "posts"},
+                   "ts_ms": t}  # fmt: skip
+            events.append((t, "cdc.posts", post_id, row))
+            if rng.random() < dup_rate:
+                events.append((t + rng.randint(1, HOUR), "cdc.posts", post_id, dict(row)))
+            t += rng.randint(HOUR, 5 * DAY)
 
 
 def _add_deletes(rng: random.Random, events: list[tuple[int, str, str, dict[str, Any]]], lsn: list[int],

@@ -37,7 +37,7 @@ def test_every_declared_agent_has_its_module() -> None:
     modules = (posts, profiles, collections, memberships, hiring, logins, refresh)
     assert sorted(m.AGENT for m in modules) == sorted(AGENTS)
     assert [a.name for a in STREAM_AGENTS] == [a for a in AGENTS if a != refresh.AGENT]
-    assert {posts.SNAPSHOTS, posts.SCRAPE_STATUS, posts.SCRAPE_CDC, posts.POSTS_CDC} == {
+    assert {posts.SNAPSHOTS, posts.SCRAPE_STATUS, posts.SCRAPE_CDC, posts.POSTS_CDC, posts.COLLECTED} == {
         t.name for t in read_by("posts")
     }
     assert {hiring.PROCESS_STATUS, hiring.POSITION_DIM, hiring.COMPANY_DIM} < {t.name for t in written_by("hiring")}
