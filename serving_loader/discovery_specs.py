@@ -1,6 +1,7 @@
 """The serving tables of the Stir app's discovery pages and leaderboards, in the app's shapes
 (``docs/discovery.md``): ``instagram_account`` and ``youtube_account`` (the discovery profile per platform),
-``leaderboard`` (one row per month, board and profile with JSONB rank maps), the growth series and the insights."""
+``leaderboard`` (one row per month, board and profile with JSONB rank maps), the growth series, the insights, the
+post ranker (``post_ranks``) and the stories with their reach (``story_reach``)."""
 
 from __future__ import annotations
 
@@ -97,5 +98,21 @@ DISCOVERY_SPECS: tuple[Spec, ...] = (
         "profile_id text, platform text, month date, followers bigint, followers_change bigint",
         ("profile_id", "platform", "month"),
         60,
+    ),
+    _simple(
+        "post_ranks",
+        "profile_id text, post_class text, post_id text, platform text, post_type text, published_at timestamptz, "
+        "likes bigint, comments bigint, views bigint, plays bigint, engagement_rate float8, recency_rank bigint, "
+        "likes_rank_by_class bigint, comments_rank_by_class bigint, plays_rank_by_class bigint, "
+        "views_rank_by_class bigint",
+        ("profile_id", "post_class", "recency_rank"),
+        30,
+    ),
+    _simple(
+        "story_reach",
+        "post_id text, profile_id text, platform text, published_at timestamptz, likes bigint, comments bigint, "
+        "platform_reach bigint, followers_then bigint, engagement_rate float8, estimated boolean, story_reach bigint",
+        ("profile_id", "published_at"),
+        30,
     ),
 )

@@ -30,7 +30,7 @@ OUTPUTS = list(KEY_FIELDS)
 @pytest.fixture(scope="module")
 def workload():
     # the issue's scale: 200 profiles x 120 days of snapshots, 5,000 posts, scrape requests, CDC rows
-    return generate(profiles=200, days=120, posts_per_profile=25, seed=23, collections=60)
+    return generate(profiles=200, days=120, posts_per_profile=25, seed=23, collections=60, post_rows=True)
 
 
 def _read_outputs(bootstrap: str, prefix: str) -> Reduced:
@@ -119,6 +119,45 @@ def test_worker_sigkill_mid_stream_still_equals_oracle(stack, tmp_path, uid, wor
     the changelog since, or the whole changelog on the memory store); the final rows still equal the oracle.
     (This found several faust-streaming issues: see ``streams/faust_fixes.py``.)"""
     _run(stack, tmp_path, uid, workload, kill_midway=True, store=store)
+
+
+def test_refresh_requests_equal_the_scope_oracle(stack, tmp_path, uid, workload):
+    """The refresh timer of a real worker, over the tables the workload left (the posts agent fed by the posts CDC
+    and, beside the memberships agent, by the collection items): one request per post in the scope, none
+    outside it, in rounds of at most the limit."""
+    import json
+
+    run = oracle_run(stack.bootstrap, "sr", uid, workload, 500)
+    expected = oracle.refresh_eligible(workload, oracle.compute(workload, run.now), run.now)
+    assert len(expected) > 20
+    worker = Worker(tmp_path, run.env)
+    requests: list[dict[str, Any]] = []
+    try:
+        produce_messages(stack.bootstrap, run.prefix, run.msgs)
+        worker.start()
+        caught_up = wait_until(lambda: not worker.alive() or group_lag(stack.bootstrap, run.app_id, run.inputs) == 0,
+                               300, 1.0)  # fmt: skip
+        assert caught_up and worker.alive(), worker.log.read_text()[-3000:]
+        worker.stop()  # the timers start after the tables recovered: restart with a short interval
+        worker.env |= {"STIR_STREAMS_REFRESH_INTERVAL_S": "1", "STIR_STREAMS_REFRESH_MAX_PER_INTERVAL": "10"}
+        worker.start()
+
+        def read() -> int:
+            requests.clear()
+            read_lines(stack.bootstrap, run.prefix, ["social.scrape.request"], lambda _n, line: requests.append(
+                json.loads(line)))  # fmt: skip
+            return len(requests)
+
+        assert wait_until(lambda: read() >= len(expected), 120, 1.0), (len(requests), worker.log.read_text()[-3000:])
+        assert not wait_until(lambda: read() > len(expected), 5, 1.0)  # three more rounds: nothing more
+    finally:
+        worker.stop()
+        delete_topics(stack.bootstrap, [*stream_topics(run.settings)])
+    assert sorted(r["post_id"] for r in requests) == sorted(expected)
+    codes = {str(r["post_id"]): r["shortcode"] for r in requests}
+    assert all(r["flow"] == "refresh_post_by_shortcode" for r in requests)
+    assert all(code and not code.isdigit() for code in codes.values())
+    assert len({r["request_id"] for r in requests}) == len(requests)
 
 
 def test_backfill_from_replay_files_equals_the_first_pass(stack, tmp_path, uid, workload):
