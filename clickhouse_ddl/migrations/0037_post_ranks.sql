@@ -46,7 +46,7 @@ WITH
     rates AS (SELECT profile_id, engagement_rate FROM profile_rolling FINAL WHERE NOT ifNull(deleted, false))
 SELECT
     post_id, profile_id, platform, published_at, likes, comments, reach AS platform_reach, f AS followers_then,
-    er AS engagement_rate, reach IS NULL AS estimated,
+    er AS engagement_rate, toBool(reach IS NULL) AS estimated,
     if(reach IS NOT NULL, toInt64(reach), toInt64OrNull(toString(if(
         f IS NULL OR er IS NULL OR NOT isFinite(lg), NULL,
         round(-0.000025017 * f + 1.11 * (f * lg * 2 / 100)))))) AS story_reach

@@ -22,6 +22,7 @@ from schemas.roles import APP, LOADER
 from serving_loader.discovery_specs import DISCOVERY_SPECS
 from tests.support import discovery_oracle as do
 from tests.support import oracle
+from tests.support import posts_oracle as po
 from tests.support.discovery_marts_check import same
 from tests.support.harness import caught_up, ingest_token, pipeline_env, serving_schema
 from tests.support.kafka import delete_topics
@@ -101,6 +102,15 @@ def test_discovery_and_leaderboards_equal_the_oracle_and_answer_the_apps_queries
             got = {tuple(r[c] for c in key): r for r in _rows(app_dsn, f"SELECT * FROM {schema}.{table}")}
             _assert_equal(table, want_rows, got)
             assert want_rows, table
+        snapshots = [row for topic, _, row in sent if topic == "social.profile.snapshot"]
+        for table, want_rows, key in (
+            ("post_ranks", po.post_ranks(posts), ("profile_id", "post_class", "post_id")),
+            ("story_reach", po.story_reach(snapshots, profiles, posts), ("post_id",)),
+        ):
+            got = {tuple(r[c] for c in key) if len(key) > 1 else r[key[0]]: r
+                   for r in _rows(app_dsn, f"SELECT * FROM {schema}.{table}")}  # fmt: skip
+            _assert_equal(table, want_rows, got)
+            assert len(want_rows) > 100, table
 
         _assert_the_apps_queries(app_dsn, schema, discovery, board, months[-2])
     finally:
