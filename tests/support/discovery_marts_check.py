@@ -110,9 +110,10 @@ def load(b: ChdbBackend, w: Workload, now: int) -> None:
         insert(topic, rows)
 
 
-def view(b: ChdbBackend, name: str) -> dict[Any, dict[str, Any]]:
+def view(b: ChdbBackend, name: str, keys: tuple[str, ...] | None = None) -> dict[Any, dict[str, Any]]:
+    """The rows of view ``name`` by their key columns (``KEYS[name]`` unless given)."""
     lines = b.session.query(f"SELECT * FROM {name}", "JSONEachRow").bytes().decode().splitlines()
-    keys = KEYS[name]
+    keys = keys or KEYS[name]
     rows = [json.loads(x) for x in lines]
     return {(tuple(r[k] for k in keys) if len(keys) > 1 else r[keys[0]]): r for r in rows}
 

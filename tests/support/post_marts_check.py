@@ -13,17 +13,10 @@ from clickhouse_ddl.backends import ChdbBackend
 from clickhouse_ddl.runner import migrate
 from tests.support import oracle
 from tests.support import posts_oracle as po
-from tests.support.discovery_marts_check import diff, load
+from tests.support.discovery_marts_check import diff, load, view
 from tests.support.workload import DAY, HOUR, generate
 
 KEYS = {"post_ranks": ("profile_id", "post_class", "post_id"), "story_reach": ("post_id",)}
-
-
-def view(b: ChdbBackend, name: str) -> dict[Any, dict[str, Any]]:
-    lines = b.session.query(f"SELECT * FROM {name}", "JSONEachRow").bytes().decode().splitlines()
-    keys = KEYS[name]
-    rows = [json.loads(x) for x in lines]
-    return {(tuple(r[k] for k in keys) if len(keys) > 1 else r[keys[0]]): r for r in rows}
 
 
 def main(path: str) -> None:
@@ -40,7 +33,9 @@ def main(path: str) -> None:
         "post_ranks": po.post_ranks(posts),
         "story_reach": po.story_reach(snapshots, profiles, posts),
     }
-    report = {name: {"rows": len(rows), "diffs": diff(rows, view(b, name))[:5]} for name, rows in want.items()}
+    report = {
+        name: {"rows": len(rows), "diffs": diff(rows, view(b, name, KEYS[name]))[:5]} for name, rows in want.items()
+    }
     early = [p for p, r in want["story_reach"].items() if r["estimated"] and r["story_reach"] is not None
              and posts[p]["published_at"] < po.SWITCH_MS]  # fmt: skip
     late = [p for p, r in want["story_reach"].items() if r["estimated"] and r["story_reach"] is not None
