@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import time
+from collections import deque
 from collections.abc import Callable
 from types import FrameType
 from typing import Any
@@ -36,6 +37,7 @@ class Dispatcher:
         self.current: tuple[str, int] | None = None  # the partition of the message being delivered
         self.lost = False  # its partition was revoked: leave the message to its next owner
         self.waiting = False
+        self.pending: deque[Any] = deque()  # messages polled while waiting, in the order polled
         self.consumer: Any = None
         self.delivered = 0
 
@@ -48,8 +50,10 @@ class Dispatcher:
 
     def _on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         log.info("revoked %s", ", ".join(f"{p.topic}[{p.partition}]" for p in partitions) or "nothing")
-        if self.current in {(p.topic, p.partition) for p in partitions}:
+        gone = {(p.topic, p.partition) for p in partitions}
+        if self.current in gone:
             self.lost = True
+        self.pending = deque(m for m in self.pending if (m.topic(), m.partition()) not in gone)
 
     def stop(self, *_: object) -> None:
         self.stopping = True
@@ -68,8 +72,8 @@ class Dispatcher:
                 if left <= 0:
                     return True
                 msg = c.poll(min(POLL_S, left))
-                if msg is not None and not msg.error():  # fetched before a pause: read it again later
-                    c.seek(TopicPartition(msg.topic(), msg.partition(), msg.offset()))
+                if msg is not None and not msg.error():  # fetched before the pause: handle it after this one
+                    self.pending.append(msg)  # (no seek: librdkafka may resume a sought paused partition elsewhere)
             return False
         finally:
             self.waiting = False
@@ -160,7 +164,7 @@ class Dispatcher:
         try:
             with httpx.Client(timeout=s.timeout_s) as client:
                 while not self.stopping:
-                    msg = self.consumer.poll(POLL_S)
+                    msg = self.pending.popleft() if self.pending else self.consumer.poll(POLL_S)
                     if msg is None:
                         continue
                     if msg.error():
