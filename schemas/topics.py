@@ -65,7 +65,7 @@ WH = "warehouse"
 TOPICS: tuple[Topic, ...] = (
     # what producers post to the ingest API
     _event("social.profile.snapshot", "profile_id", ("ingest",), ("profiles", WH)),
-    _event("social.post.snapshot", "post_id", ("ingest",), ("posts",)),
+    _event("social.post.snapshot", "post_id", ("ingest",), ("posts", WH)),
     _event("social.scrape.status", "post_id", ("ingest",), ("posts", WH)),
     _event("social.profile.audience", "profile_id", ("ingest",), (WH,)),
     _event("social.profile.insight", "profile_id", ("ingest",), (WH,)),

@@ -1,7 +1,8 @@
 """The serving tables of the Stir app's discovery pages and leaderboards, in the app's shapes
 (``docs/discovery.md``): ``instagram_account`` and ``youtube_account`` (the discovery profile per platform),
 ``leaderboard`` (one row per month, board and profile with JSONB rank maps), the growth series, the insights, the
-post ranker (``post_ranks``) and the stories with their reach (``story_reach``)."""
+post ranker (``post_ranks``), the stories with their reach (``story_reach``), the profile page's audience
+(``profile_audience_info``), the trending posts (``post_trending``) and the genre overview (``genre_overview``)."""
 
 from __future__ import annotations
 
@@ -114,5 +115,26 @@ DISCOVERY_SPECS: tuple[Spec, ...] = (
         "platform_reach bigint, followers_then bigint, engagement_rate float8, estimated boolean, story_reach bigint",
         ("profile_id", "published_at"),
         30,
+    ),
+    _simple(
+        "profile_audience_info",
+        "profile_id text, platform text, gender jsonb, age jsonb, top_countries jsonb, top_cities jsonb, "
+        "languages jsonb, authenticity float8, reachability float8, dominant_gender text, as_of timestamptz",
+        ("profile_id",),
+        60,
+    ),
+    _simple(
+        "post_trending",
+        "period text, platform text, category text, trending_rank bigint, post_id text, profile_id text, "
+        "post_type text, published_at timestamptz, engagement_start bigint, engagement_end bigint, "
+        "engagement_growth bigint",
+        ("period", "platform", "category", "trending_rank"),
+        60,
+    ),
+    _simple(
+        "genre_overview",
+        "category text, platform text, month date, creators bigint, posts bigint, median_engagement_rate float8",
+        ("category", "platform", "month"),
+        60,
     ),
 )

@@ -20,6 +20,7 @@ from deploy.local.pipeline import Pipeline
 from schemas.oltp_migrate import migrate
 from schemas.roles import APP, LOADER
 from serving_loader.discovery_specs import DISCOVERY_SPECS
+from tests.support import audience_trends_oracle as ato
 from tests.support import discovery_oracle as do
 from tests.support import oracle
 from tests.support import posts_oracle as po
@@ -106,6 +107,7 @@ def test_discovery_and_leaderboards_equal_the_oracle_and_answer_the_apps_queries
         for table, want_rows, key in (
             ("post_ranks", po.post_ranks(posts), ("profile_id", "post_class", "post_id")),
             ("story_reach", po.story_reach(snapshots, profiles, posts), ("post_id",)),
+            ("profile_audience_info", ato.audience_info(w, profiles), ("profile_id",)),
         ):
             got = {tuple(r[c] for c in key) if len(key) > 1 else r[key[0]]: r
                    for r in _rows(app_dsn, f"SELECT * FROM {schema}.{table}")}  # fmt: skip

@@ -22,7 +22,7 @@ from tests.support.stream_sim import simulate
 from tests.support.workload import DAY, HOUR, Workload, generate
 
 META = ',"_topic":"t","_partition":0,"_offset":0,"_timestamp_ms":null,"_raw_message":"","_error":""}'
-RAW = ("social.profile.snapshot", "social.profile.audience", "social.profile.insight")
+RAW = ("social.profile.snapshot", "social.profile.audience", "social.profile.insight", "social.post.snapshot")
 
 
 def _norm(got: Any, want: Any) -> Any:

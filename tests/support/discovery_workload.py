@@ -10,6 +10,8 @@ from typing import Any
 
 DAY = 86_400_000
 HOUR = 3_600_000
+COUNTRIES = ["US", "BR", "IN", "ES", "MX", "DE", "FR"]
+CITIES = ["Sao Paulo", "Mumbai", "Madrid", "Austin", "Lagos", "Delhi", "Lima"]
 Events = list[tuple[int, str, str, dict[str, Any]]]  # (arrival time, topic, key, row)
 
 
@@ -77,8 +79,8 @@ def add_discovery(rng: random.Random, events: Events, start: int, end_ms: int, l
                    "gender": {"female": female, "male": round(100 - female - (0 if female == 50.0 else 1), 2),
                               **({} if female == 50.0 else {"other": 1.0})},
                    "age": _shares(rng, ["13-17", "18-24", "25-34", "35-44", "45+"]),
-                   "countries": _shares(rng, rng.sample(["US", "BR", "IN", "ES", "MX", "DE"], 3)),
-                   "cities": _shares(rng, rng.sample(["Sao Paulo", "Mumbai", "Madrid", "Austin"], 2)),
+                   "countries": _shares(rng, rng.sample(COUNTRIES, 3 + int(pid) % 5)),  # more than the top 5
+                   "cities": _shares(rng, rng.sample(CITIES, 2 + int(pid) % 6)),
                    "languages": _shares(rng, ["en", "pt"]),
                    "authenticity": None if rng.random() < 0.1 else round(rng.uniform(40, 99), 2),
                    "reachability": None if rng.random() < 0.1 else round(rng.uniform(5, 80), 2)}  # fmt: skip
@@ -93,3 +95,24 @@ def add_discovery(rng: random.Random, events: Events, start: int, end_ms: int, l
                            "content_type": content, "reach": rng.randint(0, 90_000),
                            "impressions": rng.randint(0, 150_000)}  # fmt: skip
                     add("social.profile.insight", pid, row, t)
+    _add_recent_readings(rng, events, end_ms, add)
+
+
+def _add_recent_readings(rng: random.Random, events: Events, end_ms: int, add: Any) -> None:
+    """Readings of the last day and a half for a quarter of the posts (what the trending windows compare)."""
+    last: dict[str, dict[str, Any]] = {}
+    for _, topic, _key, row in events:
+        if topic == "social.post.snapshot" and row["post_type"] != "story":
+            seen = last.get(row["post_id"])
+            if seen is None or row["event_time"] > seen["event_time"]:
+                last[row["post_id"]] = row
+    for post_id, row in sorted(last.items()):
+        if rng.random() >= 0.25:
+            continue
+        likes, comments, t = row["likes"], row["comments"], row["event_time"]
+        for _ in range(rng.randint(1, 3)):
+            t = max(t + 1, end_ms - rng.randint(HOUR, 36 * HOUR))
+            if t >= end_ms - HOUR:
+                break
+            likes, comments = likes + rng.randint(0, 800), comments + rng.randint(0, 60)
+            add("social.post.snapshot", post_id, {**row, **_env(rng, t), "likes": likes, "comments": comments}, t)
